@@ -1,0 +1,43 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "mlv",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "mlv", targets: ["mlv"]),
+        .library(name: "MLVKit", targets: ["MLVKit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // System libraries, wrapped with a module map and a shim header each.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
+
+        // Hashing, compression, file-system primitives. The only target that imports C modules.
+        .target(name: "MLVBasics", dependencies: ["CZlib", "CCrypto", "CXXHash"]),
+        // Pure values: canonical JSON, manifests, trees, ref syntax, path rules. No I/O.
+        .target(name: "MLVModel", dependencies: ["MLVBasics"]),
+        // The object store: chunker, packs, index, refs with compare-and-swap, stat cache, gc, fsck.
+        .target(name: "MLVStore", dependencies: ["MLVBasics", "MLVModel"]),
+        // The library API used by the commands.
+        .target(name: "MLVKit", dependencies: ["MLVBasics", "MLVModel", "MLVStore"]),
+        // swift-argument-parser commands: parse, call MLVKit, render.
+        .target(name: "MLVCommands", dependencies: [
+            "MLVKit", "MLVModel", "MLVStore", "MLVBasics",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "mlv", dependencies: ["MLVCommands"]),
+        .target(name: "MLVTestSupport", dependencies: ["MLVKit", "MLVStore", "MLVModel", "MLVBasics"]),
+
+        .testTarget(name: "MLVBasicsTests", dependencies: ["MLVBasics", "MLVTestSupport"]),
+        .testTarget(name: "MLVModelTests", dependencies: ["MLVModel", "MLVTestSupport"]),
+        .testTarget(name: "MLVStoreTests", dependencies: ["MLVStore", "MLVTestSupport"]),
+        .testTarget(name: "MLVKitTests", dependencies: ["MLVKit", "MLVTestSupport"]),
+        .testTarget(name: "MLVCommandsTests", dependencies: ["MLVCommands", "MLVTestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["MLVTestSupport"]),
+    ]
+)

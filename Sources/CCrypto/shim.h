@@ -1,0 +1,11 @@
+#define OPENSSL_SUPPRESS_DEPRECATED 1
+#include <openssl/sha.h>
+
+// SHA256_Init/Update/Final are deprecated in OpenSSL 3 but remain the fastest way to
+// reuse a context without EVP's per-call provider lookup. Wrapping them keeps the
+// deprecation inside this header.
+typedef SHA256_CTX mlv_sha256_ctx;
+static inline void mlv_sha256_init(mlv_sha256_ctx *c) { SHA256_Init(c); }
+static inline void mlv_sha256_update(mlv_sha256_ctx *c, const void *p, size_t n) { SHA256_Update(c, p, n); }
+static inline void mlv_sha256_final(mlv_sha256_ctx *c, unsigned char *out) { SHA256_Final(out, c); }
+static inline void mlv_sha256(const void *p, size_t n, unsigned char *out) { SHA256((const unsigned char *)p, n, out); }

@@ -1,0 +1,8 @@
+import MLVCommands
+
+@main
+struct Entrypoint {
+    static func main() async {
+        await MLV.main()
+    }
+}
