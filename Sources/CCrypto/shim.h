@@ -9,3 +9,7 @@ static inline void mlv_sha256_init(mlv_sha256_ctx *c) { SHA256_Init(c); }
 static inline void mlv_sha256_update(mlv_sha256_ctx *c, const void *p, size_t n) { SHA256_Update(c, p, n); }
 static inline void mlv_sha256_final(mlv_sha256_ctx *c, unsigned char *out) { SHA256_Final(out, c); }
 static inline void mlv_sha256(const void *p, size_t n, unsigned char *out) { SHA256((const unsigned char *)p, n, out); }
+
+#include <openssl/md5.h>
+// MD5 only derives FastCDC's canonical gear table; it never identifies content.
+static inline void mlv_md5(const void *p, size_t n, unsigned char *out) { MD5((const unsigned char *)p, n, out); }
