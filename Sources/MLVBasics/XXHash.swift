@@ -17,3 +17,22 @@ public enum XXHash {
         return (h.high64, h.low64)
     }
 }
+
+/// Streaming XXH3-64 (`XXH3_64bits_update`), for checksums of files written piecewise.
+public final class XXH3Stream {
+    private let state: OpaquePointer
+
+    public init() {
+        state = XXH3_createState()
+        XXH3_64bits_reset(state)
+    }
+
+    public func update(_ bytes: UnsafeRawBufferPointer) {
+        guard bytes.count > 0 else { return }
+        XXH3_64bits_update(state, bytes.baseAddress, bytes.count)
+    }
+
+    public var digest: UInt64 { XXH3_64bits_digest(state) }
+
+    deinit { XXH3_freeState(state) }
+}

@@ -1,0 +1,129 @@
+import MLVBasics
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The local object store: pack files and their indexes in one directory.
+public final class PackStore: ObjectStore, @unchecked Sendable {
+    public let directory: String
+    private let indexes = Locked<[PackIndex]>([])
+    private let descriptors = Locked<[String: Int32]>([:])
+
+    /// Opens the packs in `directory`, checking every index.
+    /// - Throws: `StoreError.corruptFile` for a damaged index, `.io` when unreadable.
+    public init(directory: String) throws {
+        self.directory = directory
+        try reload()
+    }
+
+    deinit {
+        descriptors.withLock { for fd in $0.values { FS.close(fd) } }
+    }
+
+    /// Re-reads the list of indexes (after a commit or gc).
+    public func reload() throws {
+        var found: [PackIndex] = []
+        let known = indexes.withLock { Dictionary(uniqueKeysWithValues: $0.map { ($0.name, $0) }) }
+        for name in try packNames() {
+            if let existing = known[name] { found.append(existing); continue }
+            found.append(try PackIndex(indexPath: directory + "/pack-\(name).idx",
+                                       packPath: directory + "/pack-\(name).pack", name: name))
+        }
+        indexes.withLock { $0 = found }
+    }
+
+    /// Names of packs that have an index, sorted.
+    public func packNames() throws -> [String] {
+        try io { try FS.listDirectory(directory) }
+            .compactMap { e -> String? in
+                guard e.name.hasPrefix("pack-"), e.name.hasSuffix(".idx") else { return nil }
+                return String(e.name.dropFirst(5).dropLast(4))
+            }
+            .sorted()
+    }
+
+    public var packIndexes: [PackIndex] { indexes.withLock { $0 } }
+
+    /// Where `id` is stored, searching every index.
+    public func locate(_ id: ObjectID) -> (PackIndex, IndexEntry)? {
+        for index in packIndexes {
+            if let e = index.find(id) { return (index, e) }
+        }
+        return nil
+    }
+
+    public func contains(_ id: ObjectID) -> Bool { locate(id) != nil }
+
+    public func info(_ id: ObjectID) -> (kind: ObjectKind, size: Int)? {
+        locate(id).map { ($0.1.kind, $0.1.rawLength) }
+    }
+
+    public func read(_ id: ObjectID) throws -> (kind: ObjectKind, bytes: [UInt8]) {
+        guard let (index, entry) = locate(id) else { throw StoreError.missingObject(id) }
+        let bytes = try readRecord(index, entry)
+        try bytes.withUnsafeBytes { try verify(id, entry.kind, $0, pack: index.packPath) }
+        return (entry.kind, bytes)
+    }
+
+    /// Reads a record's stored bytes and checks its header and checksum; nil-free.
+    func readStored(_ index: PackIndex, _ entry: IndexEntry) throws -> [UInt8] {
+        let fd = try descriptor(index.packPath)
+        var record = [UInt8](repeating: 0, count: PackFormat.recordHeaderSize + entry.storedLength)
+        let n = try record.withUnsafeMutableBytes { b in
+            try io { try FS.pread(fd, into: b, at: entry.offset, path: index.packPath) }
+        }
+        let damaged = { (reason: String) in StoreError.corruptObject(entry.id, pack: index.packPath, reason: reason) }
+        guard n == record.count else { throw damaged("pack is truncated") }
+        return try record.withUnsafeBytes { b in
+            guard b.readID(at: 0) == entry.id, b[32] == entry.kind.rawValue, b[33] == entry.flags,
+                  Int(b.readLE(UInt32.self, at: 36)) == entry.storedLength,
+                  Int(b.readLE(UInt32.self, at: 40)) == entry.rawLength else {
+                throw damaged("record header does not match the index")
+            }
+            let payload = UnsafeRawBufferPointer(rebasing: b[PackFormat.recordHeaderSize...])
+            guard b.readLE(UInt32.self, at: 44) == UInt32(truncatingIfNeeded: XXHash.xxh3_64(payload)) else {
+                throw damaged("record checksum mismatch")
+            }
+            return Array(payload)
+        }
+    }
+
+    /// The raw (decompressed) bytes of a record, checked but not hash-verified.
+    func readRecord(_ index: PackIndex, _ entry: IndexEntry) throws -> [UInt8] {
+        let stored = try readStored(index, entry)
+        guard entry.isCompressed else {
+            guard stored.count == entry.rawLength else {
+                throw StoreError.corruptObject(entry.id, pack: index.packPath, reason: "length mismatch")
+            }
+            return stored
+        }
+        do {
+            return try stored.withUnsafeBytes { try Deflate.decompress($0, expectedSize: entry.rawLength) }
+        } catch {
+            throw StoreError.corruptObject(entry.id, pack: index.packPath, reason: "does not decompress to \(entry.rawLength) bytes")
+        }
+    }
+
+    private func descriptor(_ path: String) throws -> Int32 {
+        if let fd = descriptors.withLock({ $0[path] }) { return fd }
+        let fd = try io { try FS.open(path, O_RDONLY) }
+        return descriptors.withLock { d in
+            if let existing = d[path] { FS.close(fd); return existing }
+            d[path] = fd
+            return fd
+        }
+    }
+
+    /// Closes cached descriptors (before files are removed by gc).
+    public func closeDescriptors() {
+        descriptors.withLock { d in
+            for fd in d.values { FS.close(fd) }
+            d = [:]
+        }
+    }
+
+    /// A writer that appends new packs to this store.
+    public func writer() -> PackWriter {
+        PackWriter(store: self, directory: directory)
+    }
+}

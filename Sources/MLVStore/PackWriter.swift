@@ -1,0 +1,199 @@
+import MLVBasics
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Appends objects to new pack files for one command; `commit` makes them visible.
+///
+/// Write order (see `docs/design.md`): records are appended to `tmp-*.pack`; when a pack
+/// is full or at commit it is fsynced, renamed to `pack-<name>.pack`, and its index is
+/// written and fsynced as `pack-<name>.idx.tmp`. `commit` renames every index into place
+/// and fsyncs the directory once. An index file present means its pack is complete; a
+/// crash before that leaves only files nothing refers to, which `gc` removes.
+///
+/// Safe to call from several threads: ids are claimed under a lock so a chunk seen twice
+/// is stored once; compression runs outside the lock.
+public final class PackWriter: ObjectWriter, @unchecked Sendable {
+    private let store: PackStore
+    private let directory: String
+    private let targetSize: Int
+
+    private struct State {
+        var claimed = Set<ObjectID>()
+        var entries: [IndexEntry] = []
+        var fd: Int32 = -1
+        var tmpPath = ""
+        var size = 0
+        var buffer: [UInt8] = []
+        var checksum = XXH3Stream()
+        var finishedIndexes: [(tmp: String, final: String)] = []
+        var newBytes = 0
+        var newObjects = 0
+    }
+    private let state = Locked(State())
+    private static let bufferLimit = 8 << 20
+
+    init(store: PackStore, directory: String, targetSize: Int = PackFormat.targetPackSize) {
+        self.store = store
+        self.directory = directory
+        self.targetSize = targetSize
+    }
+
+    /// Bytes and objects written so far (after compression, including record headers).
+    public var written: (bytes: Int, objects: Int) {
+        state.withLock { ($0.newBytes, $0.newObjects) }
+    }
+
+    public func has(_ id: ObjectID) -> Bool {
+        store.contains(id) || state.withLock { $0.claimed.contains(id) }
+    }
+
+    @discardableResult
+    public func put(_ id: ObjectID, kind: ObjectKind, bytes: UnsafeRawBufferPointer, compression: CompressionPolicy) throws -> Int {
+        guard bytes.count <= PackFormat.maxObjectSize else {
+            throw StoreError.corruptObject(id, pack: directory, reason: "object of \(bytes.count) bytes exceeds the 4 GiB object limit")
+        }
+        if store.contains(id) { return 0 }
+        let fresh = state.withLock { $0.claimed.insert(id).inserted }
+        if !fresh { return 0 }
+
+        var compressed: [UInt8]? = nil
+        switch compression {
+        case .never: break
+        case .auto:
+            if Deflate.looksCompressible(bytes) {
+                compressed = Deflate.compress(bytes, level: 1, limit: bytes.count - bytes.count / 10)
+            }
+        case .always:
+            compressed = Deflate.compress(bytes, level: 6, limit: bytes.count - 1)
+        }
+        do {
+            if let compressed {
+                return try compressed.withUnsafeBytes {
+                    try append(id, kind, stored: $0, rawLength: bytes.count, flags: PackFormat.flagCompressed)
+                }
+            }
+            return try append(id, kind, stored: bytes, rawLength: bytes.count, flags: 0)
+        } catch {
+            _ = state.withLock { $0.claimed.remove(id) }
+            throw error
+        }
+    }
+
+    private func append(_ id: ObjectID, _ kind: ObjectKind, stored: UnsafeRawBufferPointer, rawLength: Int, flags: UInt8) throws -> Int {
+        try state.withLock { s in
+            if s.fd < 0 { try openPack(&s) }
+            var header: [UInt8] = []
+            header.reserveCapacity(PackFormat.recordHeaderSize)
+            header.append(id)
+            header.append(kind.rawValue)
+            header.append(flags)
+            header.append(contentsOf: [0, 0])
+            header.appendLE(UInt32(stored.count))
+            header.appendLE(UInt32(rawLength))
+            header.appendLE(UInt32(truncatingIfNeeded: XXHash.xxh3_64(stored)))
+            s.entries.append(IndexEntry(id: id, offset: s.size, storedLength: stored.count,
+                                        rawLength: rawLength, kind: kind, flags: flags))
+            try write(&s, header.withUnsafeBytes { $0 })
+            try write(&s, stored)
+            let n = header.count + stored.count
+            s.newBytes += n
+            s.newObjects += 1
+            if s.size >= targetSize { try finishPack(&s) }
+            return n
+        }
+    }
+
+    /// Buffers small writes; large payloads go straight to the file after the buffer.
+    private func write(_ s: inout State, _ bytes: UnsafeRawBufferPointer) throws {
+        s.checksum.update(bytes)
+        s.size += bytes.count
+        if s.buffer.count + bytes.count <= Self.bufferLimit {
+            s.buffer.append(contentsOf: bytes)
+            return
+        }
+        try flush(&s)
+        if bytes.count >= Self.bufferLimit / 4 {
+            try io { try FS.writeAll(s.fd, bytes, path: s.tmpPath) }
+        } else {
+            s.buffer.append(contentsOf: bytes)
+        }
+    }
+
+    private func flush(_ s: inout State) throws {
+        guard !s.buffer.isEmpty else { return }
+        let (fd, path) = (s.fd, s.tmpPath)
+        try s.buffer.withUnsafeBytes { b in try io { try FS.writeAll(fd, b, path: path) } }
+        s.buffer.removeAll(keepingCapacity: true)
+    }
+
+    private func openPack(_ s: inout State) throws {
+        s.tmpPath = FS.temporaryName(for: directory + "/pack")
+        s.fd = try io { try FS.open(s.tmpPath, O_WRONLY | O_CREAT | O_EXCL, mode: 0o444) }
+        s.size = 0
+        s.entries = []
+        s.checksum = XXH3Stream()
+        s.buffer.reserveCapacity(Self.bufferLimit)
+        try write(&s, PackFormat.packMagic.withUnsafeBytes { $0 })
+    }
+
+    /// Flushes and fsyncs the open pack, names it after its index, writes the index beside it.
+    private func finishPack(_ s: inout State) throws {
+        guard s.fd >= 0 else { return }
+        try flush(&s)
+        try io { try FS.fsync(s.fd, path: s.tmpPath) }
+        FS.close(s.fd)
+        s.fd = -1
+
+        s.entries.sort { $0.id < $1.id }
+        var index: [UInt8] = []
+        index.reserveCapacity(PackFormat.indexHeaderSize + s.entries.count * PackFormat.indexEntrySize + 16)
+        index.append(contentsOf: PackFormat.indexMagic)
+        index.appendLE(UInt64(s.entries.count))
+        for e in s.entries { e.append(to: &index) }
+        index.appendLE(s.checksum.digest)
+        let name = SHA256.hash(index).hex
+        index.appendLE(XXHash.xxh3_64(index))
+
+        let packPath = directory + "/pack-\(name).pack"
+        let indexFinal = directory + "/pack-\(name).idx"
+        let indexTmp = indexFinal + ".tmp"
+        try io { try FS.rename(s.tmpPath, packPath) }
+        let fd = try io { try FS.open(indexTmp, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o444) }
+        defer { FS.close(fd) }
+        try io {
+            try FS.writeAll(fd, index, path: indexTmp)
+            try FS.fsync(fd, path: indexTmp)
+        }
+        s.finishedIndexes.append((indexTmp, indexFinal))
+        s.entries = []
+    }
+
+    /// Makes every object put so far durable and visible to new readers.
+    /// - Throws: `StoreError.io` when a write, fsync or rename fails; nothing is visible then.
+    public func commit() throws {
+        try state.withLock { s in
+            try finishPack(&s)
+            guard !s.finishedIndexes.isEmpty else { return }
+            for (tmp, final) in s.finishedIndexes {
+                try io { try FS.rename(tmp, final) }
+            }
+            try io { try FS.fsyncDirectory(directory) }
+            s.finishedIndexes = []
+        }
+        try store.reload()
+    }
+
+    /// Drops what was written and not committed (best effort; gc removes leftovers).
+    public func abort() {
+        state.withLock { s in
+            if s.fd >= 0 {
+                FS.close(s.fd)
+                s.fd = -1
+                try? FS.unlink(s.tmpPath)
+            }
+            for (tmp, _) in s.finishedIndexes { try? FS.unlink(tmp) }
+            s.finishedIndexes = []
+        }
+    }
+}
