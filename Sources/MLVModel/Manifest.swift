@@ -1,0 +1,161 @@
+import MLVBasics
+
+/// "This manifest was made from that one": a lineage edge stored in the child.
+public struct Input: Sendable, Equatable {
+    /// `parent`, `raw`, `code`, `train`, `eval`, ...
+    public var role: String
+    /// The manifest (or tree, for a split) it points at.
+    public var id: ObjectID
+    /// What a person typed, e.g. `mnist@v1`; informational.
+    public var ref: String?
+
+    public init(role: String, id: ObjectID, ref: String? = nil) {
+        self.role = role; self.id = id; self.ref = ref
+    }
+
+    var json: JSON {
+        var o: [String: JSON] = ["role": .string(role), "id": .string(id.hex)]
+        if let ref { o["ref"] = .string(ref) }
+        return .object(o)
+    }
+
+    init(json: JSON) throws {
+        guard let role = json["role"]?.string, let hex = json["id"]?.string, let id = ObjectID(hex: hex) else {
+            throw ModelError("input without a role and id")
+        }
+        self.init(role: role, id: id, ref: json["ref"]?.string)
+    }
+}
+
+/// A named subset of a dataset version: the files under `path`, with that subtree's id,
+/// so "the exact eval set" is a hashable thing of its own.
+public struct Split: Sendable, Equatable {
+    public var path: String
+    public var tree: ObjectID
+    public var files: Int64
+    public var bytes: Int64
+
+    public init(path: String, tree: ObjectID, files: Int64, bytes: Int64) {
+        self.path = path; self.tree = tree; self.files = files; self.bytes = bytes
+    }
+}
+
+/// One version of a dataset (`mlv.dataset/1`). The version number is not inside: it is
+/// the ref that points here, so a manifest can be renumbered without changing its id.
+public struct DatasetManifest: Sendable, Equatable {
+    public static let schema = "mlv.dataset/1"
+
+    public var name: String
+    public var root: ObjectID
+    public var files: Int64
+    public var bytes: Int64
+    public var inputs: [Input]
+    public var splits: [String: Split]
+    public var message: String
+    public var meta: [String: String]
+    public var author: String
+    /// RFC 3339 UTC.
+    public var created: String
+    /// The path it was added from, relative to the repository when inside it.
+    public var source: String
+
+    public init(name: String, root: ObjectID, files: Int64, bytes: Int64, inputs: [Input], splits: [String: Split],
+                message: String, meta: [String: String], author: String, created: String, source: String) {
+        self.name = name; self.root = root; self.files = files; self.bytes = bytes; self.inputs = inputs
+        self.splits = splits; self.message = message; self.meta = meta; self.author = author
+        self.created = created; self.source = source
+    }
+
+    public var json: JSON {
+        .object([
+            "schema": .string(Self.schema),
+            "name": .string(name),
+            "root": .string(root.hex),
+            "files": .int(files),
+            "bytes": .int(bytes),
+            "inputs": .array(inputs.map(\.json)),
+            "splits": .object(splits.mapValues { s in
+                .object(["path": .string(s.path), "tree": .string(s.tree.hex), "files": .int(s.files), "bytes": .int(s.bytes)])
+            }),
+            "message": .string(message),
+            "meta": .object(meta.mapValues { .string($0) }),
+            "author": .string(author),
+            "created": .string(created),
+            "source": .string(source),
+        ])
+    }
+
+    public func canonicalBytes() -> [UInt8] { json.canonicalBytes() }
+
+    /// Decodes a dataset manifest, checking every field's type.
+    /// - Throws: `ModelError` naming the bad field.
+    public init(json: JSON) throws {
+        guard json["schema"]?.string == Self.schema else {
+            throw ModelError("not a dataset manifest (schema \(json["schema"]?.string ?? "missing"))")
+        }
+        func string(_ key: String) throws -> String {
+            guard let s = json[key]?.string else { throw ModelError("dataset manifest field '\(key)' is missing or not a string") }
+            return s
+        }
+        func int(_ key: String) throws -> Int64 {
+            guard let i = json[key]?.int, i >= 0 else { throw ModelError("dataset manifest field '\(key)' is missing or not a count") }
+            return i
+        }
+        func id(_ text: String, _ what: String) throws -> ObjectID {
+            guard let id = ObjectID(hex: text) else { throw ModelError("\(what) is not an object id") }
+            return id
+        }
+        name = try string("name")
+        root = try id(try string("root"), "root")
+        files = try int("files")
+        bytes = try int("bytes")
+        guard let inputList = json["inputs"]?.array else { throw ModelError("dataset manifest has no inputs list") }
+        inputs = try inputList.map(Input.init(json:))
+        guard let splitObject = json["splits"]?.object else { throw ModelError("dataset manifest has no splits") }
+        var splits: [String: Split] = [:]
+        for (k, v) in splitObject {
+            guard let path = v["path"]?.string, let tree = v["tree"]?.string, let f = v["files"]?.int, let b = v["bytes"]?.int else {
+                throw ModelError("split '\(k)' is malformed")
+            }
+            splits[k] = Split(path: path, tree: try id(tree, "split '\(k)' tree"), files: f, bytes: b)
+        }
+        self.splits = splits
+        message = try string("message")
+        guard let metaObject = json["meta"]?.object else { throw ModelError("dataset manifest has no meta") }
+        meta = try metaObject.mapValues { v in
+            guard let s = v.string else { throw ModelError("meta values must be strings") }
+            return s
+        }
+        author = try string("author")
+        created = try string("created")
+        source = try string("source")
+    }
+}
+
+/// A snapshot of source files (`mlv.code/1`): the tree of the named files, relative to
+/// the repository root. Holds nothing else, so the same code always has the same id.
+public struct CodeManifest: Sendable, Equatable {
+    public static let schema = "mlv.code/1"
+    public var root: ObjectID
+    public var paths: [String]
+
+    public init(root: ObjectID, paths: [String]) {
+        self.root = root
+        self.paths = paths.sorted()
+    }
+
+    public var json: JSON {
+        .object(["schema": .string(Self.schema), "root": .string(root.hex), "paths": .array(paths.map { .string($0) })])
+    }
+
+    public init(json: JSON) throws {
+        guard json["schema"]?.string == Self.schema, let hex = json["root"]?.string, let root = ObjectID(hex: hex),
+              let paths = json["paths"]?.array?.compactMap(\.string) else {
+            throw ModelError("not a code manifest")
+        }
+        self.init(root: root, paths: paths)
+    }
+}
+
+/// Reads the `schema` of any stored manifest.
+public func schemaOf(_ json: JSON) -> String? { json["schema"]?.string }
