@@ -127,3 +127,11 @@ public final class PackStore: ObjectStore, @unchecked Sendable {
         PackWriter(store: self, directory: directory)
     }
 }
+
+extension PackStore {
+    /// A record's stored (possibly compressed) bytes, checksum-checked, for copying into
+    /// a new pack unchanged.
+    public func readRecordForRepack(_ index: PackIndex, _ entry: IndexEntry) throws -> [UInt8] {
+        try readStored(index, entry)
+    }
+}

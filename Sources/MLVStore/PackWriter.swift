@@ -80,6 +80,13 @@ public final class PackWriter: ObjectWriter, @unchecked Sendable {
         }
     }
 
+    /// Copies an existing record (already compressed or not) into this writer, for gc.
+    public func putStored(_ entry: IndexEntry, stored: UnsafeRawBufferPointer) throws {
+        let fresh = state.withLock { $0.claimed.insert(entry.id).inserted }
+        if !fresh { return }
+        _ = try append(entry.id, entry.kind, stored: stored, rawLength: entry.rawLength, flags: entry.flags)
+    }
+
     private func append(_ id: ObjectID, _ kind: ObjectKind, stored: UnsafeRawBufferPointer, rawLength: Int, flags: UInt8) throws -> Int {
         try state.withLock { s in
             if s.fd < 0 { try openPack(&s) }

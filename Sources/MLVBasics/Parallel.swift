@@ -1,0 +1,37 @@
+import Dispatch
+
+/// Runs `body(worker)` on `count` threads at once and returns when all are done
+/// (`DispatchQueue.concurrentPerform`).
+///
+/// The closure may capture non-Sendable state (buffers, pointers into a mapped file):
+/// the caller promises that workers touch it only through locks, atomics, or disjoint
+/// indexes. This is the one place mlv makes that promise to the compiler.
+public enum Parallel {
+    public static func workers(_ count: Int, _ body: (Int) -> Void) {
+        withoutActuallyEscaping(body) { escaping in
+            let box = UncheckedSendable(escaping)
+            DispatchQueue.concurrentPerform(iterations: max(1, count)) { box.value($0) }
+        }
+    }
+
+    /// Calls `body(i)` for i in 0..<items on `count` workers; stops at the first error
+    /// and rethrows it.
+    public static func forEach(_ items: Int, workers count: Int = 2, _ body: (Int) throws -> Void) throws {
+        let next = AtomicCounter()
+        let failure = Locked<Error?>(nil)
+        workers(min(count, max(1, items))) { _ in
+            while failure.withLock({ $0 == nil }) {
+                let i = next.add(1) - 1
+                if i >= items { return }
+                do { try body(i) } catch { failure.withLock { if $0 == nil { $0 = error } } }
+            }
+        }
+        if let e = failure.withLock({ $0 }) { throw e }
+    }
+}
+
+/// A value the caller vouches for across threads.
+public struct UncheckedSendable<T>: @unchecked Sendable {
+    public var value: T
+    public init(_ value: T) { self.value = value }
+}

@@ -1,0 +1,361 @@
+import MLVBasics
+import MLVModel
+import MLVStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What `mlv add dataset` was asked to do.
+public struct AddDatasetRequest: Sendable {
+    public var name: String
+    public var path: String
+    public var message: String = ""
+    /// `--from REF`, optionally `ROLE=REF` (default role `parent`).
+    public var from: [String] = []
+    /// `--code PATH`: files snapshotted as this version's code input.
+    public var code: [String] = []
+    /// `--split NAME=SUBPATH`.
+    public var splits: [String: String] = [:]
+    public var meta: [String: String] = [:]
+
+    public init(name: String, path: String) {
+        self.name = name
+        self.path = path
+    }
+}
+
+/// What `add` did.
+public struct AddDatasetResult: Sendable {
+    /// The version created, or the latest version when nothing changed.
+    public var version: Int
+    public var id: ObjectID
+    public var created: Bool
+    public var files: Int64
+    public var bytes: Int64
+    /// Bytes written to packs (after compression, with record headers).
+    public var newBytesStored: Int
+    public var filesHashed: Int
+}
+
+/// One version of a dataset, for listings.
+public struct DatasetVersion: Sendable {
+    public var name: String
+    public var version: Int
+    public var id: ObjectID
+    public var manifest: DatasetManifest
+}
+
+/// A ref resolved to a manifest.
+public struct Resolved: Sendable {
+    public var kind: String
+    public var name: String
+    public var version: Int
+    public var id: ObjectID
+    public var split: String?
+
+    public var display: String { "\(name)@v\(version)" + (split.map { "#\($0)" } ?? "") }
+}
+
+extension Repository {
+    static let datasetKind = "dataset"
+
+    /// Versions a file or directory as the next version of a dataset.
+    ///
+    /// Write order: chunks, trees and the manifest go to new packs, which are fsynced and
+    /// indexed; only then is the version ref created. A crash leaves at worst
+    /// unreferenced pack files. Nothing is created when the tree, inputs and splits equal
+    /// the latest version's.
+    /// - Throws: `MLVError` naming the bad name, path or ref; nothing is recorded then.
+    public func addDataset(_ request: AddDatasetRequest, progress: Progress? = nil) throws -> AddDatasetResult {
+        if let p = ArtifactName.problem(with: request.name) { throw MLVError.invalidName(request.name, reason: p) }
+        let path = FS.absolute(request.path)
+        guard FS.exists(path) else { throw MLVError.pathNotFound(request.path) }
+        let real = (try? FS.realPath(path)) ?? path
+        if real == storePath || real.hasPrefix(storePath + "/") || path == storePath || path.hasPrefix(storePath + "/") {
+            throw MLVError.insideStore(path: request.path)
+        }
+        for (split, sub) in request.splits {
+            if let p = ArtifactName.problem(with: split) { throw MLVError.invalidName(split, reason: "split name: \(p)") }
+            let clean = sub.split(separator: "/").joined(separator: "/")
+            if clean.isEmpty { throw MLVError.invalidArgument("--split \(split)=\(sub): the subpath is empty") }
+            if let p = PathRules.problem(withRelativePath: clean) {
+                throw MLVError.invalidArgument("--split \(split)=\(sub): \(p)")
+            }
+        }
+        var inputs: [Input] = []
+        for spec in request.from {
+            var role = "parent", text = spec
+            if let eq = spec.firstIndex(of: "="), !spec.hasPrefix("=") {
+                role = String(spec[..<eq]); text = String(spec[spec.index(after: eq)...])
+                if let p = ArtifactName.problem(with: role) { throw MLVError.invalidName(role, reason: "input role: \(p)") }
+            }
+            let r = try resolve(text)
+            inputs.append(Input(role: role, id: r.id, ref: r.display))
+        }
+
+        let guardLock = try lock(.shared)
+        defer { withExtendedLifetime(guardLock) {} }
+        let writer = objects.writer()
+        do {
+            if !request.code.isEmpty {
+                let code = try snapshotCode(request.code, writer: writer)
+                inputs.append(Input(role: "code", id: code.id, ref: nil))
+            }
+            let cacheFile = cachePath + "/stat/dataset-\(request.name)"
+            let previous = (try? FS.readFileIfExists(cacheFile))?.flatMap(StatCache.decode)
+            let ingest = try Ingest(repository: self, mode: .store, writer: writer, progress: progress)
+            let scan = try ingest.scan(path, previous: previous)
+
+            var splits: [String: Split] = [:]
+            for (split, sub) in request.splits {
+                let clean = sub.split(separator: "/").joined(separator: "/")
+                guard let node = find(clean, in: scan.root), node.kind == .dir else {
+                    throw MLVError.invalidArgument("--split \(split)=\(sub): '\(clean)' is not a directory in '\(request.path)'")
+                }
+                splits[split] = Split(path: clean, tree: node.id!, files: node.files, bytes: node.size)
+            }
+
+            let latest = try versions(of: request.name).last
+            if let latest, latest.manifest.root == scan.rootID, latest.manifest.inputs == inputs,
+               latest.manifest.splits == splits {
+                writer.abort()
+                try? FS.atomicWrite(cacheFile, scan.cache.encoded(), durable: false)
+                return AddDatasetResult(version: latest.version, id: latest.id, created: false, files: scan.root.files,
+                                        bytes: scan.root.size, newBytesStored: 0, filesHashed: scan.filesHashed)
+            }
+
+            let manifest = DatasetManifest(
+                name: request.name, root: scan.rootID, files: scan.root.files, bytes: scan.root.size, inputs: inputs,
+                splits: splits, message: request.message, meta: request.meta, author: identity,
+                created: Timestamp.now(), source: displayPath(path))
+            let bytes = manifest.canonicalBytes()
+            let id = SHA256.hash(bytes)
+            try wrap { try writer.put(id, kind: .manifest, bytes: bytes, compression: .always) }
+            let stored = writer.written.bytes
+            try wrap { try writer.commit() }
+            let version = try wrap { try refs.createNextVersion(kind: Self.datasetKind, name: request.name, id: id) }
+            try? FS.atomicWrite(cacheFile, scan.cache.encoded(), durable: false)
+            return AddDatasetResult(version: version, id: id, created: true, files: scan.root.files, bytes: scan.root.size,
+                                    newBytesStored: stored, filesHashed: scan.filesHashed)
+        } catch {
+            writer.abort()
+            throw error
+        }
+    }
+
+    /// Stores the named files as a code snapshot (a tree relative to the repository root).
+    func snapshotCode(_ paths: [String], writer: PackWriter) throws -> (id: ObjectID, manifest: CodeManifest) {
+        var relPaths: [String] = []
+        for p in paths {
+            let abs = FS.absolute(p)
+            guard let st = try? FS.lstat(abs) else { throw MLVError.pathNotFound(p) }
+            guard (st.st_mode & S_IFMT) == S_IFREG else { throw MLVError.invalidArgument("--code '\(p)' is not a regular file") }
+            guard abs.hasPrefix(root + "/") else {
+                throw MLVError.invalidArgument("--code '\(p)' is outside the repository '\(root)'")
+            }
+            relPaths.append(String(abs.dropFirst(root.count + 1)))
+        }
+        // Build nested trees from the relative paths.
+        final class Dir { var files: [String: ObjectID] = [:]; var sizes: [String: Int64] = [:]; var modes: [String: UInt32] = [:]; var dirs: [String: Dir] = [:] }
+        let top = Dir()
+        for rel in Set(relPaths) {
+            if let problem = PathRules.problem(withRelativePath: rel) { throw MLVError.unsafePath(path: rel, reason: problem) }
+            let bytes: [UInt8]
+            do { bytes = try FS.readFile(root + "/" + rel) } catch let e as FileSystemError { throw MLVError.unreadable(path: rel, cause: e) }
+            let blob = try storeBlob(bytes, writer: writer)
+            var dir = top
+            let parts = rel.split(separator: "/").map(String.init)
+            for part in parts.dropLast() {
+                if dir.dirs[part] == nil { dir.dirs[part] = Dir() }
+                dir = dir.dirs[part]!
+            }
+            let st = try? FS.lstat(root + "/" + rel)
+            dir.files[parts.last!] = blob
+            dir.sizes[parts.last!] = Int64(bytes.count)
+            dir.modes[parts.last!] = UInt32((st?.st_mode ?? 0o644) & 0o7777)
+        }
+        func store(_ d: Dir) throws -> (ObjectID, Int64) {
+            var entries: [Tree.Entry] = []
+            for (name, id) in d.files {
+                entries.append(Tree.Entry(name: name, kind: .file, mode: d.modes[name]!, size: d.sizes[name]!, id: id))
+            }
+            for (name, sub) in d.dirs {
+                let (id, size) = try store(sub)
+                entries.append(Tree.Entry(name: name, kind: .dir, mode: 0o755, size: size, id: id))
+            }
+            let tree = Tree(entries: entries)
+            let bytes = tree.canonicalBytes()
+            let id = SHA256.hash(bytes)
+            try wrap { try writer.put(id, kind: .tree, bytes: bytes, compression: .always) }
+            return (id, tree.totalSize)
+        }
+        let (rootTree, _) = try store(top)
+        let manifest = CodeManifest(root: rootTree, paths: relPaths)
+        let bytes = manifest.json.canonicalBytes()
+        let id = SHA256.hash(bytes)
+        try wrap { try writer.put(id, kind: .manifest, bytes: bytes, compression: .always) }
+        return (id, manifest)
+    }
+
+    /// Stores one in-memory blob (chunked like any file) and returns its id.
+    func storeBlob(_ bytes: [UInt8], writer: PackWriter) throws -> ObjectID {
+        let chunker = try wrap { try FastCDC(config.chunker) }
+        return try bytes.withUnsafeBytes { data in
+            let blob = SHA256.hash(data)
+            var chunks: [(id: ObjectID, length: Int)] = []
+            try chunker.forEachChunk(data) { offset, length in
+                let piece = UnsafeRawBufferPointer(rebasing: data[offset..<(offset + length)])
+                let id = SHA256.hash(piece)
+                try wrap { try writer.put(id, kind: .chunk, bytes: piece, compression: .auto) }
+                chunks.append((id, length))
+            }
+            if chunks.isEmpty {
+                try wrap { try writer.put(blob, kind: .chunk, bytes: data, compression: .never) }
+            } else if chunks.count > 1 {
+                try wrap { try writer.put(blob, kind: .chunkList, bytes: ChunkList.encode(chunks), compression: .never) }
+            }
+            return blob
+        }
+    }
+
+    private func find(_ path: String, in root: Ingest.Node) -> Ingest.Node? {
+        var node = root
+        for part in path.split(separator: "/") {
+            guard let child = node.children.first(where: { $0.name == part }) else { return nil }
+            node = child
+        }
+        return node
+    }
+
+    /// `path` relative to the repository root when inside it, else absolute.
+    func displayPath(_ absolute: String) -> String {
+        if absolute == root { return "." }
+        if absolute.hasPrefix(root + "/") { return String(absolute.dropFirst(root.count + 1)) }
+        return absolute
+    }
+
+    // MARK: listing
+
+    /// Every version of a dataset, oldest first.
+    public func versions(of name: String) throws -> [DatasetVersion] {
+        try wrap { try refs.versions(kind: Self.datasetKind, name: name) }.map { v in
+            DatasetVersion(name: name, version: v.number, id: v.id, manifest: try datasetManifest(v.id))
+        }
+    }
+
+    /// Every dataset's latest version, by name.
+    public func datasets() throws -> [DatasetVersion] {
+        try wrap { try refs.names(kind: Self.datasetKind) }.compactMap { name in
+            guard let last = try wrap({ try refs.versions(kind: Self.datasetKind, name: name) }).last else { return nil }
+            return DatasetVersion(name: name, version: last.number, id: last.id, manifest: try datasetManifest(last.id))
+        }
+    }
+
+    // MARK: resolving
+
+    /// Resolves `NAME@vN`, `NAME@ALIAS`, `NAME` (latest), `dataset:NAME@..`, `..#SPLIT`, or
+    /// a unique hex prefix of a manifest id.
+    /// - Throws: `MLVError.unknownRef` with close names, `.ambiguousPrefix`, `.unknownSplit`.
+    public func resolve(_ text: String) throws -> Resolved {
+        let names = try wrap { try refs.names(kind: Self.datasetKind) }
+        if RefSpec.isIDPrefix(text) && !names.contains(text) {
+            return try resolvePrefix(text)
+        }
+        let spec: RefSpec
+        do { spec = try RefSpec.parse(text) } catch let e as ModelError { throw MLVError.invalidArgument(e.message) }
+        let kind = spec.kind ?? Self.datasetKind
+        guard kind == Self.datasetKind else { throw MLVError.unknownRef(text, suggestions: []) }
+        let all = try wrap { try refs.versions(kind: kind, name: spec.name) }
+        guard !all.isEmpty else {
+            throw MLVError.unknownRef(text, suggestions: try suggestions(for: spec.name))
+        }
+        var found: (number: Int, id: ObjectID)?
+        switch spec.selector {
+        case .version(let n):
+            found = all.first { $0.number == n }
+            if found == nil {
+                throw MLVError.unknownRef(text, suggestions: ["\(spec.name)@v1 ... \(spec.name)@v\(all.last!.number)"])
+            }
+        case .alias("latest"):
+            found = all.last
+        case .alias(let alias):
+            guard let id = try wrap({ try refs.alias(kind: kind, name: spec.name, alias: alias) }),
+                  let v = all.first(where: { $0.id == id }) else {
+                let known = try wrap { try refs.aliases(kind: kind, name: spec.name) }.keys.sorted()
+                throw MLVError.unknownRef(text, suggestions: (["latest"] + known).map { "\(spec.name)@\($0)" })
+            }
+            found = v
+        }
+        var resolved = Resolved(kind: kind, name: spec.name, version: found!.number, id: found!.id, split: nil)
+        if let split = spec.split {
+            let manifest = try datasetManifest(resolved.id)
+            guard manifest.splits[split] != nil else {
+                throw MLVError.unknownSplit(ref: resolved.display, split: split, known: manifest.splits.keys.sorted())
+            }
+            resolved.split = split
+        }
+        return resolved
+    }
+
+    private func resolvePrefix(_ prefix: String) throws -> Resolved {
+        var matches: [Resolved] = []
+        for name in try wrap({ try refs.names(kind: Self.datasetKind) }) {
+            for v in try wrap({ try refs.versions(kind: Self.datasetKind, name: name) }) where v.id.hasHexPrefix(prefix) {
+                matches.append(Resolved(kind: Self.datasetKind, name: name, version: v.number, id: v.id, split: nil))
+            }
+        }
+        let distinct = Set(matches.map(\.id))
+        if distinct.count > 1 {
+            throw MLVError.ambiguousPrefix(prefix, candidates: matches.map { "\($0.id.short) (\($0.display))" })
+        }
+        guard let first = matches.first else { throw MLVError.unknownRef(prefix, suggestions: []) }
+        return first
+    }
+
+    /// Dataset names within a small edit distance of `name`.
+    func suggestions(for name: String) throws -> [String] {
+        let names = try wrap { try refs.names(kind: Self.datasetKind) }
+        return names.map { ($0, editDistance($0, name)) }
+            .filter { $0.1 <= max(2, name.count / 3) || $0.0.hasPrefix(name) || name.hasPrefix($0.0) }
+            .sorted { $0.1 < $1.1 }
+            .prefix(3).map(\.0)
+    }
+
+    /// The tree a resolved ref (and optional subpath) stands for.
+    public func treeID(of resolved: Resolved, subpath: String? = nil) throws -> ObjectID {
+        let manifest = try datasetManifest(resolved.id)
+        var id = manifest.root
+        var prefix = ""
+        if let split = resolved.split, let s = manifest.splits[split] {
+            id = s.tree
+            prefix = s.path
+        }
+        guard let sub = subpath?.split(separator: "/").joined(separator: "/"), !sub.isEmpty else { return id }
+        for part in sub.split(separator: "/") {
+            let tree = try tree(id)
+            guard let entry = tree.entries.first(where: { $0.name == part }), entry.kind == .dir, let next = entry.id else {
+                throw MLVError.notInVersion(ref: resolved.display, path: prefix.isEmpty ? sub : prefix + "/" + sub)
+            }
+            id = next
+        }
+        return id
+    }
+}
+
+/// Levenshtein distance, for "did you mean".
+func editDistance(_ a: String, _ b: String) -> Int {
+    let a = Array(a.utf8), b = Array(b.utf8)
+    if a.isEmpty { return b.count }
+    if b.isEmpty { return a.count }
+    var row = Array(0...b.count)
+    for i in 1...a.count {
+        var previous = row[0]
+        row[0] = i
+        for j in 1...b.count {
+            let current = row[j]
+            row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
+            previous = current
+        }
+    }
+    return row[b.count]
+}

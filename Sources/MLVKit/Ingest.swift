@@ -1,0 +1,362 @@
+import Dispatch
+import MLVBasics
+import MLVModel
+import MLVStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Scans a directory (or one file) into trees, reusing the stat cache, and either stores
+/// new chunks (`add`) or only computes ids (`status`).
+///
+/// Small files are read and hashed by two workers in parallel; a large file is mapped
+/// and its whole-file SHA-256 runs beside the chunker, then its chunks are hashed and
+/// stored by two workers. Only chunks the store lacks are written.
+final class Ingest: @unchecked Sendable {
+    enum Mode { case store, hashOnly }
+
+    /// A scanned file system entry; directories hold their children.
+    final class Node {
+        let name: String
+        let kind: Tree.Kind
+        var mode: UInt32
+        var size: Int64
+        var id: ObjectID?
+        var target: String?
+        var children: [Node] = []
+        var files: Int64 = 0
+        /// Stat data, for files.
+        var stat: StatCache.Entry?
+        var absolutePath = ""
+
+        init(name: String, kind: Tree.Kind, mode: UInt32, size: Int64) {
+            self.name = name; self.kind = kind; self.mode = mode; self.size = size
+        }
+    }
+
+    struct Result {
+        var root: Node
+        var rootID: ObjectID
+        /// Every tree built, by id (for `status` diffs before anything is stored).
+        var trees: [ObjectID: Tree]
+        var cache: StatCache
+        var filesHashed: Int
+        var bytesHashed: Int64
+    }
+
+    let repository: Repository
+    let mode: Mode
+    let chunker: FastCDC
+    let writer: PackWriter?
+    let progress: Progress?
+    private let hashedBytes = AtomicCounter()
+    private let hashedFiles = AtomicCounter()
+    /// Files above this size take the mapped, pipelined path.
+    static let largeFile = 4 << 20
+
+    init(repository: Repository, mode: Mode, writer: PackWriter?, progress: Progress?) throws {
+        self.repository = repository
+        self.mode = mode
+        self.writer = writer
+        self.progress = progress
+        chunker = try wrap { try FastCDC(repository.config.chunker) }
+    }
+
+    // MARK: scanning
+
+    /// Scans `path` (a directory or a single file), validating every name.
+    func scan(_ path: String, previous: StatCache?) throws -> Result {
+        let scanStarted = wallClockNanoseconds()
+        guard let st = try statOrThrow(path) else { throw MLVError.pathNotFound(path) }
+        var files: [(node: Node, rel: String)] = []
+        let root: Node
+        switch st.st_mode & S_IFMT {
+        case S_IFDIR:
+            root = Node(name: "", kind: .dir, mode: UInt32(st.st_mode & 0o7777), size: 0)
+            try walk(directory: path, relative: "", into: root, files: &files)
+        case S_IFREG:
+            // A single file becomes a one-entry tree named after the file.
+            root = Node(name: "", kind: .dir, mode: 0o755, size: 0)
+            let name = FS.baseName(of: path)
+            if let p = PathRules.problem(withName: name) { throw MLVError.unsafePath(path: path, reason: p) }
+            let node = fileNode(name: name, path: path, st: st)
+            root.children = [node]
+            files.append((node, name))
+        default:
+            throw MLVError.unsupportedFile(path: path, what: describe(st.st_mode))
+        }
+
+        // Reuse what the stat cache says where it can be trusted.
+        var cached: [String: StatCache.Entry] = [:]
+        if let previous, previous.source == FS.absolute(path) {
+            cached.reserveCapacity(previous.entries.count)
+            for e in previous.entries { cached[e.path] = e }
+        }
+        var work: [(node: Node, rel: String, quick: (UInt64, UInt64)?)] = []
+        for (node, rel) in files {
+            guard let old = cached[rel], let now = node.stat, old.size == now.size, old.mode == now.mode else {
+                work.append((node, rel, nil)); continue
+            }
+            let storedOK = mode == .hashOnly || writer!.has(old.blob)
+            if old.matches(now) && !previous!.isRacy(old) && storedOK {
+                node.id = old.blob
+                node.stat!.blob = old.blob
+                node.stat!.quickHigh = old.quickHigh
+                node.stat!.quickLow = old.quickLow
+            } else {
+                // Stat moved (or is racy) but the size did not: XXH3-128 decides first.
+                work.append((node, rel, storedOK ? (old.quickHigh, old.quickLow) : nil))
+                if storedOK { node.id = old.blob }
+            }
+        }
+        try hash(work)
+
+        var trees: [ObjectID: Tree] = [:]
+        let rootID = try buildTrees(root, trees: &trees)
+        var entries = files.map { (node, rel) -> StatCache.Entry in
+            var e = node.stat!
+            e.path = rel
+            e.blob = node.id!
+            return e
+        }
+        entries.sort { $0.path.utf8.lexicographicallyPrecedes($1.path.utf8) }
+        let cache = StatCache(source: FS.absolute(path), root: rootID, scanStarted: scanStarted, entries: entries)
+        return Result(root: root, rootID: rootID, trees: trees, cache: cache,
+                      filesHashed: hashedFiles.current, bytesHashed: Int64(hashedBytes.current))
+    }
+
+    private func statOrThrow(_ path: String) throws -> stat? {
+        do { return try FS.lstat(path) } catch let e as FileSystemError { throw MLVError.unreadable(path: path, cause: e) }
+    }
+
+    private func describe(_ mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFIFO: "named pipe"
+        case S_IFSOCK: "socket"
+        case S_IFCHR: "character device"
+        case S_IFBLK: "block device"
+        default: "special file"
+        }
+    }
+
+    private func fileNode(name: String, path: String, st: stat) -> Node {
+        let node = Node(name: name, kind: .file, mode: UInt32(st.st_mode & 0o7777), size: Int64(st.st_size))
+        node.absolutePath = path
+        node.stat = StatCache.Entry(
+            path: "", mode: UInt32(st.st_mode), dev: UInt64(st.st_dev), ino: UInt64(st.st_ino), size: UInt64(st.st_size),
+            mtimeNanoseconds: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec),
+            ctimeNanoseconds: Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec),
+            blob: ObjectID(digest: [UInt8](repeating: 0, count: 32)), quickHigh: 0, quickLow: 0)
+        return node
+    }
+
+    private func walk(directory: String, relative: String, into parent: Node, files: inout [(node: Node, rel: String)]) throws {
+        let listing: [FS.DirectoryEntry]
+        do { listing = try FS.listDirectory(directory) } catch let e as FileSystemError {
+            throw MLVError.unreadable(path: directory, cause: e)
+        }
+        var seen = Set<String>()
+        var children: [Node] = []
+        for entry in listing.sorted(by: { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }) {
+            let path = directory + "/" + entry.name
+            let rel = relative.isEmpty ? entry.name : relative + "/" + entry.name
+            if relative.isEmpty && entry.name == Repository.storeDirectoryName && directory == repository.root { continue }
+            if let p = PathRules.problem(withName: entry.name) { throw MLVError.unsafePath(path: path, reason: p) }
+            guard seen.insert(PathRules.collisionKey(entry.name)).inserted else {
+                throw MLVError.unsafePath(path: path, reason: "collides with another name in its directory on a case-insensitive file system")
+            }
+            guard let st = try statOrThrow(path) else { continue }  // vanished while scanning
+            switch st.st_mode & S_IFMT {
+            case S_IFREG:
+                let node = fileNode(name: entry.name, path: path, st: st)
+                children.append(node)
+                files.append((node, rel))
+            case S_IFDIR:
+                let node = Node(name: entry.name, kind: .dir, mode: UInt32(st.st_mode & 0o7777), size: 0)
+                try walk(directory: path, relative: rel, into: node, files: &files)
+                children.append(node)
+            case S_IFLNK:
+                let target: String
+                do { target = try FS.readLink(path) } catch let e as FileSystemError { throw MLVError.unreadable(path: path, cause: e) }
+                let node = Node(name: entry.name, kind: .symlink, mode: 0o777, size: Int64(target.utf8.count))
+                node.target = target
+                children.append(node)
+            default:
+                throw MLVError.unsupportedFile(path: path, what: describe(st.st_mode))
+            }
+        }
+        parent.children = children
+    }
+
+    // MARK: hashing
+
+    private func hash(_ work: [(node: Node, rel: String, quick: (UInt64, UInt64)?)]) throws {
+        let small = work.filter { $0.node.size <= Self.largeFile }
+        let large = work.filter { $0.node.size > Self.largeFile }
+        let buffers = Locked<[[UInt8]]>([])
+        try Parallel.forEach(small.count) { i in
+            var buffer = buffers.withLock { $0.popLast() } ?? [UInt8](repeating: 0, count: Self.largeFile + 1)
+            defer { buffers.withLock { $0.append(buffer) } }
+            try hashSmall(small[i].node, quick: small[i].quick, buffer: &buffer)
+        }
+        for item in large {
+            try hashLarge(item.node, quick: item.quick)
+        }
+    }
+
+    private func readError(_ node: Node, _ e: Error) -> Error {
+        if let fs = e as? FileSystemError { return MLVError.unreadable(path: node.absolutePath, cause: fs) }
+        return e
+    }
+
+    private func hashSmall(_ node: Node, quick: (UInt64, UInt64)?, buffer: inout [UInt8]) throws {
+        let path = node.absolutePath
+        let size = Int(node.size)
+        do {
+            let fd = try FS.open(path, O_RDONLY | O_NOFOLLOW)
+            defer { FS.close(fd) }
+            let n = try buffer.withUnsafeMutableBytes { try FS.pread(fd, into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<min(size + 1, $0.count)]), at: 0, path: path) }
+            guard n == size else {
+                throw MLVError.damaged("'\(path)' changed size while being read (\(size) then \(n) bytes); try again")
+            }
+        } catch { throw readError(node, error) }
+        try buffer.withUnsafeBytes { raw in
+            let data = UnsafeRawBufferPointer(rebasing: raw[0..<size])
+            try ingest(node, data, quick: quick)
+        }
+    }
+
+    private func hashLarge(_ node: Node, quick: (UInt64, UInt64)?) throws {
+        let file: MappedFile
+        do { file = try MappedFile(path: node.absolutePath) } catch { throw readError(node, error) }
+        guard file.count == Int(node.size) else {
+            throw MLVError.damaged("'\(node.absolutePath)' changed size while being read; try again")
+        }
+        try ingest(node, file.bytes, quick: quick)
+    }
+
+    /// Hashes (and in store mode, chunks and stores) one file's bytes.
+    private func ingest(_ node: Node, _ data: UnsafeRawBufferPointer, quick: (UInt64, UInt64)?) throws {
+        let q = XXHash.xxh3_128(data)
+        node.stat!.quickHigh = q.high
+        node.stat!.quickLow = q.low
+        if let quick, quick == (q.high, q.low), node.id != nil {
+            return  // content unchanged; the cached blob id stands
+        }
+        hashedFiles.add(1)
+        hashedBytes.add(data.count)
+        defer { progress?.advance(bytes: data.count) }
+        guard mode == .store, let writer else {
+            node.id = SHA256.hash(data)
+            return
+        }
+        if data.count <= chunker.parameters.min {
+            let id = SHA256.hash(data)
+            try wrap { try writer.put(id, kind: .chunk, bytes: data, compression: .auto) }
+            node.id = id
+            return
+        }
+        node.id = try storeChunked(data, writer: writer)
+    }
+
+    /// Cuts `data` into chunks, stores the new ones, and returns the blob id.
+    ///
+    /// Worker 0 computes the whole-file SHA-256 while worker 1 finds the cut points;
+    /// then both hash and store chunks, taking the next index from a shared counter.
+    private func storeChunked(_ data: UnsafeRawBufferPointer, writer: PackWriter) throws -> ObjectID {
+        var whole: ObjectID?
+        var cuts: [(offset: Int, length: Int)] = []
+        cuts.reserveCapacity(data.count / chunker.parameters.avg + 1)
+        var ids: [ObjectID] = []
+        let cutsReady = DispatchSemaphore(value: 0)
+        let next = AtomicCounter()
+        let failure = Locked<Error?>(nil)
+
+        func hashChunks(_ out: UnsafeMutableBufferPointer<ObjectID>) {
+            while failure.withLock({ $0 == nil }) {
+                let i = next.add(1) - 1
+                if i >= cuts.count { return }
+                let piece = UnsafeRawBufferPointer(rebasing: data[cuts[i].offset..<(cuts[i].offset + cuts[i].length)])
+                let id = SHA256.hash(piece)
+                out[i] = id
+                do { try writer.put(id, kind: .chunk, bytes: piece, compression: .auto) }
+                catch { failure.withLock { if $0 == nil { $0 = error } } }
+            }
+        }
+        var out = UnsafeMutableBufferPointer<ObjectID>(start: nil, count: 0)
+        defer { out.deallocate() }
+        Parallel.workers(2) { worker in
+            if worker == 0 {
+                whole = SHA256.hash(data)
+                cutsReady.wait()
+            } else {
+                chunker.forEachChunk(data) { cuts.append(($0, $1)) }
+                out = .allocate(capacity: cuts.count)
+                cutsReady.signal()
+            }
+            hashChunks(out)
+        }
+        if let e = failure.withLock({ $0 }) { throw e }
+        ids = Array(out)
+        let blob = whole!
+        if cuts.count == 1 { return blob }
+        let list = ChunkList.encode(zip(ids, cuts).map { ($0, $1.length) })
+        try wrap { try writer.put(blob, kind: .chunkList, bytes: list, compression: .never) }
+        return blob
+    }
+
+    // MARK: trees
+
+    /// Builds tree objects bottom-up; stores them in store mode.
+    private func buildTrees(_ node: Node, trees: inout [ObjectID: Tree]) throws -> ObjectID {
+        var entries: [Tree.Entry] = []
+        entries.reserveCapacity(node.children.count)
+        var size: Int64 = 0, files: Int64 = 0
+        for child in node.children {
+            switch child.kind {
+            case .dir:
+                child.id = try buildTrees(child, trees: &trees)
+                files += child.files
+            case .file:
+                files += 1
+            case .symlink:
+                break
+            }
+            size += child.size
+            entries.append(Tree.Entry(name: child.name, kind: child.kind, mode: child.mode, size: child.size,
+                                      id: child.id, target: child.target))
+        }
+        node.size = size
+        node.files = files
+        let tree = Tree(entries: entries)
+        let bytes = tree.canonicalBytes()
+        let id = SHA256.hash(bytes)
+        trees[id] = tree
+        if mode == .store, let writer {
+            try wrap { try writer.put(id, kind: .tree, bytes: bytes, compression: .always) }
+        }
+        node.id = id
+        return id
+    }
+}
+
+/// Progress reports for long operations; the commands render them on stderr.
+public final class Progress: @unchecked Sendable {
+    private let bytes = AtomicCounter()
+    private let report: @Sendable (Int) -> Void
+    private let lastReport = AtomicCounter()
+
+    public init(report: @escaping @Sendable (Int) -> Void) {
+        self.report = report
+    }
+
+    func advance(bytes n: Int) {
+        let total = bytes.add(n)
+        let now = monotonicMilliseconds()
+        let last = lastReport.current
+        if now - last >= 200 {
+            lastReport.add(now - last)
+            report(total)
+        }
+    }
+}

@@ -1,0 +1,236 @@
+import MLVBasics
+import MLVModel
+import MLVStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One finding of `fsck`.
+public struct Problem: Sendable, CustomStringConvertible {
+    public enum Severity: String, Sendable { case error, warning }
+    public var severity: Severity
+    /// The ref path, object id or file involved.
+    public var subject: String
+    public var message: String
+    public var description: String { "\(severity.rawValue): \(subject): \(message)" }
+}
+
+public struct FsckReport: Sendable {
+    public var refs = 0
+    public var manifests = 0
+    public var trees = 0
+    public var blobs = 0
+    public var chunksVerified = 0
+    public var problems: [Problem] = []
+    public var isClean: Bool { !problems.contains { $0.severity == .error } }
+}
+
+public struct GCReport: Sendable {
+    public var reachable = 0
+    public var packsRemoved: [String] = []
+    public var packsRewritten: [String] = []
+    public var objectsRemoved = 0
+    public var bytesFreed: Int64 = 0
+    public var temporaryFilesRemoved = 0
+    public var keptForGrace = 0
+    public var dryRun = false
+}
+
+extension Repository {
+    /// Everything reachable from refs: manifests, trees, blobs and chunks, by id.
+    /// Missing or damaged objects are reported, never skipped silently.
+    func reachable(full: Bool, report: inout FsckReport) -> Set<ObjectID> {
+        var seen = Set<ObjectID>()
+        func problem(_ subject: String, _ message: String) {
+            report.problems.append(Problem(severity: .error, subject: subject, message: message))
+        }
+        func blob(_ id: ObjectID, _ where_: String) {
+            guard seen.insert(id).inserted else { return }
+            report.blobs += 1
+            guard let info = objects.info(id) else { problem(id.hex, "blob missing (file \(where_))"); return }
+            if info.kind == .chunkList {
+                do {
+                    let (_, list) = try objects.read(id)
+                    for c in try ChunkList.decode(list, blob: id) {
+                        seen.insert(c.id)
+                        guard let ci = objects.info(c.id), ci.kind == .chunk, ci.size == c.length else {
+                            problem(c.id.hex, "chunk of blob \(id.short) (file \(where_)) is missing or has the wrong size")
+                            continue
+                        }
+                    }
+                    if full {
+                        try readBlob(id) { _ in }
+                        report.chunksVerified += 1
+                    }
+                } catch { problem(id.hex, "\(error) (file \(where_))") }
+            } else if info.kind == .chunk {
+                if full {
+                    do { _ = try objects.read(id); report.chunksVerified += 1 } catch { problem(id.hex, "\(error) (file \(where_))") }
+                }
+            } else {
+                problem(id.hex, "expected a blob for file \(where_), found a \(info.kind)")
+            }
+        }
+        func tree(_ id: ObjectID, _ where_: String) {
+            guard seen.insert(id).inserted else { return }
+            report.trees += 1
+            do {
+                for e in try self.tree(id).entries {
+                    let path = where_.isEmpty ? e.name : where_ + "/" + e.name
+                    switch e.kind {
+                    case .dir: tree(e.id!, path)
+                    case .file: blob(e.id!, path)
+                    case .symlink: break
+                    }
+                }
+            } catch { problem(id.hex, "tree at '\(where_.isEmpty ? "/" : where_)': \(error)") }
+        }
+        func manifest(_ id: ObjectID, _ ref: String) {
+            guard seen.insert(id).inserted else { return }
+            report.manifests += 1
+            do {
+                let json = try manifestJSON(id)
+                switch schemaOf(json) {
+                case DatasetManifest.schema:
+                    let m = try wrap { try DatasetManifest(json: json) }
+                    tree(m.root, "")
+                    for s in m.splits.values { tree(s.tree, s.path) }
+                    for input in m.inputs { manifest(input.id, "input of \(ref)") }
+                case CodeManifest.schema:
+                    let m = try wrap { try CodeManifest(json: json) }
+                    tree(m.root, "")
+                default:
+                    problem(id.hex, "manifest of \(ref) has unknown schema \(schemaOf(json) ?? "none")")
+                }
+            } catch { problem(id.hex, "manifest of \(ref): \(error)") }
+        }
+        do {
+            for (path, result) in try refs.allRefs() {
+                report.refs += 1
+                let name = displayPath(path)
+                switch result {
+                case .success(let id): manifest(id, name)
+                case .failure(let e): problem(name, e.description)
+                }
+            }
+        } catch { problem(storePath + "/refs", "\(error)") }
+        return seen
+    }
+
+    /// Checks every ref, manifest, tree and blob; with `full`, re-reads and re-hashes
+    /// every chunk and checks every pack's checksum.
+    public func fsck(full: Bool = false) -> FsckReport {
+        var report = FsckReport()
+        // Indexes are checked when the store opens; check each again by itself so one
+        // bad index does not hide the others, and look for leftovers.
+        if let entries = try? FS.listDirectory(packsPath) {
+            let names = Set(entries.map(\.name))
+            for name in names.sorted() {
+                if name.hasSuffix(".idx") {
+                    let base = String(name.dropLast(4))
+                    do {
+                        let index = try PackIndex(indexPath: packsPath + "/" + name, packPath: packsPath + "/" + base + ".pack",
+                                                  name: String(base.dropFirst(5)))
+                        if !names.contains(base + ".pack") {
+                            report.problems.append(Problem(severity: .error, subject: name, message: "index without its pack file"))
+                        } else if full {
+                            let pack = try MappedFile(path: index.packPath)
+                            if XXHash.xxh3_64(pack.bytes) != index.packChecksum {
+                                report.problems.append(Problem(severity: .error, subject: base + ".pack", message: "pack checksum mismatch"))
+                            }
+                        }
+                    } catch {
+                        report.problems.append(Problem(severity: .error, subject: name, message: "\(error)"))
+                    }
+                } else if name.hasSuffix(".pack"), !names.contains(String(name.dropLast(5)) + ".idx") {
+                    report.problems.append(Problem(severity: .warning, subject: name,
+                                                   message: "pack without an index (an interrupted write); gc removes it after the grace period"))
+                } else if name.hasPrefix(".") {
+                    report.problems.append(Problem(severity: .warning, subject: name, message: "temporary file; gc removes it after the grace period"))
+                }
+            }
+        }
+        _ = reachable(full: full, report: &report)
+        return report
+    }
+
+    /// Removes objects no ref reaches. Packs younger than `graceSeconds` are left alone
+    /// (an add running right now may be about to refer to them); packs with no live
+    /// object are deleted, packs with some are rewritten with only the live ones.
+    /// Refuses to delete anything when the reachability walk found damage.
+    /// - Throws: `MLVError.damaged` when fsck-level damage makes the live set uncertain.
+    public func gc(graceSeconds: Int64, dryRun: Bool) throws -> GCReport {
+        let exclusive = try lock(.exclusive)
+        defer { withExtendedLifetime(exclusive) {} }
+        try wrap { try objects.reload() }
+        var check = FsckReport()
+        let live = reachable(full: false, report: &check)
+        if !check.isClean {
+            throw MLVError.damaged("gc refused: the store has damage (\(check.problems.first!.description)); run 'mlv fsck'")
+        }
+        var report = GCReport(reachable: live.count, dryRun: dryRun)
+        let now = Int64(time(nil))
+        func old(_ path: String) -> Bool {
+            guard let st = try? FS.lstat(path) else { return false }
+            return now - Int64(st.st_mtim.tv_sec) >= graceSeconds
+        }
+        var rewrite: [(PackIndex, [IndexEntry])] = []
+        for index in objects.packIndexes {
+            let entries = index.entries
+            let keep = entries.filter { live.contains($0.id) }
+            if keep.count == entries.count { continue }
+            if !old(index.packPath) { report.keptForGrace += 1; continue }
+            report.objectsRemoved += entries.count - keep.count
+            report.bytesFreed += Int64(entries.filter { !live.contains($0.id) }.reduce(0) { $0 + $1.storedLength + PackFormat.recordHeaderSize })
+            if keep.isEmpty { report.packsRemoved.append(index.name) } else { report.packsRewritten.append(index.name) }
+            rewrite.append((index, keep))
+        }
+        // Leftovers of interrupted writes.
+        var leftovers: [String] = []
+        for e in (try? FS.listDirectory(packsPath)) ?? [] {
+            let path = packsPath + "/" + e.name
+            let orphanPack = e.name.hasSuffix(".pack") && !FS.exists(String(path.dropLast(5)) + ".idx")
+            if (e.name.hasPrefix(".") || e.name.hasSuffix(".idx.tmp") || orphanPack) && old(path) { leftovers.append(path) }
+        }
+        report.temporaryFilesRemoved = leftovers.count
+        if dryRun { return report }
+
+        // Copy live objects out first and commit them, then delete the old packs: a crash
+        // in between leaves duplicates, never a loss.
+        let writer = objects.writer()
+        do {
+            for (index, keep) in rewrite where !keep.isEmpty {
+                for e in keep {
+                    let bytes = try wrap { try objects.readRecordForRepack(index, e) }
+                    try bytes.withUnsafeBytes { raw in
+                        try wrap { try writer.putStored(e, stored: raw) }
+                    }
+                }
+            }
+            try wrap { try writer.commit() }
+        } catch {
+            writer.abort()
+            throw error
+        }
+        objects.closeDescriptors()
+        for (index, _) in rewrite {
+            try wrap {
+                try FS.unlink(index.indexPath)
+                try FS.unlink(index.packPath)
+            }
+        }
+        for path in leftovers { try? FS.unlink(path) }
+        try wrap { try FS.fsyncDirectory(packsPath) }
+        try wrap { try objects.reload() }
+        return report
+    }
+}
+
+/// Parses a grace period: `0`, `30m`, `12h`, `3d`, `2w` (seconds when no unit).
+public func parseDuration(_ text: String) -> Int64? {
+    guard let last = text.last else { return nil }
+    let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800]
+    if let unit = units[last], let n = Int64(text.dropLast()), n >= 0 { return n * unit }
+    if let n = Int64(text), n >= 0 { return n }
+    return nil
+}

@@ -1,0 +1,156 @@
+import MLVBasics
+import MLVModel
+import MLVStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An mlv repository: a directory holding a `.mlv` store.
+///
+///     .mlv/config            format version, chunker parameters, identity (canonical JSON)
+///     .mlv/packs/            pack-<name>.pack + pack-<name>.idx
+///     .mlv/refs/<kind>/<name>/versions/<N>, aliases/<alias>
+///     .mlv/cache/stat/       stat caches (derived; safe to delete)
+///     .mlv/lock              flock: shared by writers, exclusive by gc
+public final class Repository: @unchecked Sendable {
+    /// The on-disk format this mlv writes and reads.
+    public static let formatVersion = 1
+    public static let storeDirectoryName = ".mlv"
+
+    /// The directory that contains `.mlv`.
+    public let root: String
+    /// `root/.mlv`.
+    public let storePath: String
+    public let config: RepositoryConfig
+    public let objects: PackStore
+    public let refs: RefStore
+
+    var packsPath: String { storePath + "/packs" }
+    var cachePath: String { storePath + "/cache" }
+    var lockPath: String { storePath + "/lock" }
+
+    private init(root: String, config: RepositoryConfig) throws {
+        self.root = root
+        storePath = root + "/" + Self.storeDirectoryName
+        self.config = config
+        objects = try wrap { try PackStore(directory: root + "/.mlv/packs") }
+        refs = RefStore(root: root + "/.mlv/refs")
+    }
+
+    /// Creates a store in `directory`.
+    /// - Throws: `MLVError.alreadyInitialized` when one is there; `.store(.io)` on write failure.
+    @discardableResult
+    public static func initialize(at directory: String, chunker: ChunkerParameters = .default) throws -> Repository {
+        let root = FS.absolute(directory)
+        let store = root + "/" + storeDirectoryName
+        if FS.exists(store) { throw MLVError.alreadyInitialized(path: store) }
+        try wrap { try chunker.validate() }
+        let config = RepositoryConfig(format: formatVersion, chunker: chunker, identity: nil)
+        try wrap {
+            // Build the store beside its final name and rename it in, so a crash never
+            // leaves a half-made .mlv that looks like a store.
+            let staging = root + "/.mlv.init-\(getpid())"
+            try FS.removeTree(staging)
+            for sub in ["packs", "refs", "cache/stat", "tmp"] {
+                try FS.makeDirectories(staging + "/" + sub)
+            }
+            try FS.atomicWrite(staging + "/config", config.encoded())
+            try FS.rename(staging, store)
+            try FS.fsyncDirectory(root)
+        }
+        return try Repository(root: root, config: config)
+    }
+
+    /// Opens the store in `directory` or the nearest parent that has one.
+    /// - Throws: `MLVError.notARepository`, `.store(.newerFormat)`, or a damaged config.
+    public static func open(searchingFrom directory: String = FS.currentDirectory()) throws -> Repository {
+        var dir = FS.absolute(directory)
+        while true {
+            let candidate = dir + "/" + storeDirectoryName
+            if FS.isDirectory(candidate) {
+                let configPath = candidate + "/config"
+                let bytes = try wrap { try FS.readFile(configPath) }
+                let config = try RepositoryConfig.decode(bytes, path: configPath)
+                return try Repository(root: dir, config: config)
+            }
+            if dir == "/" { throw MLVError.notARepository(searchedFrom: FS.absolute(directory)) }
+            dir = FS.parent(of: dir)
+        }
+    }
+
+    /// Who is acting: `MLV_IDENTITY`, else the configured identity, else `user@host`.
+    public var identity: String {
+        if let env = getenv("MLV_IDENTITY"), let s = String(validatingCString: env), !s.isEmpty { return s }
+        if let id = config.identity, !id.isEmpty { return id }
+        let user = getenv("USER").flatMap { String(validatingCString: $0) } ?? "\(getuid())"
+        return "\(user)@\(hostName())"
+    }
+
+    /// Sets the configured identity.
+    public func setIdentity(_ identity: String?) throws {
+        var c = config
+        c.identity = identity
+        try wrap { try FS.atomicWrite(storePath + "/config", c.encoded()) }
+    }
+
+    /// Takes the store's writer lock: shared for commands that only add, exclusive for gc.
+    func lock(_ mode: FileLock.Mode) throws -> FileLock {
+        try wrap { try FileLock(lockPath, mode: mode) }
+    }
+
+    // MARK: reading objects
+
+    /// Reads and parses a manifest.
+    func manifestJSON(_ id: ObjectID) throws -> JSON {
+        let (kind, bytes) = try wrap { try objects.read(id) }
+        guard kind == .manifest else { throw MLVError.damaged("object \(id.short) is a \(kind), not a manifest") }
+        return try wrap { try JSON.parse(bytes) }
+    }
+
+    public func datasetManifest(_ id: ObjectID) throws -> DatasetManifest {
+        let json = try manifestJSON(id)
+        return try wrap { try DatasetManifest(json: json) }
+    }
+
+    /// Reads and validates a tree.
+    public func tree(_ id: ObjectID) throws -> Tree {
+        let (kind, bytes) = try wrap { try objects.read(id) }
+        guard kind == .tree else { throw MLVError.damaged("object \(id.short) is a \(kind), not a tree") }
+        do { return try Tree.decode(bytes) }
+        catch let e as ModelError { throw MLVError.damaged("tree \(id.short): \(e.message)") }
+        catch { throw MLVError.damaged("tree \(id.short): \(error)") }
+    }
+}
+
+/// `.mlv/config`: canonical JSON with the format version and settings that must never
+/// change silently.
+public struct RepositoryConfig: Sendable, Equatable {
+    public var format: Int
+    public var chunker: ChunkerParameters
+    public var identity: String?
+
+    public func encoded() -> [UInt8] {
+        var o: [String: JSON] = [
+            "format": .int(Int64(format)),
+            "chunker": .object(["min": .int(Int64(chunker.min)), "avg": .int(Int64(chunker.avg)), "max": .int(Int64(chunker.max))]),
+        ]
+        if let identity { o["identity"] = .string(identity) }
+        return JSON.object(o).canonicalBytes() + [10]
+    }
+
+    /// - Throws: `MLVError.store(.newerFormat)` for a store from a newer mlv, `.damaged` otherwise.
+    static func decode(_ bytes: [UInt8], path: String) throws -> RepositoryConfig {
+        guard let json = try? JSON.parse(bytes), let format = json["format"]?.int else {
+            throw MLVError.damaged("'\(path)' is not a valid mlv config")
+        }
+        if format > Int64(Repository.formatVersion) {
+            throw MLVError.store(.newerFormat(path: path, found: Int(format), supported: Repository.formatVersion))
+        }
+        guard format >= 1, let c = json["chunker"], let mn = c["min"]?.int, let av = c["avg"]?.int, let mx = c["max"]?.int else {
+            throw MLVError.damaged("'\(path)' is missing the chunker settings")
+        }
+        let chunker = ChunkerParameters(min: Int(mn), avg: Int(av), max: Int(mx))
+        do { try chunker.validate() } catch { throw MLVError.damaged("'\(path)': \(error)") }
+        return RepositoryConfig(format: Int(format), chunker: chunker, identity: json["identity"]?.string)
+    }
+}
