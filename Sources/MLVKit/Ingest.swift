@@ -261,44 +261,44 @@ final class Ingest: @unchecked Sendable {
 
     /// Cuts `data` into chunks, stores the new ones, and returns the blob id.
     ///
-    /// Worker 0 computes the whole-file SHA-256 while worker 1 finds the cut points;
-    /// then both hash and store chunks, taking the next index from a shared counter.
+    /// For a large file the whole-file SHA-256 runs on a global-queue thread while this
+    /// thread finds the cut points; then two workers hash and store the chunks. Nothing
+    /// waits inside a worker, so the workers may run in any order without deadlock.
+    /// Files below `largeFile` are already processed two at a time, so they are chunked
+    /// on the calling thread.
     private func storeChunked(_ data: UnsafeRawBufferPointer, writer: PackWriter) throws -> ObjectID {
-        var whole: ObjectID?
+        let parallel = data.count > Self.largeFile
+        let whole = Locked<ObjectID?>(nil)
+        let group = DispatchGroup()
+        let shared = UncheckedSendable(data)
+        if parallel {
+            DispatchQueue.global().async(group: group) {
+                let id = SHA256.hash(shared.value)
+                whole.withLock { $0 = id }
+            }
+        } else {
+            whole.withLock { $0 = SHA256.hash(data) }
+        }
         var cuts: [(offset: Int, length: Int)] = []
         cuts.reserveCapacity(data.count / chunker.parameters.avg + 1)
-        var ids: [ObjectID] = []
-        let cutsReady = DispatchSemaphore(value: 0)
-        let next = AtomicCounter()
-        let failure = Locked<Error?>(nil)
+        chunker.forEachChunk(data) { cuts.append(($0, $1)) }
 
-        func hashChunks(_ out: UnsafeMutableBufferPointer<ObjectID>) {
-            while failure.withLock({ $0 == nil }) {
-                let i = next.add(1) - 1
-                if i >= cuts.count { return }
-                let piece = UnsafeRawBufferPointer(rebasing: data[cuts[i].offset..<(cuts[i].offset + cuts[i].length)])
-                let id = SHA256.hash(piece)
-                out[i] = id
-                do { try writer.put(id, kind: .chunk, bytes: piece, compression: .auto) }
-                catch { failure.withLock { if $0 == nil { $0 = error } } }
-            }
+        var ids = [ObjectID](repeating: ObjectID(digest: [UInt8](repeating: 0, count: 32)), count: cuts.count)
+        let hashError: Error? = ids.withUnsafeMutableBufferPointer { out -> Error? in
+            let out = out
+            do {
+                try Parallel.forEach(cuts.count, workers: parallel ? 2 : 1) { i in
+                    let piece = UnsafeRawBufferPointer(rebasing: data[cuts[i].offset..<(cuts[i].offset + cuts[i].length)])
+                    let id = SHA256.hash(piece)
+                    out[i] = id
+                    try writer.put(id, kind: .chunk, bytes: piece, compression: .auto)
+                }
+                return nil
+            } catch { return error }
         }
-        var out = UnsafeMutableBufferPointer<ObjectID>(start: nil, count: 0)
-        defer { out.deallocate() }
-        Parallel.workers(2) { worker in
-            if worker == 0 {
-                whole = SHA256.hash(data)
-                cutsReady.wait()
-            } else {
-                chunker.forEachChunk(data) { cuts.append(($0, $1)) }
-                out = .allocate(capacity: cuts.count)
-                cutsReady.signal()
-            }
-            hashChunks(out)
-        }
-        if let e = failure.withLock({ $0 }) { throw e }
-        ids = Array(out)
-        let blob = whole!
+        group.wait()
+        if let hashError { try wrap { throw hashError } }
+        let blob = whole.withLock { $0! }
         if cuts.count == 1 { return blob }
         let list = ChunkList.encode(zip(ids, cuts).map { ($0, $1.length) })
         try wrap { try writer.put(blob, kind: .chunkList, bytes: list, compression: .never) }

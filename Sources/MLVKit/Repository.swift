@@ -82,7 +82,8 @@ public final class Repository: @unchecked Sendable {
     public var identity: String {
         if let env = getenv("MLV_IDENTITY"), let s = String(validatingCString: env), !s.isEmpty { return s }
         if let id = config.identity, !id.isEmpty { return id }
-        let user = getenv("USER").flatMap { String(validatingCString: $0) } ?? "\(getuid())"
+        let user = getenv("USER").flatMap { String(validatingCString: $0) }
+            ?? getpwuid(getuid()).flatMap { String(validatingCString: $0.pointee.pw_name) } ?? "uid\(getuid())"
         return "\(user)@\(hostName())"
     }
 

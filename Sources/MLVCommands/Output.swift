@@ -1,0 +1,70 @@
+import MLVBasics
+import MLVKit
+import MLVModel
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Writes a line to stdout.
+func say(_ text: String) {
+    print(text)
+}
+
+/// Writes a line to stderr, prefixed `mlv: `.
+func printError(_ text: String) {
+    var line = "mlv: " + text + "\n"
+    line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+}
+
+/// Prints a JSON value for scripts (canonical: sorted keys, one line).
+func sayJSON(_ value: JSON) {
+    say(String(decoding: value.canonicalBytes(), as: UTF8.self))
+}
+
+/// Bytes for people: 1.2 MB, 3.4 GiB style with binary units.
+func humanBytes(_ n: Int64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var v = Double(n), u = 0
+    while v >= 1024 && u < units.count - 1 { v /= 1024; u += 1 }
+    if u == 0 { return "\(n) B" }
+    let rounded = (v * 10).rounded() / 10
+    return "\(rounded) \(units[u])"
+}
+
+/// A progress reporter on stderr, only when stderr is a terminal.
+func terminalProgress(_ label: String) -> Progress? {
+    guard isatty(2) == 1 else { return nil }
+    return Progress { bytes in
+        var line = "\r\(label): \(humanBytes(Int64(bytes)))   "
+        line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+    }
+}
+
+/// Ends a progress line, if one was drawn.
+func endProgress(_ progress: Progress?) {
+    guard progress != nil else { return }
+    var line = "\r\u{1B}[K"
+    line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+}
+
+extension Resolved {
+    var json: JSON {
+        var o: [String: JSON] = ["kind": .string(kind), "name": .string(name), "version": .int(Int64(version)), "id": .string(id.hex)]
+        if let split { o["split"] = .string(split) }
+        return .object(o)
+    }
+}
+
+func pad(_ s: String, _ width: Int) -> String {
+    s.count >= width ? s : s + String(repeating: " ", count: width - s.count)
+}
+
+/// Lays out rows in aligned columns.
+func table(_ rows: [[String]]) -> String {
+    guard let first = rows.first else { return "" }
+    var widths = [Int](repeating: 0, count: first.count)
+    for r in rows { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.count) } }
+    return rows.map { r in
+        r.enumerated().map { i, c in i == r.count - 1 ? c : pad(c, widths[i]) }.joined(separator: "  ")
+    }.joined(separator: "\n")
+}

@@ -1,0 +1,198 @@
+import ArgumentParser
+import MLVBasics
+import MLVKit
+import MLVModel
+
+struct Datasets: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List every dataset with its latest version, size, when and who.")
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var output: JSONOption
+
+    func run() throws {
+        try MLVCommands.run {
+            let all = try store.open().datasets()
+            if output.json {
+                sayJSON(.array(all.map { d in .object([
+                    "name": .string(d.name), "version": .int(Int64(d.version)), "id": .string(d.id.hex),
+                    "files": .int(d.manifest.files), "bytes": .int(d.manifest.bytes),
+                    "created": .string(d.manifest.created), "author": .string(d.manifest.author),
+                ]) }))
+                return
+            }
+            if all.isEmpty { say("no datasets yet (add one with 'mlv add dataset NAME PATH')"); return }
+            say(table([["NAME", "LATEST", "FILES", "SIZE", "CREATED", "BY"]] + all.map { d in
+                [d.name, "v\(d.version)", "\(d.manifest.files)", humanBytes(d.manifest.bytes), d.manifest.created, d.manifest.author]
+            }))
+        }
+    }
+}
+
+struct Log: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show the history of a dataset.", subcommands: [LogDataset.self])
+}
+
+struct LogDataset: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "dataset", abstract: "List a dataset's versions, newest first.",
+                                                    discussion: "Exit codes: 0 ok; 2 no such dataset.")
+    @Argument(help: "Dataset name.") var name: String
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var output: JSONOption
+
+    func run() throws {
+        try MLVCommands.run {
+            let repo = try store.open()
+            let versions = try repo.versions(of: name).reversed()
+            if versions.isEmpty { _ = try repo.resolve(name) }
+            if output.json {
+                sayJSON(.array(versions.map { v in .object([
+                    "version": .int(Int64(v.version)), "id": .string(v.id.hex), "files": .int(v.manifest.files),
+                    "bytes": .int(v.manifest.bytes), "created": .string(v.manifest.created),
+                    "author": .string(v.manifest.author), "message": .string(v.manifest.message),
+                ]) }))
+                return
+            }
+            for v in versions {
+                say("\(name)@v\(v.version)  \(v.id.short)  \(v.manifest.created)  \(v.manifest.author)")
+                say("    \(v.manifest.files) files, \(humanBytes(v.manifest.bytes))" + (v.manifest.message.isEmpty ? "" : "  \(v.manifest.message)"))
+            }
+        }
+    }
+}
+
+struct Ls: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the files of a version.",
+                                                    discussion: "Exit codes: 0 ok; 2 unknown ref or subpath.")
+    @Argument(help: "A version: NAME@vN, NAME@vN#SPLIT, NAME (latest), or an id prefix.") var ref: String
+    @Argument(help: "Only files under this path.") var subpath: String?
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var output: JSONOption
+
+    func run() throws {
+        try MLVCommands.run {
+            let (_, files) = try store.open().listFiles(ref, subpath: subpath)
+            if output.json {
+                sayJSON(.array(files.map { f in
+                    var o: [String: JSON] = ["path": .string(f.path), "kind": .string(f.kind.rawValue), "mode": .int(Int64(f.mode)), "size": .int(f.size)]
+                    if let id = f.id { o["id"] = .string(id.hex) }
+                    if let t = f.target { o["target"] = .string(t) }
+                    return .object(o)
+                }))
+                return
+            }
+            for f in files {
+                let what = f.kind == .symlink ? "-> \(f.target ?? "")" : (f.id?.short ?? "")
+                say("\(String(f.mode, radix: 8))  \(pad(String(f.size), 12))  \(pad(what, 12))  \(escaped(f.path))")
+            }
+        }
+    }
+}
+
+struct Show: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show a version's manifest.",
+                                                    discussion: "Exit codes: 0 ok; 2 unknown ref; 4 damaged manifest.")
+    @Argument(help: "A version: NAME@vN, NAME (latest), or an id prefix.") var ref: String
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var output: JSONOption
+
+    func run() throws {
+        try MLVCommands.run {
+            let repo = try store.open()
+            let r = try repo.resolve(ref)
+            let m = try repo.datasetManifest(r.id)
+            if output.json {
+                sayJSON(.object(["ref": r.json, "manifest": m.json]))
+                return
+            }
+            say("dataset \(r.name)@v\(r.version)")
+            say("id       \(r.id.hex)")
+            say("root     \(m.root.hex)")
+            say("files    \(m.files), \(humanBytes(m.bytes))")
+            say("created  \(m.created) by \(m.author)")
+            say("source   \(m.source)")
+            if !m.message.isEmpty { say("message  \(m.message)") }
+            for input in m.inputs { say("input    \(input.role): \(input.ref ?? input.id.short) (\(input.id.short))") }
+            for (k, s) in m.splits.sorted(by: { $0.key < $1.key }) {
+                say("split    \(k): \(s.path)/ \(s.files) files, \(humanBytes(s.bytes)), tree \(s.tree.short)")
+            }
+            for (k, v) in m.meta.sorted(by: { $0.key < $1.key }) { say("meta     \(k)=\(v)") }
+            say("")
+            say(m.json.prettyString())
+        }
+    }
+}
+
+func changesJSON(_ changes: [Change]) -> JSON {
+    .array(changes.map { c in
+        var o: [String: JSON] = ["change": .string(c.kind.rawValue), "path": .string(c.path)]
+        if let s = c.oldSize { o["oldSize"] = .int(s) }
+        if let s = c.newSize { o["newSize"] = .int(s) }
+        return .object(o)
+    })
+}
+
+func renderChanges(_ changes: [Change]) {
+    for c in changes {
+        let mark = c.kind == .added ? "A" : c.kind == .deleted ? "D" : "M"
+        let size: String
+        switch c.kind {
+        case .added: size = humanBytes(c.newSize ?? 0)
+        case .deleted: size = humanBytes(c.oldSize ?? 0)
+        case .modified: size = "\(humanBytes(c.oldSize ?? 0)) -> \(humanBytes(c.newSize ?? 0))"
+        }
+        say("\(mark)  \(escaped(c.path))  (\(size))")
+    }
+}
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compare a directory with a dataset's latest version: added, modified, deleted.",
+        discussion: "Reads only files whose size, times or inode changed since the last add or status. Exit codes: 0 ok; 1 changes found with --exit-code; 2 unknown dataset or path.")
+    @Argument(help: "Dataset name.") var name: String
+    @Argument(help: "Directory to compare (default: where the latest version was added from).") var path: String?
+    @Flag(help: "Exit with 1 when there are changes.") var exitCode = false
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var output: JSONOption
+
+    func run() throws {
+        var changed = false
+        try MLVCommands.run {
+            let report = try store.open().status(dataset: name, path: path)
+            changed = !report.changes.isEmpty
+            if output.json {
+                sayJSON(.object(["name": .string(name), "version": .int(Int64(report.version)), "path": .string(report.path),
+                                 "clean": .bool(!changed), "changes": changesJSON(report.changes)]))
+                return
+            }
+            if report.changes.isEmpty {
+                say("\(name): clean (matches \(name)@v\(report.version))")
+            } else {
+                say("\(name): \(report.changes.count) changes against \(name)@v\(report.version) in \(report.path)")
+                renderChanges(report.changes)
+            }
+        }
+        if changed && exitCode { throw ExitCode(MLVExit.checkFailed) }
+    }
+}
+
+struct Diff: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "File-level differences between two versions, with sizes.",
+                                                    discussion: "Exit codes: 0 ok; 2 unknown ref.")
+    @Argument(help: "The older version.") var from: String
+    @Argument(help: "The newer version.") var to: String
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var output: JSONOption
+
+    func run() throws {
+        try MLVCommands.run {
+            let (a, b, changes) = try store.open().diff(from, to)
+            if output.json {
+                sayJSON(.object(["from": a.json, "to": b.json, "changes": changesJSON(changes)]))
+                return
+            }
+            if changes.isEmpty { say("\(a.display) and \(b.display) have the same files"); return }
+            renderChanges(changes)
+            let added = changes.filter { $0.kind == .added }.count, deleted = changes.filter { $0.kind == .deleted }.count
+            say("\(added) added, \(changes.count - added - deleted) modified, \(deleted) deleted")
+        }
+    }
+}

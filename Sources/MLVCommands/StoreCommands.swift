@@ -1,0 +1,180 @@
+import ArgumentParser
+import MLVBasics
+import MLVKit
+import MLVModel
+import MLVStore
+
+struct Checkout: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write the files of a version into a directory, verified.",
+        discussion: """
+            Every file is written to a staging directory and checked against its SHA-256 before the
+            target is touched; a damaged object aborts the checkout with the target unchanged.
+            Exit codes: 0 ok; 2 unknown ref or subpath; 3 files in the way (use --force); 4 damaged object.
+            """)
+    @Argument(help: "A version: NAME@vN, NAME@vN#SPLIT, NAME (latest), or an id prefix.") var ref: String
+    @Argument(help: "Only this subdirectory of the version.") var subpath: String?
+    @Option(name: .customLong("to"), help: ArgumentHelp("Directory to write into (created if missing).", valueName: "DIR"))
+    var target: String
+    @Flag(help: "Overwrite existing files that differ.") var force = false
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var output: JSONOption
+
+    func run() throws {
+        try MLVCommands.run {
+            let progress = terminalProgress("writing")
+            let result = try store.open().checkout(ref, subpath: subpath, to: target, force: force, progress: progress)
+            endProgress(progress)
+            if output.json {
+                sayJSON(.object(["target": .string(result.target), "files": .int(Int64(result.files)), "bytes": .int(result.bytes)]))
+            } else {
+                say("checked out \(ref) into \(result.target): \(result.files) files, \(humanBytes(result.bytes))")
+            }
+        }
+    }
+}
+
+struct Hash: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a file's blob id (the same hex sha256sum prints).",
+        discussion: "Needs no store. Exit codes: 0 ok; 2 no such file; 5 unreadable.")
+    @Argument(help: "Files to hash.") var files: [String]
+    @OptionGroup var output: JSONOption
+
+    func validate() throws {
+        if files.isEmpty { throw ValidationError("name at least one file") }
+    }
+
+    func run() throws {
+        try MLVCommands.run {
+            var results: [JSON] = []
+            for f in files {
+                let id = try Repository.hashFile(f)
+                if output.json { results.append(.object(["path": .string(f), "id": .string(id.hex)])) } else { say("\(id.hex)  \(f)") }
+            }
+            if output.json { sayJSON(.array(results)) }
+        }
+    }
+}
+
+struct Chunks: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Plumbing: print how FastCDC cuts a file: offset, length, chunk id.",
+        discussion: "Uses the store's chunk sizes when run inside one, else the defaults, unless given. Exit codes: 0 ok; 2 no such file; 5 bad sizes.")
+    @Argument(help: "File to chunk.") var file: String
+    @Option(help: "Minimum chunk size.") var min: Int?
+    @Option(help: "Average chunk size (a power of two).") var avg: Int?
+    @Option(help: "Maximum chunk size.") var max: Int?
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var output: JSONOption
+
+    func run() throws {
+        try MLVCommands.run {
+            let base = (try? store.open())?.config.chunker ?? .default
+            let params = ChunkerParameters(min: min ?? base.min, avg: avg ?? base.avg, max: max ?? base.max)
+            let chunker: FastCDC
+            do { chunker = try FastCDC(params) } catch { throw MLVError.invalidArgument("\(error)") }
+            guard FS.exists(file) else { throw MLVError.pathNotFound(file) }
+            let mapped: MappedFile
+            do { mapped = try MappedFile(path: file) } catch let e as FileSystemError { throw MLVError.unreadable(path: file, cause: e) }
+            var rows: [JSON] = []
+            chunker.forEachChunk(mapped.bytes) { offset, length in
+                let id = SHA256.hash(UnsafeRawBufferPointer(rebasing: mapped.bytes[offset..<(offset + length)]))
+                if output.json {
+                    rows.append(.object(["offset": .int(Int64(offset)), "length": .int(Int64(length)), "id": .string(id.hex)]))
+                } else {
+                    say("\(offset) \(length) \(id.hex)")
+                }
+            }
+            if output.json { sayJSON(.array(rows)) }
+        }
+    }
+}
+
+struct Fsck: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Verify every ref, manifest, tree and blob; name anything damaged.",
+        discussion: "Exit codes: 0 clean (warnings allowed); 1 damage found; 2 no store.")
+    @Flag(help: "Also re-read and re-hash every chunk and check every pack's checksum.") var full = false
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var output: JSONOption
+
+    func run() throws {
+        var clean = true
+        try MLVCommands.run {
+            let report = try store.open().fsck(full: full)
+            clean = report.isClean
+            if output.json {
+                sayJSON(.object([
+                    "clean": .bool(report.isClean), "refs": .int(Int64(report.refs)), "manifests": .int(Int64(report.manifests)),
+                    "trees": .int(Int64(report.trees)), "blobs": .int(Int64(report.blobs)),
+                    "problems": .array(report.problems.map { .object(["severity": .string($0.severity.rawValue), "subject": .string($0.subject), "message": .string($0.message)]) }),
+                ]))
+                return
+            }
+            for p in report.problems { say(p.description) }
+            let verified = full ? ", \(report.chunksVerified) blobs re-hashed" : ""
+            say("checked \(report.refs) refs, \(report.manifests) manifests, \(report.trees) trees, \(report.blobs) blobs\(verified): " +
+                (report.isClean ? "no damage" : "\(report.problems.filter { $0.severity == .error }.count) problems"))
+        }
+        if !clean { throw ExitCode(MLVExit.checkFailed) }
+    }
+}
+
+struct GC: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gc",
+        abstract: "Remove objects that no ref reaches, after a grace period.",
+        discussion: "Refuses to delete anything when the store has damage. Exit codes: 0 ok; 3 store busy; 4 damage found.")
+    @Flag(help: "Report what would be removed, remove nothing.") var dryRun = false
+    @Option(help: ArgumentHelp("Keep anything written more recently than this: 0, 30m, 12h, 3d, 2w.", valueName: "AGE"))
+    var grace = "2w"
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var output: JSONOption
+
+    func validate() throws {
+        if parseDuration(grace) == nil { throw ValidationError("--grace '\(grace)': expected a number with s, m, h, d or w") }
+    }
+
+    func run() throws {
+        try MLVCommands.run {
+            let r = try store.open().gc(graceSeconds: parseDuration(grace)!, dryRun: dryRun)
+            if output.json {
+                sayJSON(.object([
+                    "dryRun": .bool(r.dryRun), "reachable": .int(Int64(r.reachable)), "objectsRemoved": .int(Int64(r.objectsRemoved)),
+                    "bytesFreed": .int(r.bytesFreed), "packsRemoved": .int(Int64(r.packsRemoved.count)),
+                    "packsRewritten": .int(Int64(r.packsRewritten.count)), "keptForGrace": .int(Int64(r.keptForGrace)),
+                    "temporaryFilesRemoved": .int(Int64(r.temporaryFilesRemoved)),
+                ]))
+                return
+            }
+            let verb = r.dryRun ? "would remove" : "removed"
+            say("\(verb) \(r.objectsRemoved) objects (\(humanBytes(r.bytesFreed))) from \(r.packsRemoved.count + r.packsRewritten.count) packs, \(r.temporaryFilesRemoved) leftover files; \(r.reachable) objects reachable")
+            if r.keptForGrace > 0 { say("\(r.keptForGrace) packs with unreachable objects are younger than --grace \(grace) and were kept") }
+        }
+    }
+}
+
+struct Config: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show or set the store's configuration.",
+        discussion: "Settable: identity (who you are in manifests; MLV_IDENTITY overrides it). Exit codes: 0 ok; 5 unknown key.")
+    @Argument(help: "A key to set: identity.") var key: String?
+    @Argument(help: "The value (empty to unset).") var value: String?
+    @OptionGroup var store: StoreOptions
+
+    func run() throws {
+        try MLVCommands.run {
+            let repo = try store.open()
+            guard let key else {
+                say("format   \(repo.config.format)")
+                say("chunker  min \(repo.config.chunker.min), avg \(repo.config.chunker.avg), max \(repo.config.chunker.max)")
+                say("identity \(repo.identity)")
+                return
+            }
+            guard key == "identity" else { throw MLVError.invalidArgument("unknown config key '\(key)' (settable: identity)") }
+            guard let value else { say(repo.identity); return }
+            try repo.setIdentity(value.isEmpty ? nil : value)
+        }
+    }
+}
