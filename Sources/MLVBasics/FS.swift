@@ -250,6 +250,32 @@ public enum FS {
         return entries
     }
 
+    /// Lists a directory with each entry's `lstat` data (`opendir`, `readdir`, and
+    /// `fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW)`, which skips the path walk a full-path
+    /// `lstat` repeats). Entries that vanish between readdir and fstatat are left out.
+    public static func listDirectoryWithStats(_ path: String) throws -> [(name: String, stat: Glibc.stat)] {
+        guard let dir = opendir(path) else {
+            throw FileSystemError(call: "opendir", path: path, errno: errno)
+        }
+        defer { closedir(dir) }
+        let fd = dirfd(dir)
+        var entries: [(name: String, stat: Glibc.stat)] = []
+        while let ent = readdir(dir) {
+            let done: Bool = withUnsafePointer(to: &ent.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { cname in
+                    if cname[0] == 46 && (cname[1] == 0 || (cname[1] == 46 && cname[2] == 0)) { return false }
+                    var st = Glibc.stat()
+                    if fstatat(fd, cname, &st, AT_SYMLINK_NOFOLLOW) != 0 { return errno != ENOENT }
+                    let name = String(decoding: UnsafeRawBufferPointer(start: cname, count: strlen(cname)), as: UTF8.self)
+                    entries.append((name, st))
+                    return false
+                }
+            }
+            if done { throw FileSystemError(call: "fstatat", path: path, errno: errno) }
+        }
+        return entries
+    }
+
     /// Removes a file or a directory tree (`unlink`, `rmdir`); missing is fine.
     public static func removeTree(_ path: String) throws {
         guard let st = try lstat(path) else { return }

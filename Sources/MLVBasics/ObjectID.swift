@@ -49,6 +49,15 @@ public struct ObjectID: Hashable, Comparable, Sendable, CustomStringConvertible 
         pointer.storeBytes(of: w3.bigEndian, toByteOffset: 24, as: UInt64.self)
     }
 
+    /// Appends the 64 lowercase hex digits to `out`.
+    public func appendHex(to out: inout [UInt8]) {
+        for w in [w0, w1, w2, w3] {
+            for j in 0..<16 {
+                out.append(Hex.digits[Int((w >> UInt64(60 - 4 * j)) & 0xF)])
+            }
+        }
+    }
+
     public var hex: String {
         var chars = [UInt8](repeating: 0, count: 64)
         for (i, w) in [w0, w1, w2, w3].enumerated() {

@@ -43,9 +43,9 @@ extension Repository {
             }
         }
         while i < left.count || j < right.count {
-            if j == right.count || (i < left.count && left[i].name.utf8.lexicographicallyPrecedes(right[j].name.utf8)) {
+            if j == right.count || (i < left.count && utf8Less(left[i].name, right[j].name)) {
                 try all(left[i], .deleted); i += 1
-            } else if i == left.count || right[j].name.utf8.lexicographicallyPrecedes(left[i].name.utf8) {
+            } else if i == left.count || utf8Less(right[j].name, left[i].name) {
                 try all(right[j], .added); j += 1
             } else {
                 let l = left[i], r = right[j]

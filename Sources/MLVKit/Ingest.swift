@@ -119,7 +119,7 @@ final class Ingest: @unchecked Sendable {
             e.blob = node.id!
             return e
         }
-        entries.sort { $0.path.utf8.lexicographicallyPrecedes($1.path.utf8) }
+        entries.sort { utf8Less($0.path, $1.path) }
         let cache = StatCache(source: FS.absolute(path), root: rootID, scanStarted: scanStarted, entries: entries)
         return Result(root: root, rootID: rootID, trees: trees, cache: cache,
                       filesHashed: hashedFiles.current, bytesHashed: Int64(hashedBytes.current))
@@ -150,22 +150,32 @@ final class Ingest: @unchecked Sendable {
         return node
     }
 
+    /// Scans `directory` into `parent`. At the top level, subdirectories are walked by
+    /// two workers; each subtree's files are appended in order afterwards.
     private func walk(directory: String, relative: String, into parent: Node, files: inout [(node: Node, rel: String)]) throws {
-        let listing: [FS.DirectoryEntry]
-        do { listing = try FS.listDirectory(directory) } catch let e as FileSystemError {
+        var listing: [(name: String, stat: stat)]
+        do { listing = try FS.listDirectoryWithStats(directory) } catch let e as FileSystemError {
             throw MLVError.unreadable(path: directory, cause: e)
         }
-        var seen = Set<String>()
+        // Sort indexes, not the 144-byte stat records.
+        let names = listing.map(\.name)
+        let order = names.indices.sorted { utf8Less(names[$0], names[$1]) }
+        listing = order.map { listing[$0] }
+        if relative.isEmpty && directory == repository.root {
+            listing.removeAll { $0.name == Repository.storeDirectoryName }
+        }
+        for entry in listing {
+            if let p = PathRules.problem(withName: entry.name) { throw MLVError.unsafePath(path: directory + "/" + entry.name, reason: p) }
+        }
+        if let clash = PathRules.firstCollision(listing.map(\.name)) {
+            throw MLVError.unsafePath(path: directory + "/" + clash, reason: "collides with another name in its directory on a case-insensitive file system")
+        }
         var children: [Node] = []
-        for entry in listing.sorted(by: { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }) {
+        var subdirectories: [(index: Int, node: Node, path: String, rel: String)] = []
+        for entry in listing {
             let path = directory + "/" + entry.name
             let rel = relative.isEmpty ? entry.name : relative + "/" + entry.name
-            if relative.isEmpty && entry.name == Repository.storeDirectoryName && directory == repository.root { continue }
-            if let p = PathRules.problem(withName: entry.name) { throw MLVError.unsafePath(path: path, reason: p) }
-            guard seen.insert(PathRules.collisionKey(entry.name)).inserted else {
-                throw MLVError.unsafePath(path: path, reason: "collides with another name in its directory on a case-insensitive file system")
-            }
-            guard let st = try statOrThrow(path) else { continue }  // vanished while scanning
+            let st = entry.stat
             switch st.st_mode & S_IFMT {
             case S_IFREG:
                 let node = fileNode(name: entry.name, path: path, st: st)
@@ -173,8 +183,8 @@ final class Ingest: @unchecked Sendable {
                 files.append((node, rel))
             case S_IFDIR:
                 let node = Node(name: entry.name, kind: .dir, mode: UInt32(st.st_mode & 0o7777), size: 0)
-                try walk(directory: path, relative: rel, into: node, files: &files)
                 children.append(node)
+                subdirectories.append((children.count - 1, node, path, rel))
             case S_IFLNK:
                 let target: String
                 do { target = try FS.readLink(path) } catch let e as FileSystemError { throw MLVError.unreadable(path: path, cause: e) }
@@ -186,6 +196,23 @@ final class Ingest: @unchecked Sendable {
             }
         }
         parent.children = children
+        if relative.isEmpty && subdirectories.count > 1 {
+            var found = [[(node: Node, rel: String)]](repeating: [], count: subdirectories.count)
+            try found.withUnsafeMutableBufferPointer { out in
+                let out = out
+                try Parallel.forEach(subdirectories.count) { i in
+                    let d = subdirectories[i]
+                    var mine: [(node: Node, rel: String)] = []
+                    try walk(directory: d.path, relative: d.rel, into: d.node, files: &mine)
+                    out[i] = mine
+                }
+            }
+            for list in found { files += list }
+        } else {
+            for d in subdirectories {
+                try walk(directory: d.path, relative: d.rel, into: d.node, files: &files)
+            }
+        }
     }
 
     // MARK: hashing

@@ -13,6 +13,17 @@ public enum PathRules {
 
     /// Why `name` cannot be stored, or nil when it is fine.
     public static func problem(withName name: String) -> String? {
+        // Fast path: printable ASCII without '/', '\\' or a leading '.' is always fine.
+        var plain = true
+        var first = true
+        for c in name.utf8 {
+            if c < 0x20 || c >= 0x7F || c == UInt8(ascii: "/") || c == UInt8(ascii: "\\") || (first && c == UInt8(ascii: ".")) {
+                plain = false
+                break
+            }
+            first = false
+        }
+        if plain && !name.isEmpty { return nil }
         if name.isEmpty { return "empty name" }
         if name == "." || name == ".." { return "'\(name)' is not a file name" }
         for s in name.unicodeScalars {
@@ -45,7 +56,27 @@ public enum PathRules {
     /// system. Swift compares strings by canonical equivalence, so NFC and NFD forms of
     /// one name produce equal keys.
     public static func collisionKey(_ name: String) -> String {
-        String(String.UnicodeScalarView(name.unicodeScalars.filter { !invisible.contains($0) })).lowercased()
+        if !needsFolding(name) { return name }
+        return String(String.UnicodeScalarView(name.unicodeScalars.filter { !invisible.contains($0) })).lowercased()
+    }
+
+    /// False when no other name can fold onto this one: printable ASCII with no
+    /// uppercase letters (which only collides with itself).
+    public static func needsFolding(_ name: String) -> Bool {
+        name.utf8.contains { $0 >= 0x7F || (65...90).contains($0) }
+    }
+
+    /// The first name in one directory's `names` that collides with an earlier one on
+    /// a case-insensitive, normalising file system, or nil. Names that are printable
+    /// ASCII without uppercase letters cannot fold onto anything, so a directory of
+    /// only such names needs no check.
+    public static func firstCollision(_ names: [String]) -> String? {
+        guard names.contains(where: needsFolding) else { return nil }
+        var keys = Set<String>()
+        for name in names where !keys.insert(collisionKey(name)).inserted {
+            return name
+        }
+        return nil
     }
 
     private static func hex4(_ v: UInt32) -> String {

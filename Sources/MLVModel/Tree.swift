@@ -32,7 +32,12 @@ public struct Tree: Sendable, Equatable {
 
     /// Sorts `entries` by name bytes.
     public init(entries: [Entry]) {
-        self.entries = entries.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+        var sorted = true
+        for i in entries.indices.dropFirst() where !utf8Less(entries[i - 1].name, entries[i].name) {
+            sorted = false
+            break
+        }
+        self.entries = sorted ? entries : entries.sorted { utf8Less($0.name, $1.name) }
     }
 
     private init(sorted: [Entry]) { entries = sorted }
@@ -43,30 +48,34 @@ public struct Tree: Sendable, Equatable {
     public func canonicalBytes() -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(32 + entries.count * 140)
-        out.append(contentsOf: Array(#"{"entries":["#.utf8))
+        out.append(contentsOf: #"{"entries":["#.utf8)
         for (i, e) in entries.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
             out.append(UInt8(ascii: "{"))
             if let id = e.id {
-                out.append(contentsOf: Array(#""id":""#.utf8))
-                out.append(contentsOf: Array(id.hex.utf8))
-                out.append(contentsOf: Array(#"","#.utf8))
+                out.append(contentsOf: #""id":""#.utf8)
+                id.appendHex(to: &out)
+                out.append(contentsOf: #"","#.utf8)
             }
-            out.append(contentsOf: Array(#""kind":""#.utf8))
-            out.append(contentsOf: Array(e.kind.rawValue.utf8))
-            out.append(contentsOf: Array(#"","mode":"#.utf8))
+            out.append(contentsOf: #""kind":""#.utf8)
+            switch e.kind {
+            case .file: out.append(contentsOf: "file".utf8)
+            case .dir: out.append(contentsOf: "dir".utf8)
+            case .symlink: out.append(contentsOf: "symlink".utf8)
+            }
+            out.append(contentsOf: #"","mode":"#.utf8)
             JSON.appendInt(Int64(e.mode), to: &out)
-            out.append(contentsOf: Array(#","name":"#.utf8))
+            out.append(contentsOf: #","name":"#.utf8)
             JSON.appendEscapedString(e.name, to: &out)
-            out.append(contentsOf: Array(#","size":"#.utf8))
+            out.append(contentsOf: #","size":"#.utf8)
             JSON.appendInt(e.size, to: &out)
             if let t = e.target {
-                out.append(contentsOf: Array(#","target":"#.utf8))
+                out.append(contentsOf: #","target":"#.utf8)
                 JSON.appendEscapedString(t, to: &out)
             }
             out.append(UInt8(ascii: "}"))
         }
-        out.append(contentsOf: Array(#"],"schema":"mlv.tree/1"}"#.utf8))
+        out.append(contentsOf: #"],"schema":"mlv.tree/1"}"#.utf8)
         return out
     }
 
@@ -83,7 +92,6 @@ public struct Tree: Sendable, Equatable {
         guard let list = json["entries"]?.array else { throw ModelError("tree has no entries list") }
         var entries: [Entry] = []
         entries.reserveCapacity(list.count)
-        var keys = Set<String>()
         for item in list {
             guard let name = item["name"]?.string else { throw ModelError("tree entry without a name") }
             if let p = PathRules.problem(withName: name) { throw ModelError("unsafe name '\(escaped(name))' in tree: \(p)") }
@@ -107,13 +115,13 @@ public struct Tree: Sendable, Equatable {
                 }
                 id = parsed
             }
-            if let last = entries.last, !last.name.utf8.lexicographicallyPrecedes(name.utf8) {
+            if let last = entries.last, !utf8Less(last.name, name) {
                 throw ModelError("tree entries not sorted or duplicated at '\(escaped(name))'")
             }
-            guard keys.insert(PathRules.collisionKey(name)).inserted else {
-                throw ModelError("names collide on a case-insensitive file system: '\(escaped(name))'")
-            }
             entries.append(Entry(name: name, kind: kind, mode: UInt32(mode), size: size, id: id, target: target))
+        }
+        if let clash = PathRules.firstCollision(entries.map(\.name)) {
+            throw ModelError("names collide on a case-insensitive file system: '\(escaped(clash))'")
         }
         let tree = Tree(sorted: entries)
         guard tree.canonicalBytes() == bytes else { throw ModelError("tree is not in canonical form") }

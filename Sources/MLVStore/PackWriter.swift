@@ -1,3 +1,4 @@
+import Dispatch
 import MLVBasics
 #if canImport(Glibc)
 import Glibc
@@ -32,6 +33,13 @@ public final class PackWriter: ObjectWriter, @unchecked Sendable {
     }
     private let state = Locked(State())
     private static let bufferLimit = 8 << 20
+
+    // Full buffers are written by one serial queue so hashing workers never wait on a
+    // write(2) while holding the state lock. Order is kept because the queue is serial.
+    private let ioQueue = DispatchQueue(label: "mlv.pack-writer.io")
+    private let ioSlots = DispatchSemaphore(value: 4)
+    private let ioError = Locked<Error?>(nil)
+    private let spareBuffers = Locked<[[UInt8]]>([])
 
     init(store: PackStore, directory: String, targetSize: Int = PackFormat.targetPackSize) {
         self.store = store
@@ -111,27 +119,47 @@ public final class PackWriter: ObjectWriter, @unchecked Sendable {
         }
     }
 
-    /// Buffers small writes; large payloads go straight to the file after the buffer.
+    /// Appends to the current buffer, handing full buffers to the I/O queue.
     private func write(_ s: inout State, _ bytes: UnsafeRawBufferPointer) throws {
         s.checksum.update(bytes)
         s.size += bytes.count
-        if s.buffer.count + bytes.count <= Self.bufferLimit {
-            s.buffer.append(contentsOf: bytes)
-            return
-        }
-        try flush(&s)
-        if bytes.count >= Self.bufferLimit / 4 {
-            try io { try FS.writeAll(s.fd, bytes, path: s.tmpPath) }
-        } else {
-            s.buffer.append(contentsOf: bytes)
+        var rest = bytes
+        while !rest.isEmpty {
+            let room = Self.bufferLimit - s.buffer.count
+            let n = min(room, rest.count)
+            s.buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: rest[0..<n]))
+            rest = UnsafeRawBufferPointer(rebasing: rest[n...])
+            if s.buffer.count >= Self.bufferLimit { try flush(&s) }
         }
     }
 
+    /// Queues the current buffer for writing and takes a fresh one.
     private func flush(_ s: inout State) throws {
+        if let e = ioError.withLock({ $0 }) { throw e }
         guard !s.buffer.isEmpty else { return }
+        var next = spareBuffers.withLock { $0.popLast() } ?? []
+        next.removeAll(keepingCapacity: true)
+        if next.capacity < Self.bufferLimit { next.reserveCapacity(Self.bufferLimit) }
+        let full = UncheckedSendable(s.buffer)
+        s.buffer = next
         let (fd, path) = (s.fd, s.tmpPath)
-        try s.buffer.withUnsafeBytes { b in try io { try FS.writeAll(fd, b, path: path) } }
-        s.buffer.removeAll(keepingCapacity: true)
+        ioSlots.wait()
+        ioQueue.async { [ioSlots, ioError, spareBuffers] in
+            defer { ioSlots.signal() }
+            if ioError.withLock({ $0 != nil }) { return }
+            do {
+                try full.value.withUnsafeBytes { b in try io { try FS.writeAll(fd, b, path: path) } }
+            } catch {
+                ioError.withLock { if $0 == nil { $0 = error } }
+            }
+            spareBuffers.withLock { if $0.count < 4 { $0.append(full.value) } }
+        }
+    }
+
+    /// Waits until every queued buffer is written; rethrows the first write error.
+    private func drain() throws {
+        ioQueue.sync {}
+        if let e = ioError.withLock({ $0 }) { throw e }
     }
 
     private func openPack(_ s: inout State) throws {
@@ -148,6 +176,7 @@ public final class PackWriter: ObjectWriter, @unchecked Sendable {
     private func finishPack(_ s: inout State) throws {
         guard s.fd >= 0 else { return }
         try flush(&s)
+        try drain()
         try io { try FS.fsync(s.fd, path: s.tmpPath) }
         FS.close(s.fd)
         s.fd = -1
@@ -193,6 +222,7 @@ public final class PackWriter: ObjectWriter, @unchecked Sendable {
 
     /// Drops what was written and not committed (best effort; gc removes leftovers).
     public func abort() {
+        ioQueue.sync {}
         state.withLock { s in
             if s.fd >= 0 {
                 FS.close(s.fd)
