@@ -18,20 +18,20 @@ let package = Package(
         .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
 
         // Hashing, compression, file-system primitives. The only target that imports C modules.
-        .target(name: "MLVBasics", dependencies: ["CZlib", "CCrypto", "CXXHash"]),
+        .target(name: "MLVBasics", dependencies: ["CZlib", "CCrypto", "CXXHash"], exclude: ["README.md"]),
         // Pure values: canonical JSON, manifests, trees, ref syntax, path rules. No I/O.
-        .target(name: "MLVModel", dependencies: ["MLVBasics"]),
+        .target(name: "MLVModel", dependencies: ["MLVBasics"], exclude: ["README.md"]),
         // The object store: chunker, packs, index, refs with compare-and-swap, stat cache, gc, fsck.
-        .target(name: "MLVStore", dependencies: ["MLVBasics", "MLVModel"]),
+        .target(name: "MLVStore", dependencies: ["MLVBasics", "MLVModel"], exclude: ["README.md"]),
         // The library API used by the commands.
-        .target(name: "MLVKit", dependencies: ["MLVBasics", "MLVModel", "MLVStore"]),
+        .target(name: "MLVKit", dependencies: ["MLVBasics", "MLVModel", "MLVStore"], exclude: ["README.md"]),
         // swift-argument-parser commands: parse, call MLVKit, render.
         .target(name: "MLVCommands", dependencies: [
             "MLVKit", "MLVModel", "MLVStore", "MLVBasics",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
-        .executableTarget(name: "mlv", dependencies: ["MLVCommands"]),
-        .target(name: "MLVTestSupport", dependencies: ["MLVKit", "MLVStore", "MLVModel", "MLVBasics"]),
+        ], exclude: ["README.md"]),
+        .executableTarget(name: "mlv", dependencies: ["MLVCommands"], exclude: ["README.md"]),
+        .target(name: "MLVTestSupport", dependencies: ["MLVKit", "MLVStore", "MLVModel", "MLVBasics"], exclude: ["README.md"]),
 
         .testTarget(name: "MLVBasicsTests", dependencies: ["MLVBasics", "MLVTestSupport"]),
         .testTarget(name: "MLVModelTests", dependencies: ["MLVModel", "MLVTestSupport"]),

@@ -242,9 +242,11 @@ final class Ingest: @unchecked Sendable {
         do {
             let fd = try FS.open(path, O_RDONLY | O_NOFOLLOW)
             defer { FS.close(fd) }
-            let n = try buffer.withUnsafeMutableBytes { try FS.pread(fd, into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<min(size + 1, $0.count)]), at: 0, path: path) }
+            // Exactly the size the scan saw: one pread(2) for a small file. A file that
+            // shrank meanwhile is an error; one that grew is stored as scanned.
+            let n = try buffer.withUnsafeMutableBytes { try FS.pread(fd, into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<size]), at: 0, path: path) }
             guard n == size else {
-                throw MLVError.damaged("'\(path)' changed size while being read (\(size) then \(n) bytes); try again")
+                throw MLVError.damaged("'\(path)' shrank while being read (\(size) then \(n) bytes); try again")
             }
         } catch { throw readError(node, error) }
         try buffer.withUnsafeBytes { raw in
