@@ -14,8 +14,8 @@ struct AddDataset: ParsableCommand {
         commandName: "dataset",
         abstract: "Version a file or directory as the next version of a dataset.",
         discussion: """
-            Prints NAME@vN, the manifest id, the number of files and bytes, and the bytes newly
-            stored. Adding an unchanged directory creates no new version.
+            Prints NAME@vN, the manifest id, the number of files and bytes, and the bytes newly \
+            stored. Adding an unchanged directory creates no new version. \
             Exit codes: 0 ok; 2 path or --from ref not found; 5 invalid name or unsafe path.
             """)
 

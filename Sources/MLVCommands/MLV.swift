@@ -6,11 +6,11 @@ public struct MLV: AsyncParsableCommand {
         commandName: "mlv",
         abstract: "Version datasets in a content-addressed store next to your code.",
         discussion: """
-            Refs: NAME (latest version), NAME@vN, NAME@ALIAS, dataset:NAME@vN, NAME@vN#SPLIT,
+            Refs: NAME (latest version), NAME@vN, NAME@ALIAS, dataset:NAME@vN, NAME@vN#SPLIT, \
             or a unique hex prefix (6+ digits) of a manifest id.
 
-            Exit codes: 0 success; 1 check failed (fsck damage, status changes with
-            --exit-code); 2 not found; 3 conflict; 4 store damaged; 5 refused (bad input);
+            Exit codes: 0 success; 1 check failed (fsck damage, status changes with \
+            --exit-code); 2 not found; 3 conflict; 4 store damaged; 5 refused (bad input); \
             64 usage error.
             """,
         subcommands: [

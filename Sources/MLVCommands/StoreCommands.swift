@@ -8,8 +8,8 @@ struct Checkout: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write the files of a version into a directory, verified.",
         discussion: """
-            Every file is written to a staging directory and checked against its SHA-256 before the
-            target is touched; a damaged object aborts the checkout with the target unchanged.
+            Every file is written to a staging directory and checked against its SHA-256 before the \
+            target is touched; a damaged object aborts the checkout with the target unchanged. \
             Exit codes: 0 ok; 2 unknown ref or subpath; 3 files in the way (use --force); 4 damaged object.
             """)
     @Argument(help: "A version: NAME@vN, NAME@vN#SPLIT, NAME (latest), or an id prefix.") var ref: String

@@ -99,7 +99,7 @@ extension Repository {
         do {
             if !request.code.isEmpty {
                 let code = try snapshotCode(request.code, writer: writer)
-                inputs.append(Input(role: "code", id: code.id, ref: nil))
+                inputs.append(Input(role: "code", id: code.id, ref: code.manifest.paths.joined(separator: ", ")))
             }
             let cacheFile = cachePath + "/stat/dataset-\(request.name)"
             let previous = (try? FS.readFileIfExists(cacheFile))?.flatMap(StatCache.decode)
