@@ -25,6 +25,17 @@ public struct SHA256: ~Copyable {
         }
     }
 
+    /// Finishes the digest and starts a new one, for holders that cannot consume self.
+    public mutating func finalizeAndReset() -> ObjectID {
+        var out = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        let id = withUnsafeMutableBytes(of: &out) { raw in
+            mlv_sha256_final(&context, raw.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            return ObjectID(bytes: UnsafeRawBufferPointer(raw))
+        }
+        mlv_sha256_init(&context)
+        return id
+    }
+
     /// The SHA-256 of `bytes` in one call (`SHA256()`).
     public static func hash(_ bytes: UnsafeRawBufferPointer) -> ObjectID {
         var out = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))

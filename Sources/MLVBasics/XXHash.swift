@@ -36,3 +36,26 @@ public final class XXH3Stream {
 
     deinit { XXH3_freeState(state) }
 }
+
+/// Streaming XXH3-128 (`XXH3_128bits_update`), for the stat cache's quick check of
+/// files processed in windows.
+public final class XXH3_128Stream: @unchecked Sendable {
+    private let state: OpaquePointer
+
+    public init() {
+        state = XXH3_createState()
+        XXH3_128bits_reset(state)
+    }
+
+    public func update(_ bytes: UnsafeRawBufferPointer) {
+        guard bytes.count > 0 else { return }
+        XXH3_128bits_update(state, bytes.baseAddress, bytes.count)
+    }
+
+    public var digest: (high: UInt64, low: UInt64) {
+        let h = XXH3_128bits_digest(state)
+        return (h.high64, h.low64)
+    }
+
+    deinit { XXH3_freeState(state) }
+}

@@ -42,6 +42,8 @@ final class Ingest: @unchecked Sendable {
         var cache: StatCache
         var filesHashed: Int
         var bytesHashed: Int64
+        /// Files whose stat moved but whose XXH3-128 showed the same content.
+        var filesQuickChecked: Int
     }
 
     let repository: Repository
@@ -51,8 +53,11 @@ final class Ingest: @unchecked Sendable {
     let progress: Progress?
     private let hashedBytes = AtomicCounter()
     private let hashedFiles = AtomicCounter()
+    private let quickChecked = AtomicCounter()
     /// Files above this size take the mapped, pipelined path.
     static let largeFile = 4 << 20
+    /// How much of a large file is in flight at once.
+    static let window = 64 << 20
 
     init(repository: Repository, mode: Mode, writer: PackWriter?, progress: Progress?) throws {
         self.repository = repository
@@ -122,7 +127,8 @@ final class Ingest: @unchecked Sendable {
         entries.sort { utf8Less($0.path, $1.path) }
         let cache = StatCache(source: FS.absolute(path), root: rootID, scanStarted: scanStarted, entries: entries)
         return Result(root: root, rootID: rootID, trees: trees, cache: cache,
-                      filesHashed: hashedFiles.current, bytesHashed: Int64(hashedBytes.current))
+                      filesHashed: hashedFiles.current, bytesHashed: Int64(hashedBytes.current),
+                      filesQuickChecked: quickChecked.current)
     }
 
     private func statOrThrow(_ path: String) throws -> stat? {
@@ -266,17 +272,35 @@ final class Ingest: @unchecked Sendable {
 
     /// Hashes (and in store mode, chunks and stores) one file's bytes.
     private func ingest(_ node: Node, _ data: UnsafeRawBufferPointer, quick: (UInt64, UInt64)?) throws {
-        let q = XXHash.xxh3_128(data)
-        node.stat!.quickHigh = q.high
-        node.stat!.quickLow = q.low
-        if let quick, quick == (q.high, q.low), node.id != nil {
-            return  // content unchanged; the cached blob id stands
+        let large = data.count > Self.largeFile
+        if let quick, node.id != nil {
+            // Stat data moved but the size did not: if XXH3-128 says the content is the
+            // same, the cached blob id stands and nothing is hashed or stored.
+            let q = large ? Self.windowedQuickHash(data) : XXHash.xxh3_128(data)
+            node.stat!.quickHigh = q.high
+            node.stat!.quickLow = q.low
+            if quick == (q.high, q.low) {
+                quickChecked.add(1)
+                return
+            }
         }
         hashedFiles.add(1)
         hashedBytes.add(data.count)
         defer { progress?.advance(bytes: data.count) }
+        if !large {
+            let q = XXHash.xxh3_128(data)
+            node.stat!.quickHigh = q.high
+            node.stat!.quickLow = q.low
+        }
         guard mode == .store, let writer else {
-            node.id = SHA256.hash(data)
+            if large {
+                let (id, q) = Self.windowedHash(data)
+                node.id = id
+                node.stat!.quickHigh = q.high
+                node.stat!.quickLow = q.low
+            } else {
+                node.id = SHA256.hash(data)
+            }
             return
         }
         if data.count <= chunker.parameters.min {
@@ -285,53 +309,108 @@ final class Ingest: @unchecked Sendable {
             node.id = id
             return
         }
-        node.id = try storeChunked(data, writer: writer)
+        let (id, q) = try storeChunked(data, writer: writer)
+        node.id = id
+        if large {
+            node.stat!.quickHigh = q.high
+            node.stat!.quickLow = q.low
+        }
+    }
+
+    /// Drops the pages of `data[start..<end]` from this process's mapping (the page
+    /// cache keeps them), so a large file never becomes resident all at once.
+    static func release(_ data: UnsafeRawBufferPointer, _ start: Int, _ end: Int) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let a = start / page * page, b = end / page * page
+        if b > a { _ = madvise(UnsafeMutableRawPointer(mutating: data.baseAddress! + a), b - a, MADV_DONTNEED) }
+    }
+
+    /// XXH3-128 of a large mapped file, window by window.
+    static func windowedQuickHash(_ data: UnsafeRawBufferPointer) -> (high: UInt64, low: UInt64) {
+        let q = XXH3_128Stream()
+        var at = 0
+        while at < data.count {
+            let end = min(data.count, at + window)
+            q.update(UnsafeRawBufferPointer(rebasing: data[at..<end]))
+            release(data, at, end)
+            at = end
+        }
+        return q.digest
+    }
+
+    /// SHA-256 and XXH3-128 of a large mapped file, window by window.
+    static func windowedHash(_ data: UnsafeRawBufferPointer) -> (ObjectID, (high: UInt64, low: UInt64)) {
+        var sha = SHA256()
+        let q = XXH3_128Stream()
+        var at = 0
+        while at < data.count {
+            let end = min(data.count, at + window)
+            let piece = UnsafeRawBufferPointer(rebasing: data[at..<end])
+            sha.update(piece)
+            q.update(piece)
+            release(data, at, end)
+            at = end
+        }
+        return (sha.finalize(), q.digest)
     }
 
     /// Cuts `data` into chunks, stores the new ones, and returns the blob id.
     ///
-    /// For a large file the whole-file SHA-256 runs on a global-queue thread while this
-    /// thread finds the cut points; then two workers hash and store the chunks. Nothing
-    /// waits inside a worker, so the workers may run in any order without deadlock.
-    /// Files below `largeFile` are already processed two at a time, so they are chunked
-    /// on the calling thread.
-    private func storeChunked(_ data: UnsafeRawBufferPointer, writer: PackWriter) throws -> ObjectID {
+    /// A large file is processed in windows of `window` bytes: the whole-file SHA-256
+    /// of each window runs on a serial queue while this thread finds the cut points and
+    /// two workers hash and store the chunks; then the window's pages are dropped from
+    /// the mapping (`madvise(MADV_DONTNEED)`), so memory stays near two windows however
+    /// large the file. Nothing waits inside a worker, so the workers may run in any
+    /// order without deadlock. Files below `largeFile` are already processed two at a
+    /// time, so they are chunked on the calling thread.
+    private func storeChunked(_ data: UnsafeRawBufferPointer, writer: PackWriter) throws -> (ObjectID, (high: UInt64, low: UInt64)) {
         let parallel = data.count > Self.largeFile
-        let whole = Locked<ObjectID?>(nil)
-        let group = DispatchGroup()
-        let shared = UncheckedSendable(data)
-        if parallel {
-            DispatchQueue.global().async(group: group) {
-                let id = SHA256.hash(shared.value)
-                whole.withLock { $0 = id }
+        final class Whole: @unchecked Sendable { var hasher = SHA256(); let quick = XXH3_128Stream() }
+        let whole = Whole()
+        let shaQueue = DispatchQueue(label: "mlv.ingest.whole-sha")
+        var chunks: [(id: ObjectID, length: Int)] = []
+        chunks.reserveCapacity(data.count / chunker.parameters.avg + 1)
+        var position = 0
+        while position < data.count {
+            // Cut every chunk that starts inside this window (it may end past it).
+            let windowEnd = parallel ? min(data.count, position + Self.window) : data.count
+            var cuts: [(offset: Int, length: Int)] = []
+            var at = position
+            while at < windowEnd {
+                let n = chunker.cut(UnsafeRawBufferPointer(rebasing: data[at...]))
+                cuts.append((at, n))
+                at += n
             }
-        } else {
-            whole.withLock { $0 = SHA256.hash(data) }
+            let span = UncheckedSendable(UnsafeRawBufferPointer(rebasing: data[position..<at]))
+            shaQueue.async {
+                whole.hasher.update(span.value)
+                if parallel { whole.quick.update(span.value) }
+            }
+            var ids = [ObjectID](repeating: ObjectID(digest: [UInt8](repeating: 0, count: 32)), count: cuts.count)
+            let failure: Error? = ids.withUnsafeMutableBufferPointer { out -> Error? in
+                let out = out
+                do {
+                    try Parallel.forEach(cuts.count, workers: parallel ? 2 : 1) { i in
+                        let piece = UnsafeRawBufferPointer(rebasing: data[cuts[i].offset..<(cuts[i].offset + cuts[i].length)])
+                        let id = SHA256.hash(piece)
+                        out[i] = id
+                        try writer.put(id, kind: .chunk, bytes: piece, compression: .auto)
+                    }
+                    return nil
+                } catch { return error }
+            }
+            shaQueue.sync {}
+            if let failure { try wrap { throw failure } }
+            for (id, cut) in zip(ids, cuts) { chunks.append((id, cut.length)) }
+            if parallel { Self.release(data, position, at) }
+            position = at
         }
-        var cuts: [(offset: Int, length: Int)] = []
-        cuts.reserveCapacity(data.count / chunker.parameters.avg + 1)
-        chunker.forEachChunk(data) { cuts.append(($0, $1)) }
-
-        var ids = [ObjectID](repeating: ObjectID(digest: [UInt8](repeating: 0, count: 32)), count: cuts.count)
-        let hashError: Error? = ids.withUnsafeMutableBufferPointer { out -> Error? in
-            let out = out
-            do {
-                try Parallel.forEach(cuts.count, workers: parallel ? 2 : 1) { i in
-                    let piece = UnsafeRawBufferPointer(rebasing: data[cuts[i].offset..<(cuts[i].offset + cuts[i].length)])
-                    let id = SHA256.hash(piece)
-                    out[i] = id
-                    try writer.put(id, kind: .chunk, bytes: piece, compression: .auto)
-                }
-                return nil
-            } catch { return error }
+        let blob = shaQueue.sync { whole.hasher.finalizeAndReset() }
+        let quick = whole.quick.digest
+        if chunks.count > 1 {
+            try wrap { try writer.put(blob, kind: .chunkList, bytes: ChunkList.encode(chunks), compression: .never) }
         }
-        group.wait()
-        if let hashError { try wrap { throw hashError } }
-        let blob = whole.withLock { $0! }
-        if cuts.count == 1 { return blob }
-        let list = ChunkList.encode(zip(ids, cuts).map { ($0, $1.length) })
-        try wrap { try writer.put(blob, kind: .chunkList, bytes: list, compression: .never) }
-        return blob
+        return (blob, quick)
     }
 
     // MARK: trees

@@ -64,6 +64,7 @@ public enum MLVError: Error, CustomStringConvertible {
 }
 
 /// Runs `body`, wrapping lower layers' errors into `MLVError`.
+@discardableResult
 func wrap<T>(_ body: () throws -> T) throws -> T {
     do { return try body() }
     catch let e as MLVError { throw e }

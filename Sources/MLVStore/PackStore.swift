@@ -65,7 +65,16 @@ public final class PackStore: ObjectStore, @unchecked Sendable {
         return (entry.kind, bytes)
     }
 
-    /// Reads a record's stored bytes and checks its header and checksum; nil-free.
+    /// The object's raw bytes with the record's own checks (header, XXH3 checksum,
+    /// exact decompressed length) but without re-hashing. For chunks inside a chunk
+    /// list, whose caller verifies the SHA-256 of the reassembled blob.
+    /// - Throws: `StoreError.missingObject` or `.corruptObject`.
+    public func readUnverified(_ id: ObjectID) throws -> (kind: ObjectKind, bytes: [UInt8]) {
+        guard let (index, entry) = locate(id) else { throw StoreError.missingObject(id) }
+        return (entry.kind, try readRecord(index, entry))
+    }
+
+    /// Reads a record's stored bytes and checks its header and checksum.
     func readStored(_ index: PackIndex, _ entry: IndexEntry) throws -> [UInt8] {
         let fd = try descriptor(index.packPath)
         var record = [UInt8](repeating: 0, count: PackFormat.recordHeaderSize + entry.storedLength)
