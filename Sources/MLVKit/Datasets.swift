@@ -119,7 +119,7 @@ extension Repository {
             if let latest, latest.manifest.root == scan.rootID, latest.manifest.inputs == inputs,
                latest.manifest.splits == splits {
                 writer.abort()
-                try? FS.atomicWrite(cacheFile, scan.cache.encoded(), durable: false)
+                try? FS.atomicWrite(cacheFile, scan.makeCache().encoded(), durable: false)
                 return AddDatasetResult(version: latest.version, id: latest.id, created: false, files: scan.root.files,
                                         bytes: scan.root.size, newBytesStored: 0, filesHashed: scan.filesHashed)
             }
@@ -134,7 +134,7 @@ extension Repository {
             let stored = writer.written.bytes
             try wrap { try writer.commit() }
             let version = try wrap { try refs.createNextVersion(kind: Self.datasetKind, name: request.name, id: id) }
-            try? FS.atomicWrite(cacheFile, scan.cache.encoded(), durable: false)
+            try? FS.atomicWrite(cacheFile, scan.makeCache().encoded(), durable: false)
             return AddDatasetResult(version: version, id: id, created: true, files: scan.root.files, bytes: scan.root.size,
                                     newBytesStored: stored, filesHashed: scan.filesHashed)
         } catch {

@@ -85,8 +85,8 @@ extension Repository {
         let changes = try diffTrees(latest.manifest.root, scan.rootID, overlay: scan.trees)
         // Refresh the cache so the next status is cheap, but only when it still describes
         // the latest version (otherwise add would trust blob ids that are not stored).
-        if changes.isEmpty && (scan.filesHashed > 0 || scan.filesQuickChecked > 0 || previous?.source != scan.cache.source) {
-            try? FS.atomicWrite(cacheFile, scan.cache.encoded(), durable: false)
+        if changes.isEmpty && (scan.filesHashed > 0 || scan.filesQuickChecked > 0 || previous?.source != FS.absolute(source)) {
+            try? FS.atomicWrite(cacheFile, scan.makeCache().encoded(), durable: false)
         }
         return StatusReport(name: name, version: latest.version, path: source, changes: changes, filesHashed: scan.filesHashed)
     }

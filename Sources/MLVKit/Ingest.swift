@@ -39,7 +39,8 @@ final class Ingest: @unchecked Sendable {
         var rootID: ObjectID
         /// Every tree built, by id (for `status` diffs before anything is stored).
         var trees: [ObjectID: Tree]
-        var cache: StatCache
+        /// The new stat cache, built only when it is to be written.
+        var makeCache: () -> StatCache
         var filesHashed: Int
         var bytesHashed: Int64
         /// Files whose stat moved but whose XXH3-128 showed the same content.
@@ -91,19 +92,33 @@ final class Ingest: @unchecked Sendable {
             throw MLVError.unsupportedFile(path: path, what: describe(st.st_mode))
         }
 
-        // Reuse what the stat cache says where it can be trusted.
-        var cached: [String: StatCache.Entry] = [:]
-        if let previous, previous.source == FS.absolute(path) {
-            cached.reserveCapacity(previous.entries.count)
-            for e in previous.entries { cached[e.path] = e }
+        // Reuse what the stat cache says where it can be trusted. Its entries are in scan
+        // order, so an unchanged tree matches entry by entry; a dictionary is built only
+        // once the orders diverge.
+        let usable = previous.flatMap { $0.source == FS.absolute(path) ? $0 : nil }
+        let old = usable?.entries ?? []
+        var byPath: [String: Int]?
+        var cursor = 0
+        func cachedEntry(_ rel: String) -> StatCache.Entry? {
+            if byPath == nil {
+                if cursor < old.count && old[cursor].path == rel {
+                    cursor += 1
+                    return old[cursor - 1]
+                }
+                var map: [String: Int] = [:]
+                map.reserveCapacity(old.count)
+                for (i, e) in old.enumerated() { map[e.path] = i }
+                byPath = map
+            }
+            return byPath![rel].map { old[$0] }
         }
         var work: [(node: Node, rel: String, quick: (UInt64, UInt64)?)] = []
         for (node, rel) in files {
-            guard let old = cached[rel], let now = node.stat, old.size == now.size, old.mode == now.mode else {
+            guard let old = cachedEntry(rel), let now = node.stat, old.size == now.size, old.mode == now.mode else {
                 work.append((node, rel, nil)); continue
             }
             let storedOK = mode == .hashOnly || writer!.has(old.blob)
-            if old.matches(now) && !previous!.isRacy(old) && storedOK {
+            if old.matches(now) && !usable!.isRacy(old) && storedOK {
                 node.id = old.blob
                 node.stat!.blob = old.blob
                 node.stat!.quickHigh = old.quickHigh
@@ -118,15 +133,16 @@ final class Ingest: @unchecked Sendable {
 
         var trees: [ObjectID: Tree] = [:]
         let rootID = try buildTrees(root, trees: &trees)
-        var entries = files.map { (node, rel) -> StatCache.Entry in
-            var e = node.stat!
-            e.path = rel
-            e.blob = node.id!
-            return e
+        let source = FS.absolute(path)
+        let makeCache = {
+            StatCache(source: source, root: rootID, scanStarted: scanStarted, entries: files.map { (node, rel) in
+                var e = node.stat!
+                e.path = rel
+                e.blob = node.id!
+                return e
+            })
         }
-        entries.sort { utf8Less($0.path, $1.path) }
-        let cache = StatCache(source: FS.absolute(path), root: rootID, scanStarted: scanStarted, entries: entries)
-        return Result(root: root, rootID: rootID, trees: trees, cache: cache,
+        return Result(root: root, rootID: rootID, trees: trees, makeCache: makeCache,
                       filesHashed: hashedFiles.current, bytesHashed: Int64(hashedBytes.current),
                       filesQuickChecked: quickChecked.current)
     }

@@ -42,7 +42,8 @@ public struct StatCache: Sendable {
     public var root: ObjectID
     /// When the scan that produced these entries began (ns since the epoch).
     public var scanStarted: Int64
-    /// Entries sorted by path bytes.
+    /// Entries in scan order: a directory's files (by name bytes) before its
+    /// subdirectories', each subdirectory in name order.
     public var entries: [Entry]
 
     public init(source: String, root: ObjectID, scanStarted: Int64, entries: [Entry]) {
