@@ -10,6 +10,7 @@ public enum Deflate {
     /// Compresses `input` at `level`; nil when the output would not be smaller than
     /// `limit` bytes (so callers can store raw without paying for a full compression).
     public static func compress(_ input: UnsafeRawBufferPointer, level: Int32 = 1, limit: Int? = nil) -> [UInt8]? {
+        if let limit, limit <= 0 { return nil }
         var stream = z_stream()
         guard mlv_deflateInit(&stream, level) == Z_OK else { return nil }
         defer { deflateEnd(&stream) }

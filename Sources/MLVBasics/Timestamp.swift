@@ -45,7 +45,11 @@ public enum Timestamp {
             }
             guard at == digits.count - 1, digits[at] == UInt8(ascii: "Z") else { return nil }
         }
-        guard (1...12).contains(mo), (1...31).contains(d), parts.tm_hour < 24, parts.tm_min < 60, parts.tm_sec < 61 else { return nil }
-        return Int64(timegm(&parts))
+        guard (1...12).contains(mo), (1...31).contains(d), parts.tm_hour < 24, parts.tm_min < 60, parts.tm_sec < 60 else { return nil }
+        let (year, month, day) = (parts.tm_year, parts.tm_mon, parts.tm_mday)
+        let seconds = Int64(timegm(&parts))
+        // timegm normalises Feb 30 to Mar 2: a date that moved did not exist.
+        guard parts.tm_year == year, parts.tm_mon == month, parts.tm_mday == day else { return nil }
+        return seconds
     }
 }

@@ -4,7 +4,8 @@ import MLVKit
 import MLVModel
 
 struct Datasets: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List every dataset with its latest version, size, when and who.")
+    static let configuration = CommandConfiguration(abstract: "List every dataset with its latest version, size, when and who.",
+                                                    discussion: "Exit codes: 0 ok; 2 no store; 4 a damaged manifest.")
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: JSONOption
 

@@ -91,6 +91,7 @@ extension Repository {
         let r = try resolve(ref)
         let tree = try treeID(of: r, subpath: subpath)
         let entries = try flatten(tree)
+        let directories = try directoryPaths(tree)
         for e in entries {
             if let p = PathRules.problem(withRelativePath: e.path) { throw MLVError.unsafePath(path: e.path, reason: p) }
         }
@@ -103,9 +104,14 @@ extension Repository {
         var targetIsEmpty = true
         if existing != nil { targetIsEmpty = try wrap { try FS.listDirectory(dest) }.isEmpty }
 
-        // Conflicts: existing files at planned paths whose content differs.
+        // Conflicts: existing files at planned paths whose content differs, and anything
+        // but a real directory where a directory goes (a symlink there would be written
+        // through).
         if !targetIsEmpty {
             var conflicts: [String] = []
+            for d in directories {
+                if try parentHasSymlink(dest, d + "/x") { conflicts.append(d); continue }
+            }
             for e in entries {
                 let path = dest + "/" + e.path
                 if try parentHasSymlink(dest, e.path) { conflicts.append(e.path); continue }
@@ -147,7 +153,7 @@ extension Repository {
                 }
             }
             // Empty directories are part of a version too.
-            try makeEmptyDirectories(tree, under: staging)
+            for d in directories { try wrap { try FS.makeDirectories(staging + "/" + d) } }
         } catch {
             try? FS.removeTree(staging)
             throw error
@@ -166,28 +172,33 @@ extension Repository {
                     try FS.rename(staging + "/" + e.path, to)
                 }
             }
-            try makeEmptyDirectories(tree, under: dest)
+            for d in directories { try wrap { try makeRealDirectories(dest, d, force: force) } }
             try wrap { try FS.removeTree(staging) }
         }
         return CheckoutResult(files: entries.filter { $0.kind == .file }.count, bytes: bytes, target: dest)
     }
 
     private func writeFile(blob: ObjectID, mode: UInt32, to path: String) throws {
+        // Permission bits only: setuid, setgid and sticky bits are never restored.
         let fd = try wrap { try FS.open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: mode_t(mode & 0o777)) }
         defer { FS.close(fd) }
         try readBlob(blob) { bytes in try wrap { try FS.writeAll(fd, bytes, path: path) } }
-        _ = fchmod(fd, mode_t(mode & 0o7777))
+        _ = fchmod(fd, mode_t(mode & 0o777))
     }
 
-    private func makeEmptyDirectories(_ tree: ObjectID, under base: String) throws {
+    /// Every directory path under `tree`, parents before children.
+    private func directoryPaths(_ tree: ObjectID) throws -> [String] {
+        var out: [String] = []
         func walk(_ id: ObjectID, _ rel: String) throws {
             for e in try self.tree(id).entries where e.kind == .dir {
                 let path = rel.isEmpty ? e.name : rel + "/" + e.name
-                try wrap { try FS.makeDirectories(base + "/" + path) }
+                if let p = PathRules.problem(withRelativePath: path) { throw MLVError.unsafePath(path: path, reason: p) }
+                out.append(path)
                 try walk(e.id!, path)
             }
         }
         try walk(tree, "")
+        return out
     }
 
     /// True when some parent of `rel` inside `base` is a symlink or a non-directory.

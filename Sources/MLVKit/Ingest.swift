@@ -73,12 +73,18 @@ final class Ingest: @unchecked Sendable {
     /// Scans `path` (a directory or a single file), validating every name.
     func scan(_ path: String, previous: StatCache?) throws -> Result {
         let scanStarted = wallClockNanoseconds()
-        guard let st = try statOrThrow(path) else { throw MLVError.pathNotFound(path) }
+        // The dataset's own path may be a symlink (data -> /mnt/big/data): follow that
+        // one. Symlinks inside the tree are recorded as symlinks, never followed.
+        let st: stat
+        do {
+            guard let s = try FS.stat(path) else { throw MLVError.pathNotFound(path) }
+            st = s
+        } catch let e as FileSystemError { throw MLVError.unreadable(path: path, cause: e) }
         var files: [(node: Node, rel: String)] = []
         let root: Node
         switch st.st_mode & S_IFMT {
         case S_IFDIR:
-            root = Node(name: "", kind: .dir, mode: UInt32(st.st_mode & 0o7777), size: 0)
+            root = Node(name: "", kind: .dir, mode: UInt32(st.st_mode & 0o777), size: 0)
             try walk(directory: path, relative: "", into: root, files: &files)
         case S_IFREG:
             // A single file becomes a one-entry tree named after the file.
@@ -162,7 +168,7 @@ final class Ingest: @unchecked Sendable {
     }
 
     private func fileNode(name: String, path: String, st: stat) -> Node {
-        let node = Node(name: name, kind: .file, mode: UInt32(st.st_mode & 0o7777), size: Int64(st.st_size))
+        let node = Node(name: name, kind: .file, mode: UInt32(st.st_mode & 0o777), size: Int64(st.st_size))
         node.absolutePath = path
         node.stat = StatCache.Entry(
             path: "", mode: UInt32(st.st_mode), dev: UInt64(st.st_dev), ino: UInt64(st.st_ino), size: UInt64(st.st_size),
@@ -204,7 +210,7 @@ final class Ingest: @unchecked Sendable {
                 children.append(node)
                 files.append((node, rel))
             case S_IFDIR:
-                let node = Node(name: entry.name, kind: .dir, mode: UInt32(st.st_mode & 0o7777), size: 0)
+                let node = Node(name: entry.name, kind: .dir, mode: UInt32(st.st_mode & 0o777), size: 0)
                 children.append(node)
                 subdirectories.append((children.count - 1, node, path, rel))
             case S_IFLNK:

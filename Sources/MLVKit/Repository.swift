@@ -21,7 +21,7 @@ public final class Repository: @unchecked Sendable {
     public let root: String
     /// `root/.mlv`.
     public let storePath: String
-    public let config: RepositoryConfig
+    public private(set) var config: RepositoryConfig
     public let objects: PackStore
     public let refs: RefStore
 
@@ -92,6 +92,7 @@ public final class Repository: @unchecked Sendable {
         var c = config
         c.identity = identity
         try wrap { try FS.atomicWrite(storePath + "/config", c.encoded()) }
+        config = c
     }
 
     /// Takes the store's writer lock: shared for commands that only add, exclusive for gc.

@@ -81,8 +81,8 @@ public final class PackIndex: @unchecked Sendable {
             throw StoreError.corruptFile(path: indexPath, reason: "\(b.count) bytes is shorter than an index")
         }
         guard Array(b[0..<8]) == PackFormat.indexMagic else {
-            if Array(b[0..<6]) == Array(PackFormat.indexMagic[0..<6]) {
-                throw StoreError.newerFormat(path: indexPath, found: Int(b[7]), supported: 1)
+            if Array(b[0..<7]) == Array(PackFormat.indexMagic[0..<7]) && b[7] > PackFormat.indexMagic[7] {
+                throw StoreError.newerFormat(path: indexPath, found: Int(b[7]), supported: Int(PackFormat.indexMagic[7]))
             }
             throw StoreError.corruptFile(path: indexPath, reason: "not an mlv index (bad magic)")
         }
@@ -99,12 +99,22 @@ public final class PackIndex: @unchecked Sendable {
             throw StoreError.corruptFile(path: indexPath, reason: "index checksum mismatch")
         }
         packChecksum = b.readLE(UInt64.self, at: body - 8)
+        // Every record must lie inside the pack: a crafted offset must not trap or read
+        // past the end. A missing pack is reported by fsck; size 0 then rejects nothing.
+        var packSize = UInt64.max
+        if let st = try? FS.stat(packPath) { packSize = UInt64(st.st_size) }
         var previous: ObjectID?
         for i in 0..<count {
             let base = PackFormat.indexHeaderSize + i * PackFormat.indexEntrySize
             let id = b.readID(at: base)
             if let p = previous, !(p < id) {
                 throw StoreError.corruptFile(path: indexPath, reason: "entries not sorted or duplicated at \(id.short)")
+            }
+            let offset = b.readLE(UInt64.self, at: base + 32)
+            let stored = UInt64(b.readLE(UInt32.self, at: base + 40))
+            guard offset >= UInt64(PackFormat.packMagic.count), offset < UInt64(Int.max / 2),
+                  offset + UInt64(PackFormat.recordHeaderSize) + stored <= packSize else {
+                throw StoreError.corruptFile(path: indexPath, reason: "entry \(id.short) points outside its pack")
             }
             guard ObjectKind(rawValue: b[base + 48]) != nil else {
                 throw StoreError.corruptFile(path: indexPath, reason: "unknown object kind \(b[base + 48]) for \(id.short)")

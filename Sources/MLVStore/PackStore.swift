@@ -55,11 +55,22 @@ public final class PackStore: ObjectStore, @unchecked Sendable {
     public func contains(_ id: ObjectID) -> Bool { locate(id) != nil }
 
     public func info(_ id: ObjectID) -> (kind: ObjectKind, size: Int)? {
-        locate(id).map { ($0.1.kind, $0.1.rawLength) }
+        locateForRead(id).map { ($0.1.kind, $0.1.rawLength) }
+    }
+
+    /// `locate`, and on a miss re-read the list of packs once: another process may have
+    /// committed a pack since this handle opened (its ref is how we learned the id).
+    /// Writers' dedup checks use `contains`, which never reloads: a miss is their
+    /// common case.
+    func locateForRead(_ id: ObjectID) -> (PackIndex, IndexEntry)? {
+        if let found = locate(id) { return found }
+        guard let names = try? packNames(), names != packIndexes.map(\.name).sorted() else { return nil }
+        try? reload()
+        return locate(id)
     }
 
     public func read(_ id: ObjectID) throws -> (kind: ObjectKind, bytes: [UInt8]) {
-        guard let (index, entry) = locate(id) else { throw StoreError.missingObject(id) }
+        guard let (index, entry) = locateForRead(id) else { throw StoreError.missingObject(id) }
         let bytes = try readRecord(index, entry)
         try bytes.withUnsafeBytes { try verify(id, entry.kind, $0, pack: index.packPath) }
         return (entry.kind, bytes)
@@ -70,7 +81,7 @@ public final class PackStore: ObjectStore, @unchecked Sendable {
     /// list, whose caller verifies the SHA-256 of the reassembled blob.
     /// - Throws: `StoreError.missingObject` or `.corruptObject`.
     public func readUnverified(_ id: ObjectID) throws -> (kind: ObjectKind, bytes: [UInt8]) {
-        guard let (index, entry) = locate(id) else { throw StoreError.missingObject(id) }
+        guard let (index, entry) = locateForRead(id) else { throw StoreError.missingObject(id) }
         return (entry.kind, try readRecord(index, entry))
     }
 

@@ -195,7 +195,9 @@ public final class PackWriter: ObjectWriter, @unchecked Sendable {
         let indexFinal = directory + "/pack-\(name).idx"
         let indexTmp = indexFinal + ".tmp"
         try io { try FS.rename(s.tmpPath, packPath) }
-        let fd = try io { try FS.open(indexTmp, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o444) }
+        // A leftover from a crash may exist (read-only): replace it, never write into it.
+        try io { try FS.unlink(indexTmp) }
+        let fd = try io { try FS.open(indexTmp, O_WRONLY | O_CREAT | O_EXCL, mode: 0o444) }
         defer { FS.close(fd) }
         try io {
             try FS.writeAll(fd, index, path: indexTmp)

@@ -100,8 +100,9 @@ public struct StatCache: Sendable {
             let root = b.readID(at: at); at += 32
             let started = b.readLE(Int64.self, at: at); at += 8
             guard let source = string(), need(8) else { return nil }
-            let count = Int(b.readLE(UInt64.self, at: at)); at += 8
-            guard count <= body / 100 else { return nil }
+            let rawCount = b.readLE(UInt64.self, at: at); at += 8
+            guard rawCount <= UInt64(body / 100) else { return nil }
+            let count = Int(rawCount)
             var entries: [Entry] = []
             entries.reserveCapacity(count)
             for _ in 0..<count {
