@@ -6,8 +6,9 @@ import MLVStore
 import Glibc
 #endif
 
-/// What to put at one path of a scenario: a file (bytes and mode), a directory, a
-/// symlink (never followed), or a named pipe.
+/// What to put at one path of a scenario: a file (bytes and permission bits), a
+/// directory, a symlink (never followed), or a named pipe (in a snapshot: any special
+/// file).
 ///
 /// A string literal is a text file: `["a.txt": "hello\n", "sub/": .directory]`.
 public enum ScenarioEntry: Sendable, Equatable, ExpressibleByStringLiteral {

@@ -221,6 +221,17 @@ struct AddDatasetTests {
         #expect(try t.repository.status(dataset: "weights").changes == [Change(kind: .modified, path: "model.bin", oldSize: 5000, newSize: 5000)])
     }
 
+    /// The repository root itself is a dataset: its own `.mlv` is skipped.
+    @Test func addingTheRepositoryRootSkipsTheStore() throws {
+        let t = try TestRepository()
+        try t.write("", ["a.txt": "a\n", "sub/b.txt": "b\n"])
+        let r = try t.add("everything", "")
+        #expect(r.files == 2)
+        #expect(try t.repository.listFiles("everything").1.map(\.path) == ["a.txt", "sub/b.txt"])
+        #expect(try t.repository.status(dataset: "everything").changes.isEmpty)
+        #expect(try !t.add("everything", "").created)
+    }
+
     @Test func emptyDirectoryAndEmptyFileAreVersioned() throws {
         let t = try TestRepository()
         try t.write("data", ["empty.txt": "", "nothing/": .directory, "deep/er/": .directory])
