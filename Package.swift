@@ -38,6 +38,6 @@ let package = Package(
         .testTarget(name: "MLVStoreTests", dependencies: ["MLVStore", "MLVTestSupport"]),
         .testTarget(name: "MLVKitTests", dependencies: ["MLVKit", "MLVTestSupport"]),
         .testTarget(name: "MLVCommandsTests", dependencies: ["MLVCommands", "MLVTestSupport"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["MLVTestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["mlv", "MLVTestSupport"]),
     ]
 )
