@@ -111,7 +111,9 @@ struct Show: ParsableCommand {
             say("created  \(m.created) by \(m.author)")
             say("source   \(m.source)")
             if !m.message.isEmpty { say("message  \(m.message)") }
-            for input in m.inputs { say("input    \(input.role): \(input.ref ?? input.id.short) (\(input.id.short))") }
+            for input in m.inputs {
+                say("input    \(input.role): \(input.ref ?? input.id.short) (\(input.id.short)\(input.split.map { ", split \($0)" } ?? ""))")
+            }
             for (k, s) in m.splits.sorted(by: { $0.key < $1.key }) {
                 say("split    \(k): \(s.path)/ \(s.files) files, \(humanBytes(s.bytes)), tree \(s.tree.short)")
             }

@@ -90,7 +90,7 @@ extension Repository {
                 if let p = ArtifactName.problem(with: role) { throw MLVError.invalidName(role, reason: "input role: \(p)") }
             }
             let r = try resolve(text)
-            inputs.append(Input(role: role, id: r.id, ref: r.display))
+            inputs.append(Input(role: role, id: r.id, split: r.split, ref: r.display))
         }
 
         let guardLock = try lock(.shared)

@@ -72,7 +72,7 @@ final class Ingest: @unchecked Sendable {
 
     /// Scans `path` (a directory or a single file), validating every name.
     func scan(_ path: String, previous: StatCache?) throws -> Result {
-        let scanStarted = wallClockNanoseconds()
+        let scanStarted = repository.fileSystemNow()
         // The dataset's own path may be a symlink (data -> /mnt/big/data): follow that
         // one. Symlinks inside the tree are recorded as symlinks, never followed.
         let st: stat

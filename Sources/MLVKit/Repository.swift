@@ -95,6 +95,22 @@ public final class Repository: @unchecked Sendable {
         config = c
     }
 
+    /// "Now" as the file system stamps it: the mtime of a file created in the store.
+    /// File times come from the kernel's coarse clock, which can lag the precise one by
+    /// a tick; comparing like with like keeps the racy-clean guard sound. Falls back to
+    /// the precise clock minus 50 ms when the store cannot be written.
+    func fileSystemNow() -> Int64 {
+        let probe = storePath + "/tmp/.clock-\(getpid())-\(wallClockNanoseconds())"
+        defer { try? FS.unlink(probe) }
+        if let fd = try? FS.open(probe, O_WRONLY | O_CREAT | O_EXCL, mode: 0o600) {
+            var st = stat()
+            let ok = fstat(fd, &st) == 0
+            FS.close(fd)
+            if ok { return Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec) }
+        }
+        return wallClockNanoseconds() - 50_000_000
+    }
+
     /// Takes the store's writer lock: shared for commands that only add, exclusive for gc.
     func lock(_ mode: FileLock.Mode) throws -> FileLock {
         try wrap { try FileLock(lockPath, mode: mode) }

@@ -4,17 +4,20 @@ import MLVBasics
 public struct Input: Sendable, Equatable {
     /// `parent`, `raw`, `code`, `train`, `eval`, ...
     public var role: String
-    /// The manifest (or tree, for a split) it points at.
+    /// The manifest it points at.
     public var id: ObjectID
+    /// The split of that manifest, when only a split was used (`mnist@v2#eval`).
+    public var split: String?
     /// What a person typed, e.g. `mnist@v1`; informational.
     public var ref: String?
 
-    public init(role: String, id: ObjectID, ref: String? = nil) {
-        self.role = role; self.id = id; self.ref = ref
+    public init(role: String, id: ObjectID, split: String? = nil, ref: String? = nil) {
+        self.role = role; self.id = id; self.split = split; self.ref = ref
     }
 
     var json: JSON {
         var o: [String: JSON] = ["role": .string(role), "id": .string(id.hex)]
+        if let split { o["split"] = .string(split) }
         if let ref { o["ref"] = .string(ref) }
         return .object(o)
     }
@@ -23,7 +26,7 @@ public struct Input: Sendable, Equatable {
         guard let role = json["role"]?.string, let hex = json["id"]?.string, let id = ObjectID(hex: hex) else {
             throw ModelError("input without a role and id")
         }
-        self.init(role: role, id: id, ref: json["ref"]?.string)
+        self.init(role: role, id: id, split: json["split"]?.string, ref: json["ref"]?.string)
     }
 }
 

@@ -191,13 +191,7 @@ struct SessionTests {
             let r = try s.run(leaf.split(separator: " ").map(String.init) + ["--help"])
             #expect(r.stdout.contains("USAGE: mlv \(leaf)"), "\(r)")
             let words = r.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
-            if ["init", "datasets"].contains(leaf) {
-                withKnownIssue("'mlv \(leaf) --help' does not list its exit codes") {
-                    #expect(words.contains("Exit codes"))
-                }
-            } else {
-                #expect(words.contains("Exit codes"), "mlv \(leaf) --help")
-            }
+            #expect(words.contains("Exit codes"), "mlv \(leaf) --help")
         }
     }
 }

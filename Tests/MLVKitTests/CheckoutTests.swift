@@ -102,7 +102,8 @@ struct CheckoutTests {
         let e = expectMLVError({ if case .checkoutConflict = $0 { true } else { false } }) {
             _ = try t.repository.checkout("d", to: t.path("target"))
         }
-        if case .checkoutConflict(_, let paths)? = e { #expect(Set(paths) == ["a", "b/x.txt"]) }
+        // "b" is where a directory goes and a file is; "b/x.txt" cannot be placed under it.
+        if case .checkoutConflict(_, let paths)? = e { #expect(Set(paths) == ["a", "b", "b/x.txt"]) }
         #expect(try t.snapshot("target") == before)
         _ = try t.repository.checkout("d", to: t.path("target"), force: true)
         #expect(try t.snapshot("target") == ["a": "file a\n", "b": .directory, "b/x.txt": "x\n"])
@@ -147,16 +148,12 @@ struct CheckoutTests {
         try t.write("target", ["outer": .symlink(elsewhere), "mine.txt": "m\n"])
         _ = try? t.repository.checkout("d", to: t.path("target"))
         let afterPlain = try Scenario.snapshot(elsewhere)
-        withKnownIssue("makeEmptyDirectories uses FS.makeDirectories, which follows a symlinked parent") {
-            #expect(afterPlain == [:])
-        }
+        #expect(afterPlain == [:])
         _ = try? t.repository.checkout("d", to: t.path("target"), force: true)
         let afterForce = try Scenario.snapshot(elsewhere)
         let outerKind = Scenario.lstatOrNil(t.path("target/outer")).map { $0.st_mode & S_IFMT }
-        withKnownIssue("makeEmptyDirectories uses FS.makeDirectories, which follows a symlinked parent") {
-            #expect(afterForce == [:])
-            #expect(outerKind == S_IFDIR)
-        }
+        #expect(afterForce == [:])
+        #expect(outerKind == S_IFDIR)
     }
 
     /// A version's empty directory where the target has a file: a conflict like any
@@ -168,15 +165,11 @@ struct CheckoutTests {
         try t.write("target", ["e": "a file named e\n"])
         let result = Result { try t.repository.checkout("d", to: t.path("target")) }
         let after = try t.snapshot("target")
-        withKnownIssue("empty directories are not part of the conflict check; FS.makeDirectories ignores the EEXIST from the file in the way, so checkout reports success without the directory") {
-            #expect(throws: MLVError.self) { try result.get() }
-            #expect(after?["e"] == "a file named e\n")
-        }
+        #expect(throws: MLVError.self) { try result.get() }
+        #expect(after?["e"] == "a file named e\n")
         _ = try? t.repository.checkout("d", to: t.path("target"), force: true)
         let forced = try t.snapshot("target")
-        withKnownIssue("with --force the file stays where the version has an empty directory") {
-            #expect(forced == ["a.txt": "a\n", "e": .directory])
-        }
+        #expect(forced == ["a.txt": "a\n", "e": .directory])
     }
 
     @Test func targetThatIsAFileOrInsideTheStoreIsRefused() throws {
@@ -272,8 +265,6 @@ struct HostileTreeTests {
                                   blobs: [payload])
         _ = try? t.repository.checkout("suid", to: t.path("out"))
         let st = Scenario.lstatOrNil(t.path("out/tool"))
-        withKnownIssue("writeFile applies fchmod(mode & 0o7777): setuid/setgid/sticky bits from a stored tree are restored") {
-            #expect(st.map { $0.st_mode & 0o7000 } == 0)
-        }
+        #expect(st.map { $0.st_mode & 0o7000 } == 0)
     }
 }

@@ -34,18 +34,10 @@ struct ConcurrencyTests {
         let results = together((0..<2).map { i in
             { @Sendable in try repos[i].addDataset(AddDatasetRequest(name: "same", path: paths[i])) }
         })
-        // With separate handles the later add may read the earlier one's fresh version ref
-        // before its own handle knows the new pack (see aHandleOpenedEarlierSeesVersionsAddedSince).
-        let onlyKnownFailures = separateHandles && results.allSatisfy { r in
-            guard case .failure(let e) = r else { return true }
-            return "\(e)".contains("is missing from the store")
-        }
-        withKnownIssue("a handle does not reload pack indexes when a ref names an object it does not know", isIntermittent: true) {
-            for case .failure(let e) in results { Issue.record(e) }
-        } matching: { _ in onlyKnownFailures }
+        for case .failure(let e) in results { Issue.record(e) }
         let added = results.compactMap { try? $0.get() }
         #expect(added.filter(\.created).count == added.count)
-        #expect(added.count == 2 || separateHandles)
+        #expect(added.count == 2)
         let repo = try t.reopen()
         #expect(try repo.versions(of: "same").map(\.version) == Array(1...added.count))
         #expect(repo.fsck(full: true).isClean)
@@ -84,10 +76,8 @@ struct ConcurrencyTests {
         try t.write("two", ["a.txt": "two\n"])
         let early = try t.reopen()
         let added = try t.add("d", "one")
-        withKnownIssue("PackStore loads pack indexes once at open and never reloads on a miss: a ref made by another process names a manifest in a pack this handle does not know") {
-            #expect(try early.resolve("d").id == added.id)
-            _ = try early.datasetManifest(added.id)
-            #expect(try early.addDataset(AddDatasetRequest(name: "d", path: t.path("two"))).version == 2)
-        }
+        #expect(try early.resolve("d").id == added.id)
+        _ = try early.datasetManifest(added.id)
+        #expect(try early.addDataset(AddDatasetRequest(name: "d", path: t.path("two"))).version == 2)
     }
 }
