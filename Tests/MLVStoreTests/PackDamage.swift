@@ -94,3 +94,16 @@ enum PackDamage {
 func storeError<T>(sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> T) -> StoreError? {
     #expect(throws: StoreError.self, sourceLocation: sourceLocation) { _ = try body() }
 }
+
+/// The body of an exit test: exits 0 when `body` returns, 3 when it throws (after writing
+/// the error to stderr), so a signal in the result can only mean a crash.
+func exitWithOutcome(_ body: () throws -> Void) -> Never {
+    do {
+        try body()
+    } catch {
+        let message = Array("\(error)\n".utf8)
+        _ = message.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        exit(3)
+    }
+    exit(0)
+}
