@@ -553,18 +553,7 @@ struct PackStoreTests {
     }
 }
 
-/// Tests that install the process-wide fault injector. They run one at a time, and each
-/// hook acts only on paths inside its own test's directory, so other suites running at
-/// the same time are not disturbed.
-@Suite("PackStore under injected faults", .serialized)
-struct PackStoreFaultTests {
-    /// The operations a commit performs that the fault tests fail.
-    static let failable: Set<FSOperation> = [.open, .write, .fsync, .rename, .fsyncDirectory]
-
-    static func isInside(_ path: String, _ directory: String) -> Bool {
-        path == directory || path.hasPrefix(directory + "/")
-    }
-
+extension InjectedFaultTests {
     @Test("failing the n-th open, write, fsync or rename of a commit never damages the store",
           arguments: [EIO, ENOSPC])
     func failEachStepOfACommit(code: Int32) throws {
@@ -583,7 +572,7 @@ struct PackStoreFaultTests {
             let seen = AtomicCounter(), fired = AtomicCounter()
             let step = n
             FaultInjection.install { op, path in
-                guard Self.failable.contains(op), Self.isInside(path, directory) else { return nil }
+                guard InjectedFaultTests.packCommitOperations.contains(op), InjectedFaultTests.isInside(path, directory) else { return nil }
                 guard seen.add(1) == step else { return nil }
                 fired.add(1)
                 return code
@@ -633,7 +622,7 @@ struct PackStoreFaultTests {
         try f.commit(base)
         let directory = f.path
         FaultInjection.install { op, path in
-            op == .rename && Self.isInside(path, directory) && path.hasSuffix(".idx") ? EIO : nil
+            op == .rename && InjectedFaultTests.isInside(path, directory) && path.hasSuffix(".idx") ? EIO : nil
         }
         let lost = TestObject.random(3, size: 300, seed: 34)
         let writer = f.writer()
@@ -658,7 +647,7 @@ struct PackStoreFaultTests {
         let directory = f.path
         let log = Locked<[(op: FSOperation, name: String)]>([])
         FaultInjection.install { op, path in
-            if Self.isInside(path, directory), op != .open, op != .read {
+            if InjectedFaultTests.isInside(path, directory), op != .open, op != .read {
                 log.withLock { $0.append((op, path == directory ? "." : FS.baseName(of: path))) }
             }
             return nil
