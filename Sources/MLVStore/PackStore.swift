@@ -7,7 +7,7 @@ import Glibc
 public final class PackStore: ObjectStore, @unchecked Sendable {
     public let directory: String
     private let indexes = Locked<[PackIndex]>([])
-    private let descriptors = Locked<[String: Int32]>([:])
+    private let descriptors = Locked<[String: (fd: Int32, size: Int)]>([:])
 
     /// Opens the packs in `directory`, checking every index.
     /// - Throws: `StoreError.corruptFile` for a damaged index, `.io` when unreadable.
@@ -17,7 +17,7 @@ public final class PackStore: ObjectStore, @unchecked Sendable {
     }
 
     deinit {
-        descriptors.withLock { for fd in $0.values { FS.close(fd) } }
+        descriptors.withLock { for d in $0.values { FS.close(d.fd) } }
     }
 
     /// Re-reads the list of indexes (after a commit or gc).
@@ -87,7 +87,12 @@ public final class PackStore: ObjectStore, @unchecked Sendable {
 
     /// Reads a record's stored bytes and checks its header and checksum.
     func readStored(_ index: PackIndex, _ entry: IndexEntry) throws -> [UInt8] {
-        let fd = try descriptor(index.packPath)
+        let (fd, size) = try descriptor(index.packPath)
+        // Check the record fits before allocating for it: a crafted length cannot make
+        // mlv allocate more than the pack holds.
+        guard entry.offset + PackFormat.recordHeaderSize + entry.storedLength <= size else {
+            throw StoreError.corruptObject(entry.id, pack: index.packPath, reason: "pack is truncated or the index points past it")
+        }
         var record = [UInt8](repeating: 0, count: PackFormat.recordHeaderSize + entry.storedLength)
         let n = try record.withUnsafeMutableBytes { b in
             try io { try FS.pread(fd, into: b, at: entry.offset, path: index.packPath) }
@@ -124,20 +129,27 @@ public final class PackStore: ObjectStore, @unchecked Sendable {
         }
     }
 
-    private func descriptor(_ path: String) throws -> Int32 {
-        if let fd = descriptors.withLock({ $0[path] }) { return fd }
+    private func descriptor(_ path: String) throws -> (fd: Int32, size: Int) {
+        if let d = descriptors.withLock({ $0[path] }) { return d }
         let fd = try io { try FS.open(path, O_RDONLY) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            let e = errno
+            FS.close(fd)
+            throw StoreError.io(FileSystemError(call: "fstat", path: path, errno: e))
+        }
+        let opened = (fd: fd, size: Int(st.st_size))
         return descriptors.withLock { d in
             if let existing = d[path] { FS.close(fd); return existing }
-            d[path] = fd
-            return fd
+            d[path] = opened
+            return opened
         }
     }
 
     /// Closes cached descriptors (before files are removed by gc).
     public func closeDescriptors() {
         descriptors.withLock { d in
-            for fd in d.values { FS.close(fd) }
+            for entry in d.values { FS.close(entry.fd) }
             d = [:]
         }
     }

@@ -27,7 +27,8 @@ public final class PackWriter: ObjectWriter, @unchecked Sendable {
         var size = 0
         var buffer: [UInt8] = []
         var checksum = XXH3Stream()
-        var finishedIndexes: [(tmp: String, final: String)] = []
+        var finishedIndexes: [(tmp: String, final: String, pack: String)] = []
+        var committed = false
         var newBytes = 0
         var newObjects = 0
     }
@@ -194,6 +195,13 @@ public final class PackWriter: ObjectWriter, @unchecked Sendable {
         let packPath = directory + "/pack-\(name).pack"
         let indexFinal = directory + "/pack-\(name).idx"
         let indexTmp = indexFinal + ".tmp"
+        s.entries = []
+        if FS.exists(indexFinal) {
+            // The same objects in the same order are already committed under this name
+            // (a retry after a failed commit): never rename over a live pack.
+            try? FS.unlink(s.tmpPath)
+            return
+        }
         try io { try FS.rename(s.tmpPath, packPath) }
         // A leftover from a crash may exist (read-only): replace it, never write into it.
         try io { try FS.unlink(indexTmp) }
@@ -203,8 +211,7 @@ public final class PackWriter: ObjectWriter, @unchecked Sendable {
             try FS.writeAll(fd, index, path: indexTmp)
             try FS.fsync(fd, path: indexTmp)
         }
-        s.finishedIndexes.append((indexTmp, indexFinal))
-        s.entries = []
+        s.finishedIndexes.append((indexTmp, indexFinal, packPath))
     }
 
     /// Makes every object put so far durable and visible to new readers.
@@ -212,14 +219,21 @@ public final class PackWriter: ObjectWriter, @unchecked Sendable {
     public func commit() throws {
         try state.withLock { s in
             try finishPack(&s)
+            s.committed = true
             guard !s.finishedIndexes.isEmpty else { return }
-            for (tmp, final) in s.finishedIndexes {
+            // The packs' renames must be durable before any index names them.
+            try io { try FS.fsyncDirectory(directory) }
+            while let (tmp, final, _) = s.finishedIndexes.first {
                 try io { try FS.rename(tmp, final) }
+                s.finishedIndexes.removeFirst()  // live now: abort must not touch it
             }
             try io { try FS.fsyncDirectory(directory) }
-            s.finishedIndexes = []
         }
         try store.reload()
+    }
+
+    deinit {
+        if !state.withLock({ $0.committed }) { abort() }
     }
 
     /// Drops what was written and not committed (best effort; gc removes leftovers).
@@ -231,7 +245,11 @@ public final class PackWriter: ObjectWriter, @unchecked Sendable {
                 s.fd = -1
                 try? FS.unlink(s.tmpPath)
             }
-            for (tmp, _) in s.finishedIndexes { try? FS.unlink(tmp) }
+            for (tmp, final, pack) in s.finishedIndexes {
+                try? FS.unlink(tmp)
+                // Only a pack no index names is ours to remove.
+                if !FS.exists(final) { try? FS.unlink(pack) }
+            }
             s.finishedIndexes = []
         }
     }

@@ -347,13 +347,11 @@ struct PackStoreTests {
         try PackDamage.writeFile(indexPath, bytes)
         try PackDamage.resealIndex(indexPath)
         let error = storeError { try PackStore(directory: f.path) }
-        withKnownIssue("PackIndex.init reports any 'MLVIDX' prefix as newerFormat with found = byte 7, so version 0 asks the user to upgrade mlv") {
-            guard case .corruptFile(let path, _)? = error else {
-                Issue.record("expected corruptFile, got \(String(describing: error))")
-                return
-            }
-            #expect(path == indexPath)
+        guard case .corruptFile(let path, _)? = error else {
+            Issue.record("expected corruptFile, got \(String(describing: error))")
+            return
         }
+        #expect(path == indexPath)
     }
 
     enum EntryDamage: String, CaseIterable, Sendable {
@@ -481,16 +479,14 @@ struct PackStoreTests {
     @Test("an empty object with .always compression is stored")
     func emptyObjectAlwaysCompressed() async throws {
         let directory = try TemporaryDirectory(prefix: "mlv-exit")
-        await withKnownIssue("Deflate.compress traps on limit -1: PackWriter.put passes bytes.count - 1 for .always") {
-            await #expect(processExitsWith: .success) { [path = directory.path as String] in
-                exitWithOutcome {
-                    let store = try PackStore(directory: path)
-                    let writer = store.writer()
-                    let empty: [UInt8] = []
-                    try writer.put(SHA256.hash(empty), kind: .tree, bytes: empty, compression: .always)
-                    try writer.commit()
-                    guard try store.read(SHA256.hash(empty)).bytes == empty else { throw PackDamage.Failure(description: "read back other bytes") }
-                }
+        await #expect(processExitsWith: .success) { [path = directory.path as String] in
+            exitWithOutcome {
+                let store = try PackStore(directory: path)
+                let writer = store.writer()
+                let empty: [UInt8] = []
+                try writer.put(SHA256.hash(empty), kind: .tree, bytes: empty, compression: .always)
+                try writer.commit()
+                guard try store.read(SHA256.hash(empty)).bytes == empty else { throw PackDamage.Failure(description: "read back other bytes") }
             }
         }
     }
@@ -498,25 +494,23 @@ struct PackStoreTests {
     @Test("an index entry offset above Int.max fails cleanly, not with a crash")
     func hugeIndexOffset() async throws {
         let directory = try TemporaryDirectory(prefix: "mlv-exit")
-        await withKnownIssue("PackIndex.entry(at:) converts the 64-bit offset with Int(_:), which traps above Int.max; the checksum is XXH3, so a crafted index passes it") {
-            await #expect(processExitsWith: .success) { [path = directory.path as String] in
-                exitWithOutcome {
-                    let store = try PackStore(directory: path)
-                    let writer = store.writer()
-                    let bytes: [UInt8] = Array("hostile".utf8)
-                    try writer.put(SHA256.hash(bytes), kind: .chunk, bytes: bytes, compression: .never)
-                    try writer.commit()
-                    let index = store.packIndexes[0]
-                    var raw = try FS.readFile(index.indexPath)
-                    raw[PackFormat.indexHeaderSize + 32 + 7] = 0x80
-                    try PackDamage.writeFile(index.indexPath, raw)
-                    try PackDamage.resealIndex(index.indexPath)
-                    // Either outcome is fine: the index refused, or the read failing cleanly.
-                    do {
-                        let reopened = try PackStore(directory: path)
-                        _ = try? reopened.read(SHA256.hash(bytes))
-                    } catch StoreError.corruptFile {}
-                }
+        await #expect(processExitsWith: .success) { [path = directory.path as String] in
+            exitWithOutcome {
+                let store = try PackStore(directory: path)
+                let writer = store.writer()
+                let bytes: [UInt8] = Array("hostile".utf8)
+                try writer.put(SHA256.hash(bytes), kind: .chunk, bytes: bytes, compression: .never)
+                try writer.commit()
+                let index = store.packIndexes[0]
+                var raw = try FS.readFile(index.indexPath)
+                raw[PackFormat.indexHeaderSize + 32 + 7] = 0x80
+                try PackDamage.writeFile(index.indexPath, raw)
+                try PackDamage.resealIndex(index.indexPath)
+                // Either outcome is fine: the index refused, or the read failing cleanly.
+                do {
+                    let reopened = try PackStore(directory: path)
+                    _ = try? reopened.read(SHA256.hash(bytes))
+                } catch StoreError.corruptFile {}
             }
         }
     }
@@ -524,30 +518,28 @@ struct PackStoreTests {
     @Test("a read-only index temp file left by a crash does not block committing the same pack again")
     func leftoverIndexTempFile() async throws {
         let directory = try TemporaryDirectory(prefix: "mlv-exit")
-        await withKnownIssue("PackWriter.finishPack opens pack-<name>.idx.tmp with O_TRUNC, mode 0444; a leftover one from a crash makes open fail with EACCES for a non-root user whenever the same pack is written again") {
-            await #expect(processExitsWith: .success) { [path = directory.path as String] in
-                exitWithOutcome {
-                    // File modes bind only unprivileged users: as root, become nobody first.
-                    if geteuid() == 0 {
-                        guard chown(path, 65534, 65534) == 0, setgid(65534) == 0, setuid(65534) == 0 else {
-                            throw PackDamage.Failure(description: "cannot become nobody")
-                        }
+        await #expect(processExitsWith: .success) { [path = directory.path as String] in
+            exitWithOutcome {
+                // File modes bind only unprivileged users: as root, become nobody first.
+                if geteuid() == 0 {
+                    guard chown(path, 65534, 65534) == 0, setgid(65534) == 0, setuid(65534) == 0 else {
+                        throw PackDamage.Failure(description: "cannot become nobody")
                     }
-                    let bytes = Array("the same pack, twice".utf8)
-                    func commitOnce(_ store: PackStore) throws {
-                        let writer = store.writer()
-                        try writer.put(SHA256.hash(bytes), kind: .chunk, bytes: bytes, compression: .never)
-                        try writer.commit()
-                    }
-                    let store = try PackStore(directory: path)
-                    try commitOnce(store)
-                    // A crash between writing the index and renaming it leaves it under its temp name.
-                    let indexPath = store.packIndexes[0].indexPath
-                    guard rename(indexPath, indexPath + ".tmp") == 0 else { throw PackDamage.Failure(description: "rename") }
-                    let again = try PackStore(directory: path)
-                    try commitOnce(again)
-                    guard again.contains(SHA256.hash(bytes)) else { throw PackDamage.Failure(description: "not visible") }
                 }
+                let bytes = Array("the same pack, twice".utf8)
+                func commitOnce(_ store: PackStore) throws {
+                    let writer = store.writer()
+                    try writer.put(SHA256.hash(bytes), kind: .chunk, bytes: bytes, compression: .never)
+                    try writer.commit()
+                }
+                let store = try PackStore(directory: path)
+                try commitOnce(store)
+                // A crash between writing the index and renaming it leaves it under its temp name.
+                let indexPath = store.packIndexes[0].indexPath
+                guard rename(indexPath, indexPath + ".tmp") == 0 else { throw PackDamage.Failure(description: "rename") }
+                let again = try PackStore(directory: path)
+                try commitOnce(again)
+                guard again.contains(SHA256.hash(bytes)) else { throw PackDamage.Failure(description: "not visible") }
             }
         }
     }
