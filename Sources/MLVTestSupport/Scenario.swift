@@ -43,14 +43,7 @@ public enum ScenarioEntry: Sendable, Equatable, ExpressibleByStringLiteral {
 public enum Scenario {
     /// Creates `<tmp>/<prefix>.XXXXXX` with `mkdtemp(3)` and returns its real path.
     public static func makeDirectory(prefix: String) throws -> String {
-        var base = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
-        if base.isEmpty { base = "/tmp" }
-        while base.count > 1 && base.hasSuffix("/") { base.removeLast() }
-        var template = Array((base + "/" + prefix + ".XXXXXX").utf8CString)
-        guard let made = mkdtemp(&template) else {
-            throw FileSystemError(call: "mkdtemp", path: base, errno: errno)
-        }
-        let path = String(cString: made)
+        let path = try TemporaryDirectory.make(prefix: prefix)
         return (try? FS.realPath(path)) ?? path
     }
 

@@ -15,6 +15,13 @@ public final class TemporaryDirectory: @unchecked Sendable {
     /// Creates `<tmp>/<prefix>.XXXXXX`.
     /// - Throws: `FileSystemError` from `mkdtemp`.
     public init(prefix: String = "mlv-test") throws {
+        path = try Self.make(prefix: prefix)
+    }
+
+    /// Creates `<tmp>/<prefix>.XXXXXX` with `mkdtemp(3)` and returns its path; the caller
+    /// removes it.
+    /// - Throws: `FileSystemError` from `mkdtemp`.
+    public static func make(prefix: String) throws -> String {
         var base = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
         if base.isEmpty { base = "/tmp" }
         while base.count > 1 && base.hasSuffix("/") { base.removeLast() }
@@ -22,7 +29,7 @@ public final class TemporaryDirectory: @unchecked Sendable {
         guard let made = mkdtemp(&template) else {
             throw FileSystemError(call: "mkdtemp", path: base, errno: errno)
         }
-        path = String(cString: made)
+        return String(cString: made)
     }
 
     /// `path` joined with a relative path.
