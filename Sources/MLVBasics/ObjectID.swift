@@ -107,6 +107,7 @@ public enum Hex {
     }
 
     /// True for a non-empty string of lowercase hex digits.
+    @inlinable
     public static func isLowerHex(_ s: some StringProtocol) -> Bool {
         !s.isEmpty && s.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
     }

@@ -14,16 +14,20 @@ public enum Parallel {
         }
     }
 
-    /// Calls `body(i)` for i in 0..<items on `count` workers; stops at the first error
-    /// and rethrows it.
-    public static func forEach(_ items: Int, workers count: Int = 2, _ body: (Int) throws -> Void) throws {
+    /// Calls `body(i)` for i in 0..<items on `count` workers, handing out `batch`
+    /// consecutive indexes at a time (neighbouring items, such as files of one
+    /// directory, then stay on one worker); stops at the first error and rethrows it.
+    public static func forEach(_ items: Int, workers count: Int = 2, batch: Int = 1, _ body: (Int) throws -> Void) throws {
         let next = AtomicCounter()
         let failure = Locked<Error?>(nil)
-        workers(min(count, max(1, items))) { _ in
+        let step = max(1, batch)
+        workers(min(count, max(1, (items + step - 1) / step))) { _ in
             while failure.withLock({ $0 == nil }) {
-                let i = next.add(1) - 1
-                if i >= items { return }
-                do { try body(i) } catch { failure.withLock { if $0 == nil { $0 = error } } }
+                let start = (next.add(1) - 1) * step
+                if start >= items { return }
+                for i in start..<min(items, start + step) {
+                    do { try body(i) } catch { failure.withLock { if $0 == nil { $0 = error } }; return }
+                }
             }
         }
         if let e = failure.withLock({ $0 }) { throw e }
