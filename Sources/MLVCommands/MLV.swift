@@ -13,6 +13,7 @@ public struct MLV: AsyncParsableCommand {
             --exit-code); 2 not found; 3 conflict; 4 store damaged; 5 refused (bad input); \
             64 usage error.
             """,
+        version: "mlv 0.1.0 (store format 1)",
         subcommands: [
             Init.self, Add.self, Datasets.self, Log.self, Ls.self, Show.self, Status.self, Diff.self,
             Checkout.self, Hash.self, Chunks.self, Fsck.self, GC.self, Config.self,
