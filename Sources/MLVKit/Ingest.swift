@@ -42,7 +42,6 @@ final class Ingest: @unchecked Sendable {
         /// The new stat cache, built only when it is to be written.
         var makeCache: () -> StatCache
         var filesHashed: Int
-        var bytesHashed: Int64
         /// Files whose stat moved but whose XXH3-128 showed the same content.
         var filesQuickChecked: Int
     }
@@ -52,7 +51,6 @@ final class Ingest: @unchecked Sendable {
     let chunker: FastCDC
     let writer: PackWriter?
     let progress: Progress?
-    private let hashedBytes = AtomicCounter()
     private let hashedFiles = AtomicCounter()
     private let quickChecked = AtomicCounter()
     /// Files above this size take the mapped, pipelined path.
@@ -149,7 +147,7 @@ final class Ingest: @unchecked Sendable {
             })
         }
         return Result(root: root, rootID: rootID, trees: trees, makeCache: makeCache,
-                      filesHashed: hashedFiles.current, bytesHashed: Int64(hashedBytes.current),
+                      filesHashed: hashedFiles.current,
                       filesQuickChecked: quickChecked.current)
     }
 
@@ -307,7 +305,6 @@ final class Ingest: @unchecked Sendable {
             }
         }
         hashedFiles.add(1)
-        hashedBytes.add(data.count)
         defer { progress?.advance(bytes: data.count) }
         if !large {
             let q = XXHash.xxh3_128(data)
