@@ -63,6 +63,28 @@ public enum FS {
         return done
     }
 
+    /// `O_DIRECT`, which Glibc's Swift module hides behind `_GNU_SOURCE`; its value
+    /// differs between architectures.
+    private static let directFlag: Int32 = {
+        #if arch(x86_64) || arch(i386)
+        return 0o40000
+        #elseif arch(arm64) || arch(arm)
+        return 0o200000
+        #else
+        return 0
+        #endif
+    }()
+
+    /// Turns `O_DIRECT` on or off for `fd` (`fcntl(F_SETFL)`); false when the file
+    /// system or platform refuses it.
+    @discardableResult
+    public static func setDirectIO(_ fd: Int32, _ on: Bool) -> Bool {
+        guard directFlag != 0 else { return false }
+        let flags = fcntl(fd, F_GETFL)
+        guard flags >= 0 else { return false }
+        return fcntl(fd, F_SETFL, on ? flags | directFlag : flags & ~directFlag) == 0
+    }
+
     /// `fsync(2)`.
     public static func fsync(_ fd: Int32, path: String) throws {
         try FaultInjection.check(.fsync, path)
