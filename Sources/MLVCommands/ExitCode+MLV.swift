@@ -27,12 +27,12 @@ public enum MLVExit {
         switch error {
         case let e as MLVError:
             switch e {
-            case .notARepository, .pathNotFound, .unknownRef, .unknownSplit, .notInVersion: return notFound
-            case .checkoutConflict: return conflict
+            case .notARepository, .pathNotFound, .unknownRef, .unknownSplit, .notInVersion, .notFound: return notFound
+            case .checkoutConflict, .registryChanged: return conflict
             case .damaged: return damaged
             case .store(let s): return code(for: s)
             case .ambiguousPrefix, .invalidName, .invalidArgument, .insideStore, .unsupportedFile, .unsafePath,
-                 .alreadyInitialized, .unreadable, .model:
+                 .alreadyInitialized, .unreadable, .model, .ambiguousRef, .refused:
                 return refused
             }
         case let s as StoreError:

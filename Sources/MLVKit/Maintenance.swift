@@ -37,7 +37,8 @@ public struct GCReport: Sendable {
 }
 
 extension Repository {
-    /// Everything reachable from refs: manifests, trees, blobs and chunks, by id.
+    /// Everything reachable from refs: manifests, trees, blobs and chunks, by id; for
+    /// models also every registry event back to the first and the versions they name.
     /// Missing or damaged objects are reported, never skipped silently.
     func reachable(full: Bool, report: inout FsckReport) -> Set<ObjectID> {
         var seen = Set<ObjectID>()
@@ -99,6 +100,18 @@ extension Repository {
                 case CodeManifest.schema:
                     let m = try wrap { try CodeManifest(json: json) }
                     tree(m.root, "")
+                case ModelManifest.schema:
+                    let m = try wrap { try ModelManifest(json: json) }
+                    tree(m.root, "")
+                    for input in m.inputs { manifest(input.id, "input of \(ref)") }
+                case Event.schema:
+                    // A registry event reaches the version it names, every holder in its
+                    // state, and the previous event of its chain.
+                    let e = try wrap { try Event(json: json) }
+                    manifest(e.id, "event seq \(e.seq) of \(e.model)")
+                    for h in e.state.stages.values.joined() { manifest(h.id, "event seq \(e.seq) of \(e.model)") }
+                    for h in e.state.aliases.values { manifest(h.id, "event seq \(e.seq) of \(e.model)") }
+                    if let p = e.previous { manifest(p, "previous of event seq \(e.seq) of \(e.model)") }
                 default:
                     problem(id.hex, "manifest of \(ref) has unknown schema \(schemaOf(json) ?? "none")")
                 }
