@@ -33,6 +33,10 @@ struct AddDataset: ParsableCommand {
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: JSONOption
 
+    func pairs(_ items: [String], _ flag: String) throws -> [String: String] {
+        try keyValuePairs(items, flag)
+    }
+
     func run() throws {
         try MLVCommands.run {
             let repo = try store.open()

@@ -190,7 +190,7 @@ extension Repository {
     /// Resolves a ref that must name a model version.
     func resolveModel(_ ref: String) throws -> Resolved {
         var text = ref
-        if !text.hasPrefix("model:") && !RefSpec.isIDPrefix(text) { text = "model:" + text }
+        if !text.contains(":") && !RefSpec.isIDPrefix(text) { text = "model:" + text }
         let r: Resolved
         do { r = try resolve(text) } catch MLVError.unknownRef(_, let s) { throw MLVError.unknownRef(ref, suggestions: s) }
         guard r.kind == Self.modelKind else { throw MLVError.invalidArgument("'\(ref)' is a \(r.kind), not a model version") }
@@ -313,7 +313,7 @@ extension Repository {
         let guardLock = try lock(.shared)
         defer { withExtendedLifetime(guardLock) {} }
         let head = try registryHead(model: model)
-        var now = Timestamp.now()
+        var now = clockOverride.map { Timestamp.format(seconds: $0) } ?? Timestamp.now()
         if let previous = head?.event, let p = Timestamp.parse(previous.time), let n = Timestamp.parse(now), n < p {
             now = previous.time  // times never run backwards along a chain
         }

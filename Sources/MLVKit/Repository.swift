@@ -25,6 +25,10 @@ public final class Repository: @unchecked Sendable {
     public let objects: PackStore
     public let refs: RefStore
 
+    /// Registry event time in seconds since the epoch instead of the clock; for tests of
+    /// point-in-time queries (set through `@testable import`).
+    var clockOverride: Int64?
+
     var packsPath: String { storePath + "/packs" }
     var cachePath: String { storePath + "/cache" }
     var lockPath: String { storePath + "/lock" }
