@@ -10,8 +10,8 @@ public struct MLV: AsyncParsableCommand {
             model:NAME@vN, NAME@vN#SPLIT, or a unique hex prefix (6+ digits) of a manifest id. A name \
             used by a dataset and a model needs its kind.
 
-            Exit codes: 0 success; 1 check failed (fsck damage, status changes with \
-            --exit-code); 2 not found; 3 conflict; 4 store damaged; 5 refused (bad input); \
+            Exit codes: 0 success; 1 check failed (fsck damage, audit --verify tampering, status \
+            changes with --exit-code); 2 not found; 3 conflict; 4 store damaged; 5 refused (bad input); \
             64 usage error.
             """,
         subcommands: [
