@@ -29,7 +29,8 @@ struct Datasets: ParsableCommand {
 }
 
 struct Log: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show the history of a dataset.", subcommands: [LogDataset.self])
+    static let configuration = CommandConfiguration(abstract: "Show the versions of a dataset or a model.",
+                                                    subcommands: [LogDataset.self, LogModel.self])
 }
 
 struct LogDataset: ParsableCommand {

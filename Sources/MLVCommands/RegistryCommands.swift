@@ -43,6 +43,38 @@ struct AddModel: ParsableCommand {
     }
 }
 
+struct LogModel: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "model", abstract: "List a model's versions, newest first, with the stages and aliases they hold.",
+                                                    discussion: "Registry changes are in 'mlv audit'. Exit codes: 0 ok; 2 no such model.")
+    @Argument(help: "Model name.") var name: String
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var output: JSONOption
+
+    func run() throws {
+        try MLVCommands.run {
+            let repo = try store.open()
+            let versions = try repo.modelVersions(of: name).reversed()
+            let state = try repo.registryHead(model: name)?.event.state ?? RegistryState()
+            func aliases(_ v: Int) -> [String] { state.aliases.filter { $0.value.version == v }.keys.sorted() }
+            if output.json {
+                sayJSON(.array(versions.map { v in .object([
+                    "version": .int(Int64(v.version)), "id": .string(v.id.hex), "files": .int(v.manifest.files),
+                    "bytes": .int(v.manifest.bytes), "created": .string(v.manifest.created),
+                    "author": .string(v.manifest.author), "message": .string(v.manifest.message),
+                    "stages": .array(state.stages(of: v.version).map { .string($0) }),
+                    "aliases": .array(aliases(v.version).map { .string($0) }),
+                ]) }))
+                return
+            }
+            for v in versions {
+                let marks = (state.stages(of: v.version) + aliases(v.version).map { "@" + $0 }).joined(separator: " ")
+                say("\(name)@v\(v.version)  \(v.id.short)  \(v.manifest.created)  \(v.manifest.author)" + (marks.isEmpty ? "" : "  [\(marks)]"))
+                say("    \(v.manifest.files) files, \(humanBytes(v.manifest.bytes))" + (v.manifest.message.isEmpty ? "" : "  \(v.manifest.message)"))
+            }
+        }
+    }
+}
+
 struct Models: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List every model: latest version, how many versions, who holds which stage.",

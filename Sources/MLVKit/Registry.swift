@@ -174,6 +174,15 @@ extension Repository {
         }
     }
 
+    /// Every version of a model, oldest first.
+    /// - Throws: `.notFound` for an unknown model.
+    public func modelVersions(of name: String) throws -> [(version: Int, id: ObjectID, manifest: ModelManifest)] {
+        try requireModel(name)
+        return try wrap { try refs.versions(kind: Self.modelKind, name: name) }.map { v in
+            (v.number, v.id, try modelManifest(v.id))
+        }
+    }
+
     public func modelManifest(_ id: ObjectID) throws -> ModelManifest {
         let json = try manifestJSON(id)
         return try wrap { try ModelManifest(json: json) }

@@ -186,7 +186,7 @@ struct SessionTests {
         try s.mlv("promote", "dataset", "x", status: 64)
 
         // Every command's help works and lists its exit codes.
-        let leaves = ["init", "add dataset", "add model", "datasets", "log dataset", "ls", "show", "status", "diff", "checkout",
+        let leaves = ["init", "add dataset", "add model", "datasets", "log dataset", "log model", "ls", "show", "status", "diff", "checkout",
                       "models", "registry", "stage list", "stage add", "stage set", "stage remove", "approve", "promote model",
                       "alias set", "alias remove", "audit", "hash", "chunks", "fsck", "gc", "config"]
         for leaf in leaves {

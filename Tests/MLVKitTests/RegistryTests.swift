@@ -166,6 +166,11 @@ struct RegistryTests {
         try repo.promote("digits@v1", to: "staging", message: "x")
         expectMLVError({ $0.isRefused }, mentions: ["staging", "digits@v1"]) { try repo.removeStage("staging") }
         #expect(try repo.stageConfig().stages["staging"] != nil)
+        try repo.promote("digits@v2", to: "staging", message: "y")
+        expectMLVError({ $0.isRefused }, mentions: ["staging", "more than one holder"]) {
+            try repo.setStage("staging", approvals: nil, single: true, distinctApprovers: nil)
+        }
+        expectMLVError({ $0.isNotFound }, mentions: ["nope"]) { try repo.setStage("nope", approvals: 1, single: nil, distinctApprovers: nil) }
         try repo.removeStage("canary")
         #expect(try repo.stageConfig().stages["canary"] == nil)
         expectMLVError({ $0.isNotFound }, mentions: ["canary"]) { try repo.removeStage("canary") }
