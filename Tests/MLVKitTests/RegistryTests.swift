@@ -217,13 +217,17 @@ struct RegistryTests {
         #expect(try repo.verifyChain(model: "digits").isIntact)
     }
 
-    @Test func gcKeepsEventsAndWhatTheyName() throws {
+    @Test func gcKeepsEventsAndWhatTheyNameAndMergesTheirSmallPacks() throws {
         let t = try registryRepository()
         let repo = t.repository
-        try repo.promote("digits@v1", to: "production", message: "a")
-        try repo.promote("digits@v2", to: "production", message: "b")
-        _ = try repo.gc(graceSeconds: 0, dryRun: false)
-        #expect(try repo.verifyChain(model: "digits").events == 2)
+        for i in 0..<Repository.smallPacksToMerge {
+            try repo.promote("digits@v\(i % 3 + 1)", to: i % 2 == 0 ? "production" : "staging", message: "\(i)")
+        }
+        let packs = try t.packFiles().count
+        let report = try repo.gc(graceSeconds: 0, dryRun: false)
+        #expect(report.objectsRemoved == 0 && report.packsMerged.count >= Repository.smallPacksToMerge)
+        #expect(try t.packFiles().count == packs - report.packsMerged.count + 1)
+        #expect(try repo.verifyChain(model: "digits").events == Repository.smallPacksToMerge)
         #expect(try repo.verifyChain(model: "digits").isIntact)
         #expect(repo.fsck(full: true).isClean)
     }
