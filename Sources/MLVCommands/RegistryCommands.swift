@@ -115,8 +115,7 @@ struct RegistryBoard: ParsableCommand {
         try MLVCommands.run {
             let repo = try store.open()
             let config = try repo.stageConfig()
-            let models = try repo.models().filter { name == nil || $0.name == name }
-            if let name, models.isEmpty { _ = try repo.history(model: name) }
+            let models = try repo.models(only: name)
             if output.json {
                 sayJSON(.array(models.map { m in .object([
                     "name": .string(m.name), "head": m.head.map { .string($0.hex) } ?? .null,

@@ -163,14 +163,16 @@ extension Repository {
         return (RegistryState(), nil)
     }
 
-    /// Each model with its latest version and the stages its versions hold.
-    public func models() throws -> [ModelSummary] {
-        try modelNames().compactMap { name in
-            let all = try wrap { try refs.versions(kind: Self.modelKind, name: name) }
-            guard let last = all.last else { return nil }
+    /// Each model with its latest version and the stages its versions hold; reads one
+    /// version ref, one manifest and the head event per model.
+    /// - Parameter only: just this model (`.notFound` when there is none).
+    public func models(only: String? = nil) throws -> [ModelSummary] {
+        if let only { try requireModel(only) }
+        return try (only.map { [$0] } ?? modelNames()).compactMap { name in
+            guard let last = try wrap({ try refs.latestVersion(kind: Self.modelKind, name: name) }) else { return nil }
             let head = try registryHead(model: name)
             return ModelSummary(name: name, latest: last.number, latestID: last.id, manifest: try modelManifest(last.id),
-                                versions: all.count, state: head?.event.state ?? RegistryState(), head: head?.id)
+                                versions: last.count, state: head?.event.state ?? RegistryState(), head: head?.id)
         }
     }
 

@@ -91,8 +91,10 @@ public final class Repository: @unchecked Sendable {
         return "\(user)@\(hostName())"
     }
 
-    /// Sets the configured identity.
+    /// Sets the configured identity (nil unsets it).
+    /// - Throws: `MLVError.invalidArgument` for an identity of only spaces.
     public func setIdentity(_ identity: String?) throws {
+        if let identity { _ = try actingIdentity(identity) }
         var c = config
         c.identity = identity
         try wrap { try FS.atomicWrite(storePath + "/config", c.encoded()) }

@@ -41,6 +41,21 @@ public final class RefStore: @unchecked Sendable {
         return result.sorted { $0.0 < $1.0 }
     }
 
+    /// The highest version of `name` and how many there are, reading only that one ref.
+    /// - Throws: `StoreError.badRef` for a damaged ref file.
+    public func latestVersion(kind: String, name: String) throws -> (number: Int, id: ObjectID, count: Int)? {
+        let path = dir(kind, name) + "/versions"
+        guard FS.isDirectory(path) else { return nil }
+        var best = 0, count = 0
+        for entry in try io({ try FS.listDirectory(path) }) {
+            guard let n = Int(entry.name), n > 0, String(n) == entry.name else { continue }
+            count += 1
+            best = max(best, n)
+        }
+        guard best > 0 else { return nil }
+        return (best, try readRef(path + "/\(best)"), count)
+    }
+
     /// The manifest id of `name@vN`, or nil.
     public func version(kind: String, name: String, number: Int) throws -> ObjectID? {
         let path = dir(kind, name) + "/versions/\(number)"

@@ -195,6 +195,9 @@ struct RegistryTests {
         expectMLVError({ if case .invalidArgument = $0 { true } else { false } }, mentions: ["identity is empty"]) {
             try repo.promote("digits@v2", to: "staging", message: "x", actor: "  ")
         }
+        expectMLVError({ if case .invalidArgument = $0 { true } else { false } }, mentions: ["identity is empty"]) {
+            try repo.setIdentity(" ")
+        }
         try expectNothingRecorded(t, since: before)
         #expect(try repo.history(model: "digits").count == 1)
     }
