@@ -370,7 +370,7 @@ struct Audit: ParsableCommand {
             }
             let models = try model.map { m in _ = try repo.history(model: m); return [m] } ?? repo.modelNames()
             if verify {
-                let reports = try models.map { try repo.verifyChain(model: $0) }
+                let reports = try repo.verifyChains(models: models)
                 tampered = reports.contains { !$0.isIntact }
                 if output.json {
                     sayJSON(.array(reports.map { r in .object([

@@ -323,6 +323,19 @@ struct TamperTests {
         #expect(report.problem?.contains("moved back") == true, "\(report.problem ?? "")")
     }
 
+    @Test func verifyingEveryModelNamesOnlyTheDamagedOne() throws {
+        let (t, ids) = try promotedTwice()
+        try t.write("other.bin", "other\n")
+        _ = try t.repository.addModel(AddModelRequest(name: "other", path: t.path("other.bin")))
+        try t.repository.promote("other@v1", to: "staging", message: "x")
+        try t.repository.promote("other@v1", to: "production", message: "y")
+        try Scenario.write(.text(ids[1].hex + "\n"), at: t.repository.storePath + "/refs/model/digits/head")
+        let reports = try t.reopen().verifyChains(models: ["digits", "other"])
+        #expect(reports.map(\.model) == ["digits", "other"])
+        #expect(reports[0].problem?.contains(ids[2].hex) == true, "\(reports[0].problem ?? "")")
+        #expect(reports[1].isIntact && reports[1].events == 2)
+    }
+
     @Test func aDeletedEventIsNamed() throws {
         let (t, ids) = try promotedTwice()
         // Each registry change writes its event in a pack of its own: deleting the
