@@ -191,9 +191,8 @@ extension Repository {
     }
 
     func requireModel(_ model: String) throws {
-        guard !(try wrap { try refs.versions(kind: Self.modelKind, name: model) }).isEmpty else {
-            var s = try suggestions(for: model, kinds: [.model])
-            if s.isEmpty { s = [] }
+        guard try wrap({ try refs.latestVersion(kind: Self.modelKind, name: model) }) != nil else {
+            let s = try suggestions(for: model, kinds: [.model])
             throw MLVError.notFound("no model '\(model)'" + (s.isEmpty ? "" : "; did you mean \(s.joined(separator: ", "))?"))
         }
     }

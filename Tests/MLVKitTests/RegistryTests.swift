@@ -272,6 +272,37 @@ struct RegistryRaceTests {
     }
 }
 
+@Suite("registry write faults", .serialized)
+struct RegistryFaultTests {
+    /// The head's rename fails after the event is durable (a crash at that point): the
+    /// change fails, the head and state are as before, the lock is released, fsck is clean,
+    /// and audit --verify reports the stray event; the next change goes through and makes
+    /// the chain whole again.
+    @Test func aFailedHeadMoveChangesNothing() throws {
+        let t = try registryRepository()
+        let repo = t.repository
+        let first = try repo.promote("digits@v1", to: "production", message: "a")
+        let modelRefs = repo.storePath + "/refs/model/digits"
+        defer { FaultInjection.install(nil) }
+        FaultInjection.install { op, path in
+            op == .rename && path.hasPrefix(modelRefs + "/") ? EIO : nil
+        }
+        expectMLVError({ if case .store(.io) = $0 { true } else { false } }) {
+            try repo.promote("digits@v2", to: "production", message: "b")
+        }
+        FaultInjection.install(nil)
+        #expect(try repo.registryHead(model: "digits")?.id == first.id)
+        #expect(try repo.resolve("digits@production").version == 1)
+        #expect(!FS.exists(modelRefs + "/head.lock"))
+        #expect(repo.fsck().isClean)
+        let report = try repo.verifyChain(model: "digits")
+        #expect(report.problem?.contains("crashed before moving it") == true, "\(report.problem ?? "")")
+        try repo.promote("digits@v2", to: "production", message: "b again")
+        #expect(try repo.verifyChain(model: "digits").isIntact)
+        #expect(try repo.history(model: "digits").count == 2)
+    }
+}
+
 @Suite("audit tampering")
 struct TamperTests {
     func promotedTwice() throws -> (TestRepository, [ObjectID]) {
