@@ -131,11 +131,17 @@ struct RegistryEndToEndTests {
         try s.mlv("add", "model", "digits", "out/model.bin")
         let lock = s.path(".mlv/refs/model/digits/head.lock")
         try Scenario.write(.text("held by the test"), at: lock)
+        let packs = s.path(".mlv/packs")
+        let before = try Scenario.names(in: packs).filter { $0.hasSuffix(".pack") }.count
         let children = try [2, 3].map { v in
             try MLVBinary.start(["promote", "model", "digits@v\(v)", "--to", "production", "-m", "race"], in: s.directory,
                                 environment: s.environment)
         }
-        usleep(2_000_000)
+        // Release the lock once both have written their event, so both read the same head.
+        let deadline = monotonicMilliseconds() + 20_000
+        while try Scenario.names(in: packs).filter({ $0.hasSuffix(".pack") }).count < before + 2 && monotonicMilliseconds() < deadline {
+            usleep(10_000)
+        }
         unlink(lock)
         let results = children.map { $0.wait() }
         #expect(results.filter { $0.status == 0 }.count == 1, "\(results)")

@@ -238,25 +238,26 @@ struct RegistryTests {
 
 @Suite("registry races", .serialized)
 struct RegistryRaceTests {
-    /// Two promotions into production from two threads, both having read the same head
-    /// (the head's lock is held while they start, so both read it and wait to swap).
+    /// Two promotions into production from two threads, both having read the same head:
+    /// the head's lock is held until both have written their event (so both read the
+    /// head before either could move it), then released.
     @Test func twoThreadsPromotingAtOnceExactlyOneWins() throws {
         let t = try registryRepository()
         try t.repository.promote("digits@v1", to: "production", message: "base")
         let repos = [try t.reopen(), try t.reopen()]
         let lock = t.repository.storePath + "/refs/model/digits/head.lock"
         try Scenario.write(.text("held by the test"), at: lock)
+        let packsBefore = try t.packFiles().count
         let results = Mutex<[Result<RegistryHead, Error>]>([])
-        let group = DispatchGroup()
-        for (i, repo) in repos.enumerated() {
-            DispatchQueue.global().async(group: group) {
+        let threads = repos.enumerated().map { i, repo in
+            startThread {
                 let r = Result { try repo.promote("digits@v\(i + 2)", to: "production", message: "race \(i)") }
                 results.withLock { $0.append(r) }
             }
         }
-        usleep(1_000_000)
+        try waitUntil { try t.packFiles().count >= packsBefore + 2 }
         unlink(lock)
-        group.wait()
+        for thread in threads { pthread_join(thread, nil) }
         let all = results.withLock { $0 }
         let won = all.compactMap { try? $0.get() }
         #expect(won.count == 1)
@@ -270,6 +271,30 @@ struct RegistryRaceTests {
         #expect(history[0].event.state.stages["production"]?.count == 1)
         #expect(try t.repository.verifyChain(model: "digits").isIntact)
     }
+}
+
+/// Polls `condition` every 10 ms for up to `seconds`.
+func waitUntil(seconds: Int = 20, _ condition: () throws -> Bool) throws {
+    let deadline = monotonicMilliseconds() + seconds * 1000
+    while try !condition() && monotonicMilliseconds() < deadline { usleep(10_000) }
+}
+
+private final class ThreadBody: @unchecked Sendable {
+    let body: () -> Void
+    init(_ body: @escaping () -> Void) { self.body = body }
+}
+
+/// Runs `body` on a thread of its own (not a Dispatch worker, so a blocked body cannot
+/// starve the pack writer's I/O queue).
+func startThread(_ body: @escaping @Sendable () -> Void) -> pthread_t {
+    let box = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
+    var thread = pthread_t()
+    let rc = pthread_create(&thread, nil, { raw in
+        Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue().body()
+        return nil
+    }, box)
+    precondition(rc == 0, "pthread_create failed: \(rc)")
+    return thread
 }
 
 @Suite("registry write faults", .serialized)
