@@ -5,8 +5,8 @@ import MLVModel
 
 struct Add: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Version a dataset.",
-        subcommands: [AddDataset.self])
+        abstract: "Version a dataset or a model.",
+        subcommands: [AddDataset.self, AddModel.self])
 }
 
 struct AddDataset: ParsableCommand {
@@ -34,16 +34,7 @@ struct AddDataset: ParsableCommand {
     @OptionGroup var output: JSONOption
 
     func pairs(_ items: [String], _ flag: String) throws -> [String: String] {
-        var out: [String: String] = [:]
-        for item in items {
-            guard let eq = item.firstIndex(of: "="), eq != item.startIndex else {
-                throw ValidationError("\(flag) '\(item)': expected KEY=VALUE")
-            }
-            let key = String(item[..<eq])
-            if out[key] != nil { throw ValidationError("\(flag) '\(key)' given twice") }
-            out[key] = String(item[item.index(after: eq)...])
-        }
-        return out
+        try keyValuePairs(items, flag)
     }
 
     func run() throws {
@@ -53,23 +44,42 @@ struct AddDataset: ParsableCommand {
             request.message = message
             request.from = from
             request.code = code
-            request.splits = try pairs(splits, "--split")
-            request.meta = try pairs(meta, "--meta")
+            request.splits = try keyValuePairs(splits, "--split")
+            request.meta = try keyValuePairs(meta, "--meta")
             let progress = terminalProgress("hashing")
             let result = try repo.addDataset(request, progress: progress)
             endProgress(progress)
-            if output.json {
-                sayJSON(.object([
-                    "name": .string(name), "version": .int(Int64(result.version)), "id": .string(result.id.hex),
-                    "created": .bool(result.created), "files": .int(result.files), "bytes": .int(result.bytes),
-                    "newBytes": .int(Int64(result.newBytesStored)), "filesHashed": .int(Int64(result.filesHashed)),
-                ]))
-            } else if result.created {
-                say("\(name)@v\(result.version) \(result.id.hex)")
-                say("\(result.files) files, \(humanBytes(result.bytes)), \(humanBytes(Int64(result.newBytesStored))) new bytes stored")
-            } else {
-                say("\(name): no changes since \(name)@v\(result.version) (\(result.id.short)); no new version created")
-            }
+            renderAdd(name: name, result: result, json: output.json)
         }
+    }
+}
+
+/// Parses repeated KEY=VALUE options.
+func keyValuePairs(_ items: [String], _ flag: String) throws -> [String: String] {
+    var out: [String: String] = [:]
+    for item in items {
+        guard let eq = item.firstIndex(of: "="), eq != item.startIndex else {
+            throw ValidationError("\(flag) '\(item)': expected KEY=VALUE")
+        }
+        let key = String(item[..<eq])
+        if out[key] != nil { throw ValidationError("\(flag) '\(key)' given twice") }
+        out[key] = String(item[item.index(after: eq)...])
+    }
+    return out
+}
+
+/// Prints what `add dataset` or `add model` did.
+func renderAdd(name: String, result: AddDatasetResult, json: Bool) {
+    if json {
+        sayJSON(.object([
+            "name": .string(name), "version": .int(Int64(result.version)), "id": .string(result.id.hex),
+            "created": .bool(result.created), "files": .int(result.files), "bytes": .int(result.bytes),
+            "newBytes": .int(Int64(result.newBytesStored)), "filesHashed": .int(Int64(result.filesHashed)),
+        ]))
+    } else if result.created {
+        say("\(name)@v\(result.version) \(result.id.hex)")
+        say("\(result.files) files, \(humanBytes(result.bytes)), \(humanBytes(Int64(result.newBytesStored))) new bytes stored")
+    } else {
+        say("\(name): no changes since \(name)@v\(result.version) (\(result.id.short)); no new version created")
     }
 }

@@ -7,11 +7,11 @@ import MLVStore
 /// | code | meaning |
 /// | --- | --- |
 /// | 0 | success |
-/// | 1 | the check failed: fsck found damage, status found changes with --exit-code |
-/// | 2 | not found: no store, no such path, ref, version or split |
-/// | 3 | conflict: checkout would overwrite, a ref moved, a lock is held |
+/// | 1 | the check failed: fsck found damage, audit --verify found tampering, status found changes with --exit-code |
+/// | 2 | not found: no store, no such path, ref, version, split, model, stage or alias |
+/// | 3 | conflict: checkout would overwrite, a ref moved (a registry change lost a race), a lock is held |
 /// | 4 | the store is damaged (a corrupt or missing object, a bad ref) |
-/// | 5 | refused: bad input (invalid name, unsafe path, unsupported file, newer store format) |
+/// | 5 | refused: bad input (invalid name, unsafe path, unsupported file, newer store format, missing approvals, empty identity) |
 /// | 64 | usage error (unknown option, missing argument) |
 public enum MLVExit {
     public static let success: Int32 = 0
@@ -27,12 +27,12 @@ public enum MLVExit {
         switch error {
         case let e as MLVError:
             switch e {
-            case .notARepository, .pathNotFound, .unknownRef, .unknownSplit, .notInVersion: return notFound
-            case .checkoutConflict: return conflict
+            case .notARepository, .pathNotFound, .unknownRef, .unknownSplit, .notInVersion, .notFound: return notFound
+            case .checkoutConflict, .registryChanged: return conflict
             case .damaged: return damaged
             case .store(let s): return code(for: s)
             case .ambiguousPrefix, .invalidName, .invalidArgument, .insideStore, .unsupportedFile, .unsafePath,
-                 .alreadyInitialized, .unreadable, .model:
+                 .alreadyInitialized, .unreadable, .model, .ambiguousRef, .refused:
                 return refused
             }
         case let s as StoreError:

@@ -4,19 +4,21 @@ import ArgumentParser
 public struct MLV: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "mlv",
-        abstract: "Version datasets in a content-addressed store next to your code.",
+        abstract: "Version datasets and models in a content-addressed store next to your code; promote models through stages with an audit trail.",
         discussion: """
-            Refs: NAME (latest version), NAME@vN, NAME@ALIAS, dataset:NAME@vN, NAME@vN#SPLIT, \
-            or a unique hex prefix (6+ digits) of a manifest id.
+            Refs: NAME (latest version), NAME@vN, NAME@ALIAS, NAME@STAGE (models), dataset:NAME@vN, \
+            model:NAME@vN, NAME@vN#SPLIT, or a unique hex prefix (6+ digits) of a manifest id. A name \
+            used by a dataset and a model needs its kind.
 
-            Exit codes: 0 success; 1 check failed (fsck damage, status changes with \
-            --exit-code); 2 not found; 3 conflict; 4 store damaged; 5 refused (bad input); \
+            Exit codes: 0 success; 1 check failed (fsck damage, audit --verify tampering, status \
+            changes with --exit-code); 2 not found; 3 conflict; 4 store damaged; 5 refused (bad input); \
             64 usage error.
             """,
         version: "mlv 0.1.0 (store format 1)",
         subcommands: [
             Init.self, Add.self, Datasets.self, Log.self, Ls.self, Show.self, Status.self, Diff.self,
-            Checkout.self, Hash.self, Chunks.self, Fsck.self, GC.self, Config.self,
+            Checkout.self, Models.self, RegistryBoard.self, Stage.self, Approve.self, Promote.self, Alias.self, Audit.self,
+            Hash.self, Chunks.self, Fsck.self, GC.self, Config.self,
         ]
     )
     public init() {}

@@ -29,7 +29,8 @@ struct Datasets: ParsableCommand {
 }
 
 struct Log: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show the history of a dataset.", subcommands: [LogDataset.self])
+    static let configuration = CommandConfiguration(abstract: "Show the versions of a dataset or a model.",
+                                                    subcommands: [LogDataset.self, LogModel.self])
 }
 
 struct LogDataset: ParsableCommand {
@@ -91,14 +92,45 @@ struct Ls: ParsableCommand {
 struct Show: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show a version's manifest.",
                                                     discussion: "Exit codes: 0 ok; 2 unknown ref; 4 damaged manifest.")
-    @Argument(help: "A version: NAME@vN, NAME (latest), or an id prefix.") var ref: String
+    @Argument(help: "A version: NAME@vN, NAME (latest), NAME@STAGE, model:NAME@vN, or an id prefix.") var ref: String
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: JSONOption
+
+    func showModel(_ repo: Repository, _ r: Resolved) throws {
+        let m = try repo.modelManifest(r.id)
+        let state = try repo.registryHead(model: r.name)?.event.state ?? RegistryState()
+        let stages = state.stages(of: r.version)
+        let aliases = state.aliases.filter { $0.value.version == r.version }.keys.sorted()
+        if output.json {
+            sayJSON(.object(["ref": r.json, "manifest": m.json, "stages": .array(stages.map { .string($0) }),
+                             "aliases": .array(aliases.map { .string($0) })]))
+            return
+        }
+        say("model \(r.name)@v\(r.version)")
+        say("id       \(r.id.hex)")
+        say("root     \(m.root.hex)")
+        say("files    \(m.files), \(humanBytes(m.bytes))")
+        say("created  \(m.created) by \(m.author)")
+        say("source   \(m.source)")
+        if !m.message.isEmpty { say("message  \(m.message)") }
+        if !stages.isEmpty { say("stage    \(stages.joined(separator: ", "))") }
+        if !aliases.isEmpty { say("aliases  \(aliases.joined(separator: ", "))") }
+        for input in m.inputs {
+            say("input    \(input.role): \(input.ref ?? input.id.short) (\(input.id.short)\(input.split.map { ", split \($0)" } ?? ""))")
+        }
+        for (k, v) in m.meta.sorted(by: { $0.key < $1.key }) { say("meta     \(k)=\(v)") }
+        say("")
+        say(m.json.prettyString())
+    }
 
     func run() throws {
         try MLVCommands.run {
             let repo = try store.open()
             let r = try repo.resolve(ref)
+            if r.kind == "model" {
+                try showModel(repo, r)
+                return
+            }
             let m = try repo.datasetManifest(r.id)
             if output.json {
                 sayJSON(.object(["ref": r.json, "manifest": m.json]))

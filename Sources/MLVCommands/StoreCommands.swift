@@ -143,13 +143,14 @@ struct GC: ParsableCommand {
                 sayJSON(.object([
                     "dryRun": .bool(r.dryRun), "reachable": .int(Int64(r.reachable)), "objectsRemoved": .int(Int64(r.objectsRemoved)),
                     "bytesFreed": .int(r.bytesFreed), "packsRemoved": .int(Int64(r.packsRemoved.count)),
-                    "packsRewritten": .int(Int64(r.packsRewritten.count)), "keptForGrace": .int(Int64(r.keptForGrace)),
+                    "packsRewritten": .int(Int64(r.packsRewritten.count)), "packsMerged": .int(Int64(r.packsMerged.count)), "keptForGrace": .int(Int64(r.keptForGrace)),
                     "temporaryFilesRemoved": .int(Int64(r.temporaryFilesRemoved)),
                 ]))
                 return
             }
             let verb = r.dryRun ? "would remove" : "removed"
             say("\(verb) \(r.objectsRemoved) objects (\(humanBytes(r.bytesFreed))) from \(r.packsRemoved.count + r.packsRewritten.count) packs, \(r.temporaryFilesRemoved) leftover files; \(r.reachable) objects reachable")
+            if !r.packsMerged.isEmpty { say("\(r.dryRun ? "would merge" : "merged") \(r.packsMerged.count) small packs into one") }
             if r.keptForGrace > 0 { say("\(r.keptForGrace) packs with unreachable objects are younger than --grace \(grace) and were kept") }
         }
     }

@@ -54,10 +54,36 @@ public struct Resolved: Sendable {
     public var split: String?
 
     public var display: String { "\(name)@v\(version)" + (split.map { "#\($0)" } ?? "") }
+    /// `display`, with `model:` in front for models (datasets are the default kind).
+    public var kindDisplay: String { kind == "dataset" ? display : "\(kind):\(display)" }
+}
+
+/// What `mlv add model` was asked to do.
+public struct AddModelRequest: Sendable {
+    public var name: String
+    public var path: String
+    public var message: String = ""
+    /// `--from REF`, optionally `ROLE=REF` (default role `parent`), e.g. `train=mnist@v2#train`.
+    public var from: [String] = []
+    /// `--code PATH`: files snapshotted as this version's code input.
+    public var code: [String] = []
+    public var meta: [String: String] = [:]
+
+    public init(name: String, path: String) {
+        self.name = name
+        self.path = path
+    }
+}
+
+/// The kinds of versioned artifact that are built: their refs live under
+/// `refs/<kind>/<name>/`.
+public enum ArtifactKind: String, Sendable, CaseIterable {
+    case dataset, model
 }
 
 extension Repository {
-    static let datasetKind = "dataset"
+    static let datasetKind = ArtifactKind.dataset.rawValue
+    static let modelKind = ArtifactKind.model.rawValue
 
     /// Versions a file or directory as the next version of a dataset.
     ///
@@ -67,14 +93,47 @@ extension Repository {
     /// the latest version's.
     /// - Throws: `MLVError` naming the bad name, path or ref; nothing is recorded then.
     public func addDataset(_ request: AddDatasetRequest, progress: Progress? = nil) throws -> AddDatasetResult {
-        if let p = ArtifactName.problem(with: request.name) { throw MLVError.invalidName(request.name, reason: p) }
-        let path = FS.absolute(request.path)
-        guard FS.exists(path) else { throw MLVError.pathNotFound(request.path) }
+        try addVersion(.dataset, name: request.name, path: request.path, message: request.message, from: request.from,
+                       code: request.code, splits: request.splits, meta: request.meta, progress: progress)
+    }
+
+    /// Versions a model file or directory as the next version of a model (`mlv.model/1`),
+    /// by the same ingest path, write order and "nothing changed" rule as datasets.
+    /// - Throws: `MLVError` naming the bad name, path or ref; nothing is recorded then.
+    public func addModel(_ request: AddModelRequest, progress: Progress? = nil) throws -> AddDatasetResult {
+        try addVersion(.model, name: request.name, path: request.path, message: request.message, from: request.from,
+                       code: request.code, splits: [:], meta: request.meta, progress: progress)
+    }
+
+    /// Parses `--from ROLE=REF` / `REF` into inputs.
+    func parseInputs(_ from: [String]) throws -> [Input] {
+        var inputs: [Input] = []
+        for spec in from {
+            var role = "parent", text = spec
+            if let eq = spec.firstIndex(of: "="), !spec.hasPrefix("=") {
+                role = String(spec[..<eq]); text = String(spec[spec.index(after: eq)...])
+                if let p = ArtifactName.problem(with: role) { throw MLVError.invalidName(role, reason: "input role: \(p)") }
+            }
+            let r = try resolve(text)
+            inputs.append(Input(role: role, id: r.id, split: r.split, ref: r.kindDisplay))
+        }
+        return inputs
+    }
+
+    /// The one ingest path for every artifact kind: scan (through the stat cache), store
+    /// chunks and trees, write the kind's manifest, commit the packs, then create the
+    /// version ref.
+    func addVersion(_ kind: ArtifactKind, name: String, path requestPath: String, message: String, from: [String],
+                    code: [String], splits requestSplits: [String: String], meta: [String: String],
+                    progress: Progress?) throws -> AddDatasetResult {
+        if let p = ArtifactName.problem(with: name) { throw MLVError.invalidName(name, reason: p) }
+        let path = FS.absolute(requestPath)
+        guard FS.exists(path) else { throw MLVError.pathNotFound(requestPath) }
         let real = (try? FS.realPath(path)) ?? path
         if real == storePath || real.hasPrefix(storePath + "/") || path == storePath || path.hasPrefix(storePath + "/") {
-            throw MLVError.insideStore(path: request.path)
+            throw MLVError.insideStore(path: requestPath)
         }
-        for (split, sub) in request.splits {
+        for (split, sub) in requestSplits {
             if let p = ArtifactName.problem(with: split) { throw MLVError.invalidName(split, reason: "split name: \(p)") }
             let clean = sub.split(separator: "/").joined(separator: "/")
             if clean.isEmpty { throw MLVError.invalidArgument("--split \(split)=\(sub): the subpath is empty") }
@@ -82,64 +141,79 @@ extension Repository {
                 throw MLVError.invalidArgument("--split \(split)=\(sub): \(p)")
             }
         }
-        var inputs: [Input] = []
-        for spec in request.from {
-            var role = "parent", text = spec
-            if let eq = spec.firstIndex(of: "="), !spec.hasPrefix("=") {
-                role = String(spec[..<eq]); text = String(spec[spec.index(after: eq)...])
-                if let p = ArtifactName.problem(with: role) { throw MLVError.invalidName(role, reason: "input role: \(p)") }
-            }
-            let r = try resolve(text)
-            inputs.append(Input(role: role, id: r.id, split: r.split, ref: r.display))
-        }
+        var inputs = try parseInputs(from)
 
         let guardLock = try lock(.shared)
         defer { withExtendedLifetime(guardLock) {} }
         let writer = objects.writer()
         do {
-            if !request.code.isEmpty {
-                let code = try snapshotCode(request.code, writer: writer)
-                inputs.append(Input(role: "code", id: code.id, ref: code.manifest.paths.joined(separator: ", ")))
+            if !code.isEmpty {
+                let snapshot = try snapshotCode(code, writer: writer)
+                inputs.append(Input(role: "code", id: snapshot.id, ref: snapshot.manifest.paths.joined(separator: ", ")))
             }
-            let cacheFile = cachePath + "/stat/dataset-\(request.name)"
+            let cacheFile = cachePath + "/stat/\(kind.rawValue)-\(name)"
             let previous = (try? FS.readFileIfExists(cacheFile))?.flatMap(StatCache.decode)
             let ingest = try Ingest(repository: self, mode: .store, writer: writer, progress: progress)
             let scan = try ingest.scan(path, previous: previous)
 
             var splits: [String: Split] = [:]
-            for (split, sub) in request.splits {
+            for (split, sub) in requestSplits {
                 let clean = sub.split(separator: "/").joined(separator: "/")
                 guard let node = find(clean, in: scan.root), node.kind == .dir else {
-                    throw MLVError.invalidArgument("--split \(split)=\(sub): '\(clean)' is not a directory in '\(request.path)'")
+                    throw MLVError.invalidArgument("--split \(split)=\(sub): '\(clean)' is not a directory in '\(requestPath)'")
                 }
                 splits[split] = Split(path: clean, tree: node.id!, files: node.files, bytes: node.size)
             }
 
-            let latest = try versions(of: request.name).last
-            if let latest, latest.manifest.root == scan.rootID, latest.manifest.inputs == inputs,
-               latest.manifest.splits == splits {
-                writer.abort()
-                try? FS.atomicWrite(cacheFile, scan.makeCache().encoded(), durable: false)
-                return AddDatasetResult(version: latest.version, id: latest.id, created: false, files: scan.root.files,
-                                        bytes: scan.root.size, newBytesStored: 0, filesHashed: scan.filesHashed)
+            if let latest = try wrap({ try refs.versions(kind: kind.rawValue, name: name) }).last {
+                let content = try artifactContent(latest.id)
+                if content.root == scan.rootID, content.inputs == inputs, content.splits == splits {
+                    writer.abort()
+                    try? FS.atomicWrite(cacheFile, scan.makeCache().encoded(), durable: false)
+                    return AddDatasetResult(version: latest.number, id: latest.id, created: false, files: scan.root.files,
+                                            bytes: scan.root.size, newBytesStored: 0, filesHashed: scan.filesHashed)
+                }
             }
 
-            let manifest = DatasetManifest(
-                name: request.name, root: scan.rootID, files: scan.root.files, bytes: scan.root.size, inputs: inputs,
-                splits: splits, message: request.message, meta: request.meta, author: identity,
-                created: Timestamp.now(), source: displayPath(path))
-            let bytes = manifest.canonicalBytes()
+            let bytes: [UInt8]
+            switch kind {
+            case .dataset:
+                bytes = DatasetManifest(
+                    name: name, root: scan.rootID, files: scan.root.files, bytes: scan.root.size, inputs: inputs,
+                    splits: splits, message: message, meta: meta, author: try actingIdentity(),
+                    created: Timestamp.now(), source: displayPath(path)).canonicalBytes()
+            case .model:
+                bytes = ModelManifest(
+                    name: name, root: scan.rootID, files: scan.root.files, bytes: scan.root.size, inputs: inputs,
+                    message: message, meta: meta, author: try actingIdentity(), created: Timestamp.now(),
+                    source: displayPath(path)).canonicalBytes()
+            }
             let id = SHA256.hash(bytes)
             try wrap { try writer.put(id, kind: .manifest, bytes: bytes, compression: .always) }
             let stored = writer.written.bytes
             try wrap { try writer.commit() }
-            let version = try wrap { try refs.createNextVersion(kind: Self.datasetKind, name: request.name, id: id) }
+            let version = try wrap { try refs.createNextVersion(kind: kind.rawValue, name: name, id: id) }
             try? FS.atomicWrite(cacheFile, scan.makeCache().encoded(), durable: false)
             return AddDatasetResult(version: version, id: id, created: true, files: scan.root.files, bytes: scan.root.size,
                                     newBytesStored: stored, filesHashed: scan.filesHashed)
         } catch {
             writer.abort()
             throw error
+        }
+    }
+
+    /// What any versioned manifest holds in common: its root tree, inputs and splits.
+    func artifactContent(_ id: ObjectID) throws -> (root: ObjectID, inputs: [Input], splits: [String: Split]) {
+        let json = try manifestJSON(id)
+        switch schemaOf(json) {
+        case DatasetManifest.schema:
+            let m = try wrap { try DatasetManifest(json: json) }
+            return (m.root, m.inputs, m.splits)
+        case ModelManifest.schema:
+            let m = try wrap { try ModelManifest(json: json) }
+            return (m.root, m.inputs, [:])
+        default:
+            throw MLVError.damaged("object \(id.short) is not a dataset or model manifest (schema \(schemaOf(json) ?? "none"))")
         }
     }
 
@@ -253,18 +327,32 @@ extension Repository {
 
     // MARK: resolving
 
-    /// Resolves `NAME@vN`, `NAME@ALIAS`, `NAME` (latest), `dataset:NAME@..`, `..#SPLIT`, or
-    /// a unique hex prefix of a manifest id.
-    /// - Throws: `MLVError.unknownRef` with close names, `.ambiguousPrefix`, `.unknownSplit`.
+    /// Resolves `NAME@vN`, `NAME@ALIAS`, `NAME@STAGE` (models), `NAME` (latest),
+    /// `KIND:NAME@..`, `..#SPLIT`, or a unique hex prefix of a manifest id. Without a
+    /// kind, the name must belong to one kind only.
+    /// - Throws: `MLVError.unknownRef` with close names, `.ambiguousPrefix`, `.ambiguousRef`,
+    ///   `.unknownSplit`.
     public func resolve(_ text: String) throws -> Resolved {
-        let names = try wrap { try refs.names(kind: Self.datasetKind) }
-        if RefSpec.isIDPrefix(text) && !names.contains(text) {
+        var allNames = Set<String>()
+        for k in ArtifactKind.allCases { allNames.formUnion(try wrap { try refs.names(kind: k.rawValue) }) }
+        if RefSpec.isIDPrefix(text) && !allNames.contains(text) {
             return try resolvePrefix(text)
         }
         let spec: RefSpec
         do { spec = try RefSpec.parse(text) } catch let e as ModelError { throw MLVError.invalidArgument(e.message) }
-        let kind = spec.kind ?? Self.datasetKind
-        guard kind == Self.datasetKind else { throw MLVError.unknownRef(text, suggestions: []) }
+        let kind: String
+        if let k = spec.kind {
+            guard ArtifactKind(rawValue: k) != nil else { throw MLVError.unknownRef(text, suggestions: []) }
+            kind = k
+        } else {
+            let kinds = try ArtifactKind.allCases.filter { k in
+                !(try wrap { try refs.versions(kind: k.rawValue, name: spec.name) }).isEmpty
+            }
+            if kinds.count > 1 {
+                throw MLVError.ambiguousRef(text, candidates: kinds.map { "\($0.rawValue):\(text)" })
+            }
+            kind = kinds.first?.rawValue ?? Self.datasetKind
+        }
         let all = try wrap { try refs.versions(kind: kind, name: spec.name) }
         guard !all.isEmpty else {
             throw MLVError.unknownRef(text, suggestions: try suggestions(for: spec.name))
@@ -278,6 +366,8 @@ extension Repository {
             }
         case .alias("latest"):
             found = all.last
+        case .alias(let alias) where kind == Self.modelKind:
+            found = try resolveRegistryName(model: spec.name, alias, text: text, versions: all)
         case .alias(let alias):
             guard let id = try wrap({ try refs.alias(kind: kind, name: spec.name, alias: alias) }),
                   let v = all.first(where: { $0.id == id }) else {
@@ -288,20 +378,46 @@ extension Repository {
         }
         var resolved = Resolved(kind: kind, name: spec.name, version: found!.number, id: found!.id, split: nil)
         if let split = spec.split {
-            let manifest = try datasetManifest(resolved.id)
-            guard manifest.splits[split] != nil else {
-                throw MLVError.unknownSplit(ref: resolved.display, split: split, known: manifest.splits.keys.sorted())
+            let content = try artifactContent(resolved.id)
+            guard content.splits[split] != nil else {
+                throw MLVError.unknownSplit(ref: resolved.display, split: split, known: content.splits.keys.sorted())
             }
             resolved.split = split
         }
         return resolved
     }
 
+    /// `model@STAGE` or `model@ALIAS`, from the registry's head event.
+    private func resolveRegistryName(model: String, _ name: String, text: String,
+                                     versions: [(number: Int, id: ObjectID)]) throws -> (number: Int, id: ObjectID) {
+        let state = try registryHead(model: model)?.event.state ?? RegistryState()
+        var holder: Holder?
+        if let a = state.aliases[name] {
+            holder = a
+        } else if let holders = state.stages[name], !holders.isEmpty {
+            guard holders.count == 1 else {
+                throw MLVError.invalidArgument("\(model)@\(name) is held by \(holders.map { "v\($0.version)" }.joined(separator: ", ")); name one version")
+            }
+            holder = holders[0]
+        }
+        guard let holder, let v = versions.first(where: { $0.number == holder.version && $0.id == holder.id }) else {
+            let stages = (try? stageConfig().stages.keys.sorted()) ?? []
+            if stages.contains(name) {
+                throw MLVError.notFound("no version of \(model) holds stage '\(name)' (in '\(text)')")
+            }
+            let known = ["latest"] + state.aliases.keys.sorted() + state.stages.filter { !$0.value.isEmpty }.keys.sorted()
+            throw MLVError.unknownRef(text, suggestions: known.map { "\(model)@\($0)" })
+        }
+        return v
+    }
+
     private func resolvePrefix(_ prefix: String) throws -> Resolved {
         var matches: [Resolved] = []
-        for name in try wrap({ try refs.names(kind: Self.datasetKind) }) {
-            for v in try wrap({ try refs.versions(kind: Self.datasetKind, name: name) }) where v.id.hasHexPrefix(prefix) {
-                matches.append(Resolved(kind: Self.datasetKind, name: name, version: v.number, id: v.id, split: nil))
+        for kind in ArtifactKind.allCases.map(\.rawValue) {
+            for name in try wrap({ try refs.names(kind: kind) }) {
+                for v in try wrap({ try refs.versions(kind: kind, name: name) }) where v.id.hasHexPrefix(prefix) {
+                    matches.append(Resolved(kind: kind, name: name, version: v.number, id: v.id, split: nil))
+                }
             }
         }
         let distinct = Set(matches.map(\.id))
@@ -312,10 +428,11 @@ extension Repository {
         return first
     }
 
-    /// Dataset names within a small edit distance of `name`.
-    func suggestions(for name: String) throws -> [String] {
-        let names = try wrap { try refs.names(kind: Self.datasetKind) }
-        return names.map { ($0, editDistance($0, name)) }
+    /// Artifact names (of any kind) within a small edit distance of `name`.
+    func suggestions(for name: String, kinds: [ArtifactKind] = ArtifactKind.allCases) throws -> [String] {
+        var names = Set<String>()
+        for k in kinds { names.formUnion(try wrap { try refs.names(kind: k.rawValue) }) }
+        return names.sorted().map { ($0, editDistance($0, name)) }
             .filter { $0.1 <= max(2, name.count / 3) || $0.0.hasPrefix(name) || name.hasPrefix($0.0) }
             .sorted { $0.1 < $1.1 }
             .prefix(3).map(\.0)
@@ -323,7 +440,7 @@ extension Repository {
 
     /// The tree a resolved ref (and optional subpath) stands for.
     public func treeID(of resolved: Resolved, subpath: String? = nil) throws -> ObjectID {
-        let manifest = try datasetManifest(resolved.id)
+        let manifest = try artifactContent(resolved.id)
         var id = manifest.root
         var prefix = ""
         if let split = resolved.split, let s = manifest.splits[split] {

@@ -19,6 +19,14 @@ public enum MLVError: Error, CustomStringConvertible {
     case notInVersion(ref: String, path: String)
     case checkoutConflict(target: String, paths: [String])
     case damaged(String)
+    /// A name that exists for more than one kind (`mnist` as a dataset and a model).
+    case ambiguousRef(String, candidates: [String])
+    /// Something named is not there: a model, stage, alias, event. The message names it.
+    case notFound(String)
+    /// A registry compare-and-swap lost: `ref` (`digits@production`) moved since it was read.
+    case registryChanged(ref: String)
+    /// A registry change the stage's rules or the current state refuse; the message says why.
+    case refused(String)
     case store(StoreError)
     case model(String)
 
@@ -54,6 +62,14 @@ public enum MLVError: Error, CustomStringConvertible {
             let shown = paths.prefix(10).joined(separator: ", ") + (paths.count > 10 ? ", and \(paths.count - 10) more" : "")
             return "checkout into '\(target)' would overwrite files that differ: \(shown) (use --force to overwrite)"
         case .damaged(let message):
+            return message
+        case .ambiguousRef(let ref, let candidates):
+            return "'\(ref)' names more than one kind of artifact; say which: \(candidates.joined(separator: ", "))"
+        case .notFound(let message):
+            return message
+        case .registryChanged(let ref):
+            return "\(ref) changed since you read it; look again ('mlv registry') and retry"
+        case .refused(let message):
             return message
         case .store(let e):
             return e.description

@@ -29,6 +29,8 @@ public struct GCReport: Sendable {
     public var reachable = 0
     public var packsRemoved: [String] = []
     public var packsRewritten: [String] = []
+    /// Small, fully live packs (one per registry change, say) merged into one.
+    public var packsMerged: [String] = []
     public var objectsRemoved = 0
     public var bytesFreed: Int64 = 0
     public var temporaryFilesRemoved = 0
@@ -37,7 +39,13 @@ public struct GCReport: Sendable {
 }
 
 extension Repository {
-    /// Everything reachable from refs: manifests, trees, blobs and chunks, by id.
+    /// A pack below this many bytes is small; `smallPacksToMerge` or more of them (past
+    /// the grace period) are merged into one by gc.
+    static let smallPackBytes = 1 << 20
+    static let smallPacksToMerge = 16
+
+    /// Everything reachable from refs: manifests, trees, blobs and chunks, by id; for
+    /// models also every registry event back to the first and the versions they name.
     /// Missing or damaged objects are reported, never skipped silently.
     func reachable(full: Bool, report: inout FsckReport) -> Set<ObjectID> {
         var seen = Set<ObjectID>()
@@ -99,6 +107,18 @@ extension Repository {
                 case CodeManifest.schema:
                     let m = try wrap { try CodeManifest(json: json) }
                     tree(m.root, "")
+                case ModelManifest.schema:
+                    let m = try wrap { try ModelManifest(json: json) }
+                    tree(m.root, "")
+                    for input in m.inputs { manifest(input.id, "input of \(ref)") }
+                case Event.schema:
+                    // A registry event reaches the version it names, every holder in its
+                    // state, and the previous event of its chain.
+                    let e = try wrap { try Event(json: json) }
+                    manifest(e.id, "event seq \(e.seq) of \(e.model)")
+                    for h in e.state.stages.values.joined() { manifest(h.id, "event seq \(e.seq) of \(e.model)") }
+                    for h in e.state.aliases.values { manifest(h.id, "event seq \(e.seq) of \(e.model)") }
+                    if let p = e.previous { manifest(p, "previous of event seq \(e.seq) of \(e.model)") }
                 default:
                     problem(id.hex, "manifest of \(ref) has unknown schema \(schemaOf(json) ?? "none")")
                 }
@@ -175,15 +195,26 @@ extension Repository {
             return now - Int64(st.st_mtim.tv_sec) >= graceSeconds
         }
         var rewrite: [(PackIndex, [IndexEntry])] = []
+        var small: [(PackIndex, [IndexEntry])] = []
         for index in objects.packIndexes {
             let entries = index.entries
             let keep = entries.filter { live.contains($0.id) }
-            if keep.count == entries.count { continue }
+            if keep.count == entries.count {
+                // Every registry change writes a small pack of its own; many of them are
+                // merged into one so opening the store stays cheap.
+                let size = entries.reduce(0) { $0 + $1.storedLength + PackFormat.recordHeaderSize }
+                if size < Self.smallPackBytes && old(index.packPath) { small.append((index, keep)) }
+                continue
+            }
             if !old(index.packPath) { report.keptForGrace += 1; continue }
             report.objectsRemoved += entries.count - keep.count
             report.bytesFreed += Int64(entries.filter { !live.contains($0.id) }.reduce(0) { $0 + $1.storedLength + PackFormat.recordHeaderSize })
             if keep.isEmpty { report.packsRemoved.append(index.name) } else { report.packsRewritten.append(index.name) }
             rewrite.append((index, keep))
+        }
+        if small.count >= Self.smallPacksToMerge {
+            report.packsMerged = small.map(\.0.name)
+            rewrite += small
         }
         // Leftovers of interrupted writes.
         var leftovers: [String] = []

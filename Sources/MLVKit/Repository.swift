@@ -25,6 +25,10 @@ public final class Repository: @unchecked Sendable {
     public let objects: PackStore
     public let refs: RefStore
 
+    /// Registry event time in seconds since the epoch instead of the clock; for tests of
+    /// point-in-time queries (set through `@testable import`).
+    var clockOverride: Int64?
+
     var packsPath: String { storePath + "/packs" }
     var cachePath: String { storePath + "/cache" }
     var lockPath: String { storePath + "/lock" }
@@ -87,8 +91,10 @@ public final class Repository: @unchecked Sendable {
         return "\(user)@\(hostName())"
     }
 
-    /// Sets the configured identity.
+    /// Sets the configured identity (nil unsets it).
+    /// - Throws: `MLVError.invalidArgument` for an identity of only spaces.
     public func setIdentity(_ identity: String?) throws {
+        if let identity { _ = try actingIdentity(identity) }
         var c = config
         c.identity = identity
         try wrap { try FS.atomicWrite(storePath + "/config", c.encoded()) }

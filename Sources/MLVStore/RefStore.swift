@@ -7,6 +7,7 @@ import Glibc
 ///
 ///     refs/<kind>/<name>/versions/<N>      create-only: NAME@vN never changes
 ///     refs/<kind>/<name>/aliases/<alias>   moved only by compare-and-swap
+///     refs/<kind>/<name>/head              newest registry event; moved only by compare-and-swap
 ///
 /// Each file holds one object id in hex and a newline. Versions are created with
 /// `link(2)` (never replacing); aliases move under `<alias>.lock` (O_CREAT|O_EXCL),
@@ -38,6 +39,21 @@ public final class RefStore: @unchecked Sendable {
             result.append((n, try readRef(path + "/" + entry.name)))
         }
         return result.sorted { $0.0 < $1.0 }
+    }
+
+    /// The highest version of `name` and how many there are, reading only that one ref.
+    /// - Throws: `StoreError.badRef` for a damaged ref file.
+    public func latestVersion(kind: String, name: String) throws -> (number: Int, id: ObjectID, count: Int)? {
+        let path = dir(kind, name) + "/versions"
+        guard FS.isDirectory(path) else { return nil }
+        var best = 0, count = 0
+        for entry in try io({ try FS.listDirectory(path) }) {
+            guard let n = Int(entry.name), n > 0, String(n) == entry.name else { continue }
+            count += 1
+            best = max(best, n)
+        }
+        guard best > 0 else { return nil }
+        return (best, try readRef(path + "/\(best)"), count)
     }
 
     /// The manifest id of `name@vN`, or nil.
@@ -84,9 +100,32 @@ public final class RefStore: @unchecked Sendable {
     /// - Throws: `StoreError.refChanged` when the alias is not at `expected`;
     ///   `StoreError.locked` when another writer holds its lock.
     public func updateAlias(kind: String, name: String, alias: String, expected: ObjectID?, new: ObjectID?) throws {
-        let directory = dir(kind, name) + "/aliases"
+        try compareAndSwap(directory: dir(kind, name) + "/aliases", file: alias, display: "\(name)@\(alias)",
+                           expected: expected, new: new)
+    }
+
+    /// The id of the newest event of `name`'s registry chain (`refs/<kind>/<name>/head`), or nil.
+    public func head(kind: String, name: String) throws -> ObjectID? {
+        let path = dir(kind, name) + "/head"
+        guard FS.exists(path) else { return nil }
+        return try readRef(path)
+    }
+
+    /// Moves `name`'s head from `expected` (nil: must not exist) to `new`, by the same
+    /// compare-and-swap as aliases.
+    /// - Throws: `StoreError.refChanged` when the head is not at `expected`;
+    ///   `StoreError.locked` when another writer holds its lock.
+    public func updateHead(kind: String, name: String, expected: ObjectID?, new: ObjectID) throws {
+        try compareAndSwap(directory: dir(kind, name), file: "head", display: "\(kind):\(name) head",
+                           expected: expected, new: new)
+    }
+
+    /// Takes `<file>.lock` with O_CREAT|O_EXCL, checks the current value against
+    /// `expected`, then writes `new` (temp file, fsync, rename, fsync the directory) or
+    /// removes the file when `new` is nil.
+    private func compareAndSwap(directory: String, file: String, display: String, expected: ObjectID?, new: ObjectID?) throws {
         try io { try FS.makeDirectories(directory) }
-        let path = directory + "/" + alias
+        let path = directory + "/" + file
         let lock: LockFile
         do {
             lock = try LockFile.acquire(path + ".lock")
@@ -96,7 +135,7 @@ public final class RefStore: @unchecked Sendable {
         defer { lock.release() }
         let current = FS.exists(path) ? try readRef(path) : nil
         guard current == expected else {
-            throw StoreError.refChanged(ref: "\(name)@\(alias)", expected: expected?.short ?? "unset", found: current?.short ?? "unset")
+            throw StoreError.refChanged(ref: display, expected: expected?.short ?? "unset", found: current?.short ?? "unset")
         }
         if let new {
             try io { try FS.atomicWrite(path, Array((new.hex + "\n").utf8)) }

@@ -174,19 +174,21 @@ struct SessionTests {
                 commands.append(String(name))
             }
         }
-        let implemented = ["init", "add", "datasets", "log", "ls", "show", "status", "diff", "checkout", "hash", "chunks",
-                           "fsck", "gc", "config"]
+        let implemented = ["init", "add", "datasets", "log", "ls", "show", "status", "diff", "checkout", "models", "registry",
+                           "stage", "approve", "promote", "alias", "audit", "hash", "chunks", "fsck", "gc", "config"]
         #expect(commands == implemented)
         // Nothing that is not built yet: those are usage errors.
-        for missing in ["promote", "blame", "audit", "push"] {
+        for missing in ["compare", "blame", "push", "runs"] {
             try s.mlv(missing, status: 64)
         }
         try s.mlv("log", "run", "x", status: 64)
-        try s.mlv("add", "model", "x", "y", status: 64)
+        try s.mlv("add", "run", "x", "y", status: 64)
+        try s.mlv("promote", "dataset", "x", status: 64)
 
         // Every command's help works and lists its exit codes.
-        let leaves = ["init", "add dataset", "datasets", "log dataset", "ls", "show", "status", "diff", "checkout", "hash",
-                      "chunks", "fsck", "gc", "config"]
+        let leaves = ["init", "add dataset", "add model", "datasets", "log dataset", "log model", "ls", "show", "status", "diff", "checkout",
+                      "models", "registry", "stage list", "stage add", "stage set", "stage remove", "approve", "promote model",
+                      "alias set", "alias remove", "audit", "hash", "chunks", "fsck", "gc", "config"]
         for leaf in leaves {
             let r = try s.run(leaf.split(separator: " ").map(String.init) + ["--help"])
             #expect(r.stdout.contains("USAGE: mlv \(leaf)"), "\(r)")

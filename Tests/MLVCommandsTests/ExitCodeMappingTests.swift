@@ -42,6 +42,10 @@ struct ExitCodeMappingTests {
         Case(error: .alreadyInitialized(path: "p"), code: 5),
         Case(error: .unreadable(path: "p", cause: fsError), code: 5),
         Case(error: .model("m"), code: 5),
+        Case(error: .ambiguousRef("x@v1", candidates: []), code: 5),
+        Case(error: .refused("approvals missing"), code: 5),
+        Case(error: .notFound("no stage 'x'"), code: 2),
+        Case(error: .registryChanged(ref: "x@production"), code: 3),
         Case(error: .store(.io(fsError)), code: 1),
     ]
 
@@ -57,7 +61,8 @@ struct ExitCodeMappingTests {
 
     @Test(arguments: [
         ["add", "dataset"], ["add", "dataset", "x"], ["checkout", "x"], ["gc", "--grace", "soon"], ["gc", "--grace", "-1d"],
-        ["hash"], ["frobnicate"], ["promote"], ["status"], ["init", "--avg-chunk", "big"],
+        ["hash"], ["frobnicate"], ["promote", "model"], ["promote", "model", "x@v1"], ["approve", "x@v1", "-m", "m"],
+        ["stage", "add", "x", "--approvals", "-1"], ["status"], ["init", "--avg-chunk", "big"],
     ])
     func usageErrorsAreSixtyFour(_ arguments: [String]) {
         do {

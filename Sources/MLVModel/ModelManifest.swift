@@ -1,0 +1,77 @@
+import MLVBasics
+
+/// One version of a model (`mlv.model/1`): the tree of the file or directory added, the
+/// inputs it was made from (datasets with roles such as `train`, `eval`), and who made it
+/// when. Like a dataset manifest, the version number is the ref, not a field.
+public struct ModelManifest: Sendable, Equatable {
+    public static let schema = "mlv.model/1"
+
+    public var name: String
+    public var root: ObjectID
+    public var files: Int64
+    public var bytes: Int64
+    public var inputs: [Input]
+    public var message: String
+    public var meta: [String: String]
+    public var author: String
+    /// RFC 3339 UTC.
+    public var created: String
+    /// The path it was added from, relative to the repository when inside it.
+    public var source: String
+
+    public init(name: String, root: ObjectID, files: Int64, bytes: Int64, inputs: [Input], message: String,
+                meta: [String: String], author: String, created: String, source: String) {
+        self.name = name; self.root = root; self.files = files; self.bytes = bytes; self.inputs = inputs
+        self.message = message; self.meta = meta; self.author = author; self.created = created; self.source = source
+    }
+
+    public var json: JSON {
+        .object([
+            "schema": .string(Self.schema),
+            "name": .string(name),
+            "root": .string(root.hex),
+            "files": .int(files),
+            "bytes": .int(bytes),
+            "inputs": .array(inputs.map(\.json)),
+            "message": .string(message),
+            "meta": .object(meta.mapValues { .string($0) }),
+            "author": .string(author),
+            "created": .string(created),
+            "source": .string(source),
+        ])
+    }
+
+    public func canonicalBytes() -> [UInt8] { json.canonicalBytes() }
+
+    /// Decodes a model manifest, checking every field's type.
+    /// - Throws: `ModelError` naming the bad field.
+    public init(json: JSON) throws {
+        guard json["schema"]?.string == Self.schema else {
+            throw ModelError("not a model manifest (schema \(json["schema"]?.string ?? "missing"))")
+        }
+        func string(_ key: String) throws -> String {
+            guard let s = json[key]?.string else { throw ModelError("model manifest field '\(key)' is missing or not a string") }
+            return s
+        }
+        func int(_ key: String) throws -> Int64 {
+            guard let i = json[key]?.int, i >= 0 else { throw ModelError("model manifest field '\(key)' is missing or not a count") }
+            return i
+        }
+        name = try string("name")
+        guard let root = ObjectID(hex: try string("root")) else { throw ModelError("model manifest root is not an object id") }
+        self.root = root
+        files = try int("files")
+        bytes = try int("bytes")
+        guard let inputList = json["inputs"]?.array else { throw ModelError("model manifest has no inputs list") }
+        inputs = try inputList.map(Input.init(json:))
+        message = try string("message")
+        guard let metaObject = json["meta"]?.object else { throw ModelError("model manifest has no meta") }
+        meta = try metaObject.mapValues { v in
+            guard let s = v.string else { throw ModelError("meta values must be strings") }
+            return s
+        }
+        author = try string("author")
+        created = try string("created")
+        source = try string("source")
+    }
+}
