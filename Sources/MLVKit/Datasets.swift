@@ -154,7 +154,11 @@ extension Repository {
             let cacheFile = cachePath + "/stat/\(kind.rawValue)-\(name)"
             let previous = (try? FS.readFileIfExists(cacheFile))?.flatMap(StatCache.decode)
             let ingest = try Ingest(repository: self, mode: .store, writer: writer, progress: progress)
-            let scan = try ingest.scan(path, previous: previous)
+            let latest = try wrap { try refs.versions(kind: kind.rawValue, name: name) }.last
+            let latestContent = try latest.map { try artifactContent($0.id) }
+            // Reusing the cached root skips building trees, but splits need node ids.
+            let scan = try ingest.scan(path, previous: previous,
+                                       reusableRoot: requestSplits.isEmpty ? latestContent?.root : nil)
 
             var splits: [String: Split] = [:]
             for (split, sub) in requestSplits {
@@ -165,13 +169,12 @@ extension Repository {
                 splits[split] = Split(path: clean, tree: node.id!, files: node.files, bytes: node.size)
             }
 
-            if let latest = try wrap({ try refs.versions(kind: kind.rawValue, name: name) }).last {
-                let content = try artifactContent(latest.id)
+            if let latest, let content = latestContent {
                 if content.root == scan.rootID, content.inputs == inputs, content.splits == splits {
                     writer.abort()
                     try? FS.atomicWrite(cacheFile, scan.makeCache().encoded(), durable: false)
-                    return AddDatasetResult(version: latest.number, id: latest.id, created: false, files: scan.root.files,
-                                            bytes: scan.root.size, newBytesStored: 0, filesHashed: scan.filesHashed)
+                    return AddDatasetResult(version: latest.number, id: latest.id, created: false, files: scan.files,
+                                            bytes: scan.bytes, newBytesStored: 0, filesHashed: scan.filesHashed)
                 }
             }
 
@@ -179,12 +182,12 @@ extension Repository {
             switch kind {
             case .dataset:
                 bytes = DatasetManifest(
-                    name: name, root: scan.rootID, files: scan.root.files, bytes: scan.root.size, inputs: inputs,
+                    name: name, root: scan.rootID, files: scan.files, bytes: scan.bytes, inputs: inputs,
                     splits: splits, message: message, meta: meta, author: try actingIdentity(),
                     created: Timestamp.now(), source: displayPath(path)).canonicalBytes()
             case .model:
                 bytes = ModelManifest(
-                    name: name, root: scan.rootID, files: scan.root.files, bytes: scan.root.size, inputs: inputs,
+                    name: name, root: scan.rootID, files: scan.files, bytes: scan.bytes, inputs: inputs,
                     message: message, meta: meta, author: try actingIdentity(), created: Timestamp.now(),
                     source: displayPath(path)).canonicalBytes()
             }
@@ -194,7 +197,7 @@ extension Repository {
             try wrap { try writer.commit() }
             let version = try wrap { try refs.createNextVersion(kind: kind.rawValue, name: name, id: id) }
             try? FS.atomicWrite(cacheFile, scan.makeCache().encoded(), durable: false)
-            return AddDatasetResult(version: version, id: id, created: true, files: scan.root.files, bytes: scan.root.size,
+            return AddDatasetResult(version: version, id: id, created: true, files: scan.files, bytes: scan.bytes,
                                     newBytesStored: stored, filesHashed: scan.filesHashed)
         } catch {
             writer.abort()

@@ -36,7 +36,9 @@ extension Repository {
         func path(_ name: String) -> String { prefix.isEmpty ? name : prefix + "/" + name }
         func all(_ e: Tree.Entry, _ kind: Change.Kind) throws {
             if e.kind == .dir {
-                changes += try diffTrees(kind == .added ? nil : e.id, kind == .added ? e.id : nil, prefix: path(e.name), overlay: overlay)
+                let inside = try diffTrees(kind == .added ? nil : e.id, kind == .added ? e.id : nil, prefix: path(e.name), overlay: overlay)
+                // An empty directory is part of a version too: show it as "path/".
+                changes += inside.isEmpty ? [Change(kind: kind, path: path(e.name) + "/", oldSize: nil, newSize: nil)] : inside
             } else {
                 changes.append(Change(kind: kind, path: path(e.name), oldSize: kind == .deleted ? e.size : nil,
                                       newSize: kind == .added ? e.size : nil))
@@ -50,6 +52,7 @@ extension Repository {
             } else {
                 let l = left[i], r = right[j]
                 if l.kind == .dir && r.kind == .dir {
+                    if l.mode != r.mode { changes.append(Change(kind: .modified, path: path(l.name) + "/", oldSize: nil, newSize: nil)) }
                     changes += try diffTrees(l.id, r.id, prefix: path(l.name), overlay: overlay)
                 } else if l.kind == .dir || r.kind == .dir {
                     try all(l, .deleted); try all(r, .added)
@@ -81,11 +84,11 @@ extension Repository {
         let cacheFile = cachePath + "/stat/dataset-\(name)"
         let previous = (try? FS.readFileIfExists(cacheFile))?.flatMap(StatCache.decode)
         let ingest = try Ingest(repository: self, mode: .hashOnly, writer: nil, progress: nil)
-        let scan = try ingest.scan(source, previous: previous)
+        let scan = try ingest.scan(source, previous: previous, reusableRoot: latest.manifest.root)
         let changes = try diffTrees(latest.manifest.root, scan.rootID, overlay: scan.trees)
         // Refresh the cache so the next status is cheap, but only when it still describes
         // the latest version (otherwise add would trust blob ids that are not stored).
-        if changes.isEmpty && (scan.filesHashed > 0 || scan.filesQuickChecked > 0 || previous?.source != FS.absolute(source)) {
+        if scan.rootID == latest.manifest.root && (scan.filesHashed > 0 || scan.filesQuickChecked > 0 || previous?.source != FS.absolute(source)) {
             try? FS.atomicWrite(cacheFile, scan.makeCache().encoded(), durable: false)
         }
         return StatusReport(name: name, version: latest.version, path: source, changes: changes, filesHashed: scan.filesHashed)

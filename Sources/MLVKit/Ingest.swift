@@ -37,6 +37,9 @@ final class Ingest: @unchecked Sendable {
     struct Result {
         var root: Node
         var rootID: ObjectID
+        /// Files and bytes (file sizes plus symlink target lengths, as trees count them).
+        var files: Int64
+        var bytes: Int64
         /// Every tree built, by id (for `status` diffs before anything is stored).
         var trees: [ObjectID: Tree]
         /// The new stat cache, built only when it is to be written.
@@ -69,7 +72,11 @@ final class Ingest: @unchecked Sendable {
     // MARK: scanning
 
     /// Scans `path` (a directory or a single file), validating every name.
-    func scan(_ path: String, previous: StatCache?) throws -> Result {
+    /// When every file matched the stat cache in order, the structure signature is
+    /// unchanged, and the cache's root is `reusableRoot` (the latest version's root,
+    /// whose trees are stored and reachable), that root id is reused instead of building
+    /// and hashing every tree. Pass nil when node ids are needed (splits).
+    func scan(_ path: String, previous: StatCache?, reusableRoot: ObjectID? = nil) throws -> Result {
         let scanStarted = repository.fileSystemNow()
         // The dataset's own path may be a symlink (data -> /mnt/big/data): follow that
         // one. Symlinks inside the tree are recorded as symlinks, never followed.
@@ -135,18 +142,28 @@ final class Ingest: @unchecked Sendable {
         }
         try hash(work)
 
+        let structure = Self.structureSignature(root)
+        let (fileCount, byteCount) = Self.totals(root)
         var trees: [ObjectID: Tree] = [:]
-        let rootID = try buildTrees(root, trees: &trees)
+        let rootID: ObjectID
+        if let reusableRoot, let usable, usable.root == reusableRoot, work.isEmpty, byPath == nil,
+           cursor == old.count, files.count == old.count,
+           usable.structureHigh == structure.high, usable.structureLow == structure.low {
+            rootID = usable.root
+        } else {
+            rootID = try buildTrees(root, trees: &trees)
+        }
         let source = FS.absolute(path)
         let makeCache = {
-            StatCache(source: source, root: rootID, scanStarted: scanStarted, entries: files.map { (node, rel) in
+            StatCache(source: source, root: rootID, scanStarted: scanStarted,
+                      structureHigh: structure.high, structureLow: structure.low, entries: files.map { (node, rel) in
                 var e = node.stat!
                 e.path = rel
                 e.blob = node.id!
                 return e
             })
         }
-        return Result(root: root, rootID: rootID, trees: trees, makeCache: makeCache,
+        return Result(root: root, rootID: rootID, files: fileCount, bytes: byteCount, trees: trees, makeCache: makeCache,
                       filesHashed: hashedFiles.current,
                       filesQuickChecked: quickChecked.current)
     }
@@ -184,8 +201,7 @@ final class Ingest: @unchecked Sendable {
             throw MLVError.unreadable(path: directory, cause: e)
         }
         // Sort indexes, not the 144-byte stat records.
-        let names = listing.map(\.name)
-        let order = names.indices.sorted { utf8Less(names[$0], names[$1]) }
+        let order = indicesInUTF8Order(listing.map(\.name))
         listing = order.map { listing[$0] }
         if relative.isEmpty && directory == repository.root {
             listing.removeAll { $0.name == Repository.storeDirectoryName }
@@ -433,6 +449,45 @@ final class Ingest: @unchecked Sendable {
     }
 
     // MARK: trees
+
+    /// XXH3-128 over every entry's kind, path, mode and symlink target, in scan order:
+    /// what the stat cache does not already cover. Equal signatures and equal file
+    /// entries mean equal trees.
+    static func structureSignature(_ root: Node) -> (high: UInt64, low: UInt64) {
+        let stream = XXH3_128Stream()
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(1 << 16)
+        func visit(_ node: Node, _ depth: UInt32) {
+            for child in node.children {
+                buffer.append(child.kind == .file ? 1 : child.kind == .dir ? 2 : 3)
+                buffer.appendLE(depth)
+                buffer.appendLE(child.mode)
+                buffer.append(contentsOf: child.name.utf8)
+                buffer.append(0)
+                if let t = child.target { buffer.append(contentsOf: t.utf8); buffer.append(0) }
+                if buffer.count > 60_000 { buffer.withUnsafeBytes { stream.update($0) }; buffer.removeAll(keepingCapacity: true) }
+                if child.kind == .dir { visit(child, depth + 1); buffer.append(4) }
+            }
+        }
+        visit(root, 0)
+        buffer.withUnsafeBytes { stream.update($0) }
+        return stream.digest
+    }
+
+    /// File count and byte total of a scanned tree, counted as trees count them.
+    static func totals(_ node: Node) -> (files: Int64, bytes: Int64) {
+        var files: Int64 = 0, bytes: Int64 = 0
+        for child in node.children {
+            switch child.kind {
+            case .file: files += 1; bytes += child.size
+            case .symlink: bytes += child.size
+            case .dir:
+                let (f, b) = totals(child)
+                files += f; bytes += b
+            }
+        }
+        return (files, bytes)
+    }
 
     /// Builds tree objects bottom-up; stores them in store mode.
     private func buildTrees(_ node: Node, trees: inout [ObjectID: Tree]) throws -> ObjectID {

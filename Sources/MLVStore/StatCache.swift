@@ -42,14 +42,20 @@ public struct StatCache: Sendable {
     public var root: ObjectID
     /// When the scan that produced these entries began (ns since the epoch).
     public var scanStarted: Int64
+    /// XXH3-128 of the scanned structure (kinds, paths, modes, symlink targets).
+    public var structureHigh: UInt64
+    public var structureLow: UInt64
     /// Entries in scan order: a directory's files (by name bytes) before its
     /// subdirectories', each subdirectory in name order.
     public var entries: [Entry]
 
-    public init(source: String, root: ObjectID, scanStarted: Int64, entries: [Entry]) {
+    public init(source: String, root: ObjectID, scanStarted: Int64, structureHigh: UInt64 = 0, structureLow: UInt64 = 0,
+                entries: [Entry]) {
         self.source = source
         self.root = root
         self.scanStarted = scanStarted
+        self.structureHigh = structureHigh
+        self.structureLow = structureLow
         self.entries = entries
     }
 
@@ -58,7 +64,7 @@ public struct StatCache: Sendable {
         entry.mtimeNanoseconds >= scanStarted || entry.ctimeNanoseconds >= scanStarted
     }
 
-    static let magic: [UInt8] = Array("MLVSTAT".utf8) + [1]
+    static let magic: [UInt8] = Array("MLVSTAT".utf8) + [2]
 
     /// The binary encoding, with an XXH3-64 trailer.
     public func encoded() -> [UInt8] {
@@ -67,6 +73,8 @@ public struct StatCache: Sendable {
         out.append(contentsOf: Self.magic)
         out.append(root)
         out.appendLE(scanStarted)
+        out.appendLE(structureHigh)
+        out.appendLE(structureLow)
         let src = Array(source.utf8)
         out.appendLE(UInt32(src.count)); out.append(contentsOf: src)
         out.appendLE(UInt64(entries.count))
@@ -85,7 +93,7 @@ public struct StatCache: Sendable {
     /// only ever an optimisation, so damage means "rescan", never an error).
     public static func decode(_ bytes: [UInt8]) -> StatCache? {
         bytes.withUnsafeBytes { b -> StatCache? in
-            guard b.count >= 8 + 32 + 8 + 4 + 8 + 8, Array(b[0..<8]) == magic else { return nil }
+            guard b.count >= 8 + 32 + 8 + 16 + 4 + 8 + 8, Array(b[0..<8]) == magic else { return nil }
             let body = b.count - 8
             guard b.readLE(UInt64.self, at: body) == XXHash.xxh3_64(UnsafeRawBufferPointer(rebasing: b[0..<body])) else { return nil }
             var at = 8
@@ -99,6 +107,7 @@ public struct StatCache: Sendable {
             }
             let root = b.readID(at: at); at += 32
             let started = b.readLE(Int64.self, at: at); at += 8
+            let structureHigh = b.readLE(UInt64.self, at: at), structureLow = b.readLE(UInt64.self, at: at + 8); at += 16
             guard let source = string(), need(8) else { return nil }
             let rawCount = b.readLE(UInt64.self, at: at); at += 8
             guard rawCount <= UInt64(body / 100) else { return nil }
@@ -117,7 +126,8 @@ public struct StatCache: Sendable {
                 entries.append(e)
             }
             guard at == body else { return nil }
-            return StatCache(source: source, root: root, scanStarted: started, entries: entries)
+            return StatCache(source: source, root: root, scanStarted: started, structureHigh: structureHigh,
+                             structureLow: structureLow, entries: entries)
         }
     }
 }

@@ -310,6 +310,32 @@ struct StatCacheTests {
         #expect(try t.reopen().status(dataset: "d").filesHashed == 0)
     }
 
+    /// Status may reuse the cached root only when nothing but file stat data could have
+    /// changed; every other kind of change must still show, and a re-add must record it.
+    @Test(arguments: ["symlink target", "empty directory added", "empty directory removed", "directory mode", "file mode"])
+    func changesBesideFileContentsAreSeen(_ change: String) throws {
+        let t = try TestRepository()
+        try t.write("data", ["a.txt": "a\n", "link": .symlink("a.txt"), "keep/": .directory, "sub/b.txt": "b\n"])
+        try t.add("d", "data")
+        #expect(try t.repository.status(dataset: "d").changes.isEmpty)
+        switch change {
+        case "symlink target":
+            unlink(t.path("data/link")); symlink("sub/b.txt", t.path("data/link"))
+        case "empty directory added":
+            mkdir(t.path("data/new"), 0o755)
+        case "empty directory removed":
+            rmdir(t.path("data/keep"))
+        case "directory mode":
+            chmod(t.path("data/sub"), 0o700)
+        default:
+            chmod(t.path("data/a.txt"), 0o755)
+        }
+        let status = try t.repository.status(dataset: "d")
+        #expect(!status.changes.isEmpty, "\(change) went unseen")
+        #expect(try t.add("d", "data").created, "\(change) made no new version")
+        #expect(try t.repository.status(dataset: "d").changes.isEmpty)
+    }
+
     @Test func touchingWithoutChangingContentIsClean() throws {
         let t = try TestRepository()
         try t.write("data", ["a.txt": "a\n", "b.txt": "b\n"])

@@ -93,7 +93,7 @@ struct StatCacheTests {
         await #expect(processExitsWith: .success) {
             let cache = StatCache(source: "/src", root: SHA256.hash([]), scanStarted: 1, entries: [])
             var bytes = cache.encoded()
-            bytes[8 + 32 + 8 + 4 + 4 + 7] = 0x80
+            bytes[8 + 32 + 8 + 16 + 4 + 4 + 7] = 0x80
             var body = Array(bytes.dropLast(8))
             body.appendLE(XXHash.xxh3_64(body))
             exit(StatCache.decode(body) == nil ? 0 : 3)
