@@ -152,7 +152,7 @@ extension Repository {
                 inputs.append(Input(role: "code", id: snapshot.id, ref: snapshot.manifest.paths.joined(separator: ", ")))
             }
             let cacheFile = cachePath + "/stat/\(kind.rawValue)-\(name)"
-            let previous = (try? FS.readFileIfExists(cacheFile))?.flatMap(StatCache.decode)
+            let previous = StatCacheLoad(path: cacheFile)
             let ingest = try Ingest(repository: self, mode: .store, writer: writer, progress: progress)
             let latest = try wrap { try refs.versions(kind: kind.rawValue, name: name) }.last
             let latestContent = try latest.map { try artifactContent($0.id) }

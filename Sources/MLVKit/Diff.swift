@@ -82,13 +82,13 @@ extension Repository {
             ? latest.manifest.source : FS.absolute(latest.manifest.source, relativeTo: root))
         guard FS.exists(source) else { throw MLVError.pathNotFound(path ?? source) }
         let cacheFile = cachePath + "/stat/dataset-\(name)"
-        let previous = (try? FS.readFileIfExists(cacheFile))?.flatMap(StatCache.decode)
+        let previous = StatCacheLoad(path: cacheFile)
         let ingest = try Ingest(repository: self, mode: .hashOnly, writer: nil, progress: nil)
         let scan = try ingest.scan(source, previous: previous, reusableRoot: latest.manifest.root)
         let changes = try diffTrees(latest.manifest.root, scan.rootID, overlay: scan.trees)
         // Refresh the cache so the next status is cheap, but only when it still describes
         // the latest version (otherwise add would trust blob ids that are not stored).
-        if scan.rootID == latest.manifest.root && (scan.filesHashed > 0 || scan.filesQuickChecked > 0 || previous?.source != FS.absolute(source)) {
+        if scan.rootID == latest.manifest.root && (scan.filesHashed > 0 || scan.filesQuickChecked > 0 || previous.value?.source != FS.absolute(source)) {
             try? FS.atomicWrite(cacheFile, scan.makeCache().encoded(), durable: false)
         }
         return StatusReport(name: name, version: latest.version, path: source, changes: changes, filesHashed: scan.filesHashed)

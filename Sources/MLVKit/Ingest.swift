@@ -76,7 +76,7 @@ final class Ingest: @unchecked Sendable {
     /// unchanged, and the cache's root is `reusableRoot` (the latest version's root,
     /// whose trees are stored and reachable), that root id is reused instead of building
     /// and hashing every tree. Pass nil when node ids are needed (splits).
-    func scan(_ path: String, previous: StatCache?, reusableRoot: ObjectID? = nil) throws -> Result {
+    func scan(_ path: String, previous: StatCacheLoad, reusableRoot: ObjectID? = nil) throws -> Result {
         let scanStarted = repository.fileSystemNow()
         // The dataset's own path may be a symlink (data -> /mnt/big/data): follow that
         // one. Symlinks inside the tree are recorded as symlinks, never followed.
@@ -106,7 +106,7 @@ final class Ingest: @unchecked Sendable {
         // Reuse what the stat cache says where it can be trusted. Its entries are in scan
         // order, so an unchanged tree matches entry by entry; a dictionary is built only
         // once the orders diverge.
-        let usable = previous.flatMap { $0.source == FS.absolute(path) ? $0 : nil }
+        let usable = previous.value.flatMap { $0.source == FS.absolute(path) ? $0 : nil }
         let old = usable?.entries ?? []
         var byPath: [String: Int]?
         var cursor = 0
@@ -519,6 +519,25 @@ final class Ingest: @unchecked Sendable {
         }
         node.id = id
         return id
+    }
+}
+
+/// A stat cache read and decoded on another thread while the directory is walked.
+final class StatCacheLoad: @unchecked Sendable {
+    private let group = DispatchGroup()
+    private var loaded: StatCache?
+
+    /// Starts reading `path` in the background.
+    init(path: String) {
+        DispatchQueue.global().async(group: group) { [self] in
+            loaded = (try? FS.readFileIfExists(path))?.flatMap(StatCache.decode)
+        }
+    }
+
+    /// The decoded cache (nil when absent or damaged), waiting for it if need be.
+    var value: StatCache? {
+        group.wait()
+        return loaded
     }
 }
 
