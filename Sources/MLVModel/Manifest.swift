@@ -96,42 +96,27 @@ public struct DatasetManifest: Sendable, Equatable {
         guard json["schema"]?.string == Self.schema else {
             throw ModelError("not a dataset manifest (schema \(json["schema"]?.string ?? "missing"))")
         }
-        func string(_ key: String) throws -> String {
-            guard let s = json[key]?.string else { throw ModelError("dataset manifest field '\(key)' is missing or not a string") }
-            return s
-        }
-        func int(_ key: String) throws -> Int64 {
-            guard let i = json[key]?.int, i >= 0 else { throw ModelError("dataset manifest field '\(key)' is missing or not a count") }
-            return i
-        }
-        func id(_ text: String, _ what: String) throws -> ObjectID {
-            guard let id = ObjectID(hex: text) else { throw ModelError("\(what) is not an object id") }
-            return id
-        }
-        name = try string("name")
-        root = try id(try string("root"), "root")
-        files = try int("files")
-        bytes = try int("bytes")
-        guard let inputList = json["inputs"]?.array else { throw ModelError("dataset manifest has no inputs list") }
-        inputs = try inputList.map(Input.init(json:))
+        let f = FieldReader(json: json, document: "dataset manifest")
+        name = try f.string("name")
+        root = try f.id("root")
+        files = try f.count("files")
+        bytes = try f.count("bytes")
+        inputs = try f.inputs()
         guard let splitObject = json["splits"]?.object else { throw ModelError("dataset manifest has no splits") }
         var splits: [String: Split] = [:]
         for (k, v) in splitObject {
-            guard let path = v["path"]?.string, let tree = v["tree"]?.string, let f = v["files"]?.int, let b = v["bytes"]?.int else {
+            guard let path = v["path"]?.string, let tree = v["tree"]?.string, let fc = v["files"]?.int, let b = v["bytes"]?.int else {
                 throw ModelError("split '\(k)' is malformed")
             }
-            splits[k] = Split(path: path, tree: try id(tree, "split '\(k)' tree"), files: f, bytes: b)
+            guard let treeID = ObjectID(hex: tree) else { throw ModelError("split '\(k)' tree is not an object id") }
+            splits[k] = Split(path: path, tree: treeID, files: fc, bytes: b)
         }
         self.splits = splits
-        message = try string("message")
-        guard let metaObject = json["meta"]?.object else { throw ModelError("dataset manifest has no meta") }
-        meta = try metaObject.mapValues { v in
-            guard let s = v.string else { throw ModelError("meta values must be strings") }
-            return s
-        }
-        author = try string("author")
-        created = try string("created")
-        source = try string("source")
+        message = try f.string("message")
+        meta = try f.meta()
+        author = try f.string("author")
+        created = try f.string("created")
+        source = try f.string("source")
     }
 }
 
@@ -157,6 +142,40 @@ public struct CodeManifest: Sendable, Equatable {
             throw ModelError("not a code manifest")
         }
         self.init(root: root, paths: paths)
+    }
+}
+
+/// Typed field access for decoding a manifest; every error names the document and field.
+struct FieldReader {
+    let json: JSON
+    let document: String
+
+    func string(_ key: String) throws -> String {
+        guard let s = json[key]?.string else { throw ModelError("\(document) field '\(key)' is missing or not a string") }
+        return s
+    }
+
+    func count(_ key: String) throws -> Int64 {
+        guard let i = json[key]?.int, i >= 0 else { throw ModelError("\(document) field '\(key)' is missing or not a count") }
+        return i
+    }
+
+    func id(_ key: String) throws -> ObjectID {
+        guard let id = ObjectID(hex: try string(key)) else { throw ModelError("\(document) field '\(key)' is not an object id") }
+        return id
+    }
+
+    func inputs() throws -> [Input] {
+        guard let list = json["inputs"]?.array else { throw ModelError("\(document) has no inputs list") }
+        return try list.map(Input.init(json:))
+    }
+
+    func meta() throws -> [String: String] {
+        guard let object = json["meta"]?.object else { throw ModelError("\(document) has no meta") }
+        return try object.mapValues { v in
+            guard let s = v.string else { throw ModelError("\(document) meta values must be strings") }
+            return s
+        }
     }
 }
 

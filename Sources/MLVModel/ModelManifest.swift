@@ -49,29 +49,16 @@ public struct ModelManifest: Sendable, Equatable {
         guard json["schema"]?.string == Self.schema else {
             throw ModelError("not a model manifest (schema \(json["schema"]?.string ?? "missing"))")
         }
-        func string(_ key: String) throws -> String {
-            guard let s = json[key]?.string else { throw ModelError("model manifest field '\(key)' is missing or not a string") }
-            return s
-        }
-        func int(_ key: String) throws -> Int64 {
-            guard let i = json[key]?.int, i >= 0 else { throw ModelError("model manifest field '\(key)' is missing or not a count") }
-            return i
-        }
-        name = try string("name")
-        guard let root = ObjectID(hex: try string("root")) else { throw ModelError("model manifest root is not an object id") }
-        self.root = root
-        files = try int("files")
-        bytes = try int("bytes")
-        guard let inputList = json["inputs"]?.array else { throw ModelError("model manifest has no inputs list") }
-        inputs = try inputList.map(Input.init(json:))
-        message = try string("message")
-        guard let metaObject = json["meta"]?.object else { throw ModelError("model manifest has no meta") }
-        meta = try metaObject.mapValues { v in
-            guard let s = v.string else { throw ModelError("meta values must be strings") }
-            return s
-        }
-        author = try string("author")
-        created = try string("created")
-        source = try string("source")
+        let f = FieldReader(json: json, document: "model manifest")
+        name = try f.string("name")
+        root = try f.id("root")
+        files = try f.count("files")
+        bytes = try f.count("bytes")
+        inputs = try f.inputs()
+        message = try f.string("message")
+        meta = try f.meta()
+        author = try f.string("author")
+        created = try f.string("created")
+        source = try f.string("source")
     }
 }
