@@ -21,31 +21,21 @@ struct AddDataset: ParsableCommand {
 
     @Argument(help: "Dataset name: lowercase letters, digits, '.', '_' and '-'.") var name: String
     @Argument(help: "File or directory to version.") var path: String
-    @Option(name: .shortAndLong, help: "What this version is.") var message = ""
-    @Option(name: .customLong("from"), help: ArgumentHelp("An input this version was made from, as REF or ROLE=REF (default role: parent). Repeatable.", valueName: "REF"))
-    var from: [String] = []
-    @Option(name: .customLong("code"), help: ArgumentHelp("A source file that produced this version; snapshotted. Repeatable.", valueName: "PATH"))
-    var code: [String] = []
+    @OptionGroup var version: VersionOptions
     @Option(name: .customLong("split"), help: ArgumentHelp("A named split: NAME=SUBPATH (e.g. train=train/). Repeatable.", valueName: "NAME=SUBPATH"))
     var splits: [String] = []
-    @Option(name: .customLong("meta"), help: ArgumentHelp("A key=value note. Repeatable.", valueName: "KEY=VALUE"))
-    var meta: [String] = []
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: JSONOption
-
-    func pairs(_ items: [String], _ flag: String) throws -> [String: String] {
-        try keyValuePairs(items, flag)
-    }
 
     func run() throws {
         try MLVCommands.run {
             let repo = try store.open()
             var request = AddDatasetRequest(name: name, path: path)
-            request.message = message
-            request.from = from
-            request.code = code
+            request.message = version.message
+            request.from = version.from
+            request.code = version.code
             request.splits = try keyValuePairs(splits, "--split")
-            request.meta = try keyValuePairs(meta, "--meta")
+            request.meta = try keyValuePairs(version.meta, "--meta")
             let progress = terminalProgress("hashing")
             let result = try repo.addDataset(request, progress: progress)
             endProgress(progress)

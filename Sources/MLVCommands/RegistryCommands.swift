@@ -17,13 +17,7 @@ struct AddModel: ParsableCommand {
 
     @Argument(help: "Model name: lowercase letters, digits, '.', '_' and '-'.") var name: String
     @Argument(help: "File or directory to version.") var path: String
-    @Option(name: .shortAndLong, help: "What this version is.") var message = ""
-    @Option(name: .customLong("from"), help: ArgumentHelp("An input this version was made from, as REF or ROLE=REF (default role: parent). Repeatable.", valueName: "REF"))
-    var from: [String] = []
-    @Option(name: .customLong("code"), help: ArgumentHelp("A source file that produced this version; snapshotted. Repeatable.", valueName: "PATH"))
-    var code: [String] = []
-    @Option(name: .customLong("meta"), help: ArgumentHelp("A key=value note. Repeatable.", valueName: "KEY=VALUE"))
-    var meta: [String] = []
+    @OptionGroup var version: VersionOptions
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: JSONOption
 
@@ -31,10 +25,10 @@ struct AddModel: ParsableCommand {
         try MLVCommands.run {
             let repo = try store.open()
             var request = AddModelRequest(name: name, path: path)
-            request.message = message
-            request.from = from
-            request.code = code
-            request.meta = try keyValuePairs(meta, "--meta")
+            request.message = version.message
+            request.from = version.from
+            request.code = version.code
+            request.meta = try keyValuePairs(version.meta, "--meta")
             let progress = terminalProgress("hashing")
             let result = try repo.addModel(request, progress: progress)
             endProgress(progress)

@@ -78,14 +78,14 @@ struct ExitCodeMappingTests {
             "add", "dataset", "mnist", "data", "-m", "msg", "--from", "raw@v1", "--from", "source=raw@v2",
             "--split", "train=train/", "--meta", "k=v=w", "--code", "a.py", "--code", "b.py",
         ]) as? AddDataset)
-        #expect(command.name == "mnist" && command.path == "data" && command.message == "msg")
-        #expect(command.from == ["raw@v1", "source=raw@v2"])
-        #expect(command.code == ["a.py", "b.py"])
-        #expect(try command.pairs(command.meta, "--meta") == ["k": "v=w"])
-        #expect(try command.pairs(command.splits, "--split") == ["train": "train/"])
-        #expect(throws: ValidationError.self) { try command.pairs(["k=1", "k=2"], "--meta") }
-        #expect(throws: ValidationError.self) { try command.pairs(["=v"], "--meta") }
-        #expect(throws: ValidationError.self) { try command.pairs(["novalue"], "--meta") }
+        #expect(command.name == "mnist" && command.path == "data" && command.version.message == "msg")
+        #expect(command.version.from == ["raw@v1", "source=raw@v2"])
+        #expect(command.version.code == ["a.py", "b.py"])
+        #expect(try keyValuePairs(command.version.meta, "--meta") == ["k": "v=w"])
+        #expect(try keyValuePairs(command.splits, "--split") == ["train": "train/"])
+        #expect(throws: ValidationError.self) { try keyValuePairs(["k=1", "k=2"], "--meta") }
+        #expect(throws: ValidationError.self) { try keyValuePairs(["=v"], "--meta") }
+        #expect(throws: ValidationError.self) { try keyValuePairs(["novalue"], "--meta") }
     }
 
     @Test func humanBytes() {
