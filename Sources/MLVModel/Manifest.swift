@@ -70,22 +70,12 @@ public struct DatasetManifest: Sendable, Equatable {
     }
 
     public var json: JSON {
-        .object([
-            "schema": .string(Self.schema),
-            "name": .string(name),
-            "root": .string(root.hex),
-            "files": .int(files),
-            "bytes": .int(bytes),
-            "inputs": .array(inputs.map(\.json)),
-            "splits": .object(splits.mapValues { s in
-                .object(["path": .string(s.path), "tree": .string(s.tree.hex), "files": .int(s.files), "bytes": .int(s.bytes)])
-            }),
-            "message": .string(message),
-            "meta": .object(meta.mapValues { .string($0) }),
-            "author": .string(author),
-            "created": .string(created),
-            "source": .string(source),
-        ])
+        var fields = versionFields(schema: Self.schema, name: name, root: root, files: files, bytes: bytes, inputs: inputs,
+                                   message: message, meta: meta, author: author, created: created, source: source)
+        fields["splits"] = .object(splits.mapValues { s in
+            .object(["path": .string(s.path), "tree": .string(s.tree.hex), "files": .int(s.files), "bytes": .int(s.bytes)])
+        })
+        return .object(fields)
     }
 
     public func canonicalBytes() -> [UInt8] { json.canonicalBytes() }
@@ -143,6 +133,25 @@ public struct CodeManifest: Sendable, Equatable {
         }
         self.init(root: root, paths: paths)
     }
+}
+
+/// The fields every version manifest (dataset, model) shares, encoded the one way the
+/// format fixes; each kind adds its own fields to the result.
+func versionFields(schema: String, name: String, root: ObjectID, files: Int64, bytes: Int64, inputs: [Input],
+                   message: String, meta: [String: String], author: String, created: String, source: String) -> [String: JSON] {
+    [
+        "schema": .string(schema),
+        "name": .string(name),
+        "root": .string(root.hex),
+        "files": .int(files),
+        "bytes": .int(bytes),
+        "inputs": .array(inputs.map(\.json)),
+        "message": .string(message),
+        "meta": .object(meta.mapValues { .string($0) }),
+        "author": .string(author),
+        "created": .string(created),
+        "source": .string(source),
+    ]
 }
 
 /// Typed field access for decoding a manifest; every error names the document and field.

@@ -26,19 +26,8 @@ public struct ModelManifest: Sendable, Equatable {
     }
 
     public var json: JSON {
-        .object([
-            "schema": .string(Self.schema),
-            "name": .string(name),
-            "root": .string(root.hex),
-            "files": .int(files),
-            "bytes": .int(bytes),
-            "inputs": .array(inputs.map(\.json)),
-            "message": .string(message),
-            "meta": .object(meta.mapValues { .string($0) }),
-            "author": .string(author),
-            "created": .string(created),
-            "source": .string(source),
-        ])
+        .object(versionFields(schema: Self.schema, name: name, root: root, files: files, bytes: bytes, inputs: inputs,
+                              message: message, meta: meta, author: author, created: created, source: source))
     }
 
     public func canonicalBytes() -> [UInt8] { json.canonicalBytes() }
