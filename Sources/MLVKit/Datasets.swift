@@ -154,7 +154,7 @@ extension Repository {
             let cacheFile = cachePath + "/stat/\(kind.rawValue)-\(name)"
             let previous = StatCacheLoad(path: cacheFile)
             let ingest = try Ingest(repository: self, mode: .store, writer: writer, progress: progress)
-            let latest = try wrap { try refs.versions(kind: kind.rawValue, name: name) }.last
+            let latest = try wrap { try refs.latestVersion(kind: kind.rawValue, name: name) }
             let latestContent = try latest.map { try artifactContent($0.id) }
             // Reusing the cached root skips building trees, but splits need node ids.
             let scan = try ingest.scan(path, previous: previous,
@@ -323,7 +323,7 @@ extension Repository {
     /// Every dataset's latest version, by name.
     public func datasets() throws -> [DatasetVersion] {
         try wrap { try refs.names(kind: Self.datasetKind) }.compactMap { name in
-            guard let last = try wrap({ try refs.versions(kind: Self.datasetKind, name: name) }).last else { return nil }
+            guard let last = try wrap({ try refs.latestVersion(kind: Self.datasetKind, name: name) }) else { return nil }
             return DatasetVersion(name: name, version: last.number, id: last.id, manifest: try datasetManifest(last.id))
         }
     }

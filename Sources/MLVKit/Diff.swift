@@ -75,9 +75,11 @@ extension Repository {
     /// from) against the latest version of `name`. Reads only files whose stat data
     /// changed since the last add or status.
     public func status(dataset name: String, path: String? = nil) throws -> StatusReport {
-        guard let latest = try versions(of: name).last else {
+        // Only the latest version's manifest is read, however many versions there are.
+        guard let head = try wrap({ try refs.latestVersion(kind: Self.datasetKind, name: name) }) else {
             throw MLVError.unknownRef(name, suggestions: try suggestions(for: name))
         }
+        let latest = DatasetVersion(name: name, version: head.number, id: head.id, manifest: try datasetManifest(head.id))
         let source = path.map { FS.absolute($0) } ?? (latest.manifest.source.hasPrefix("/")
             ? latest.manifest.source : FS.absolute(latest.manifest.source, relativeTo: root))
         guard FS.exists(source) else { throw MLVError.pathNotFound(path ?? source) }
