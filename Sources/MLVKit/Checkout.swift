@@ -119,7 +119,7 @@ extension Repository {
                 let same: Bool
                 switch e.kind {
                 case .file:
-                    same = (st.st_mode & S_IFMT) == S_IFREG && Int64(st.st_size) == e.size && (try? hashFile(path)) == e.id
+                    same = (st.st_mode & S_IFMT) == S_IFREG && Int64(st.st_size) == e.size && (try? Self.hashFile(path)) == e.id
                 case .symlink:
                     same = (st.st_mode & S_IFMT) == S_IFLNK && (try? FS.readLink(path)) == e.target
                 case .dir:
@@ -225,11 +225,6 @@ extension Repository {
             }
             try FS.makeDirectories(path)
         }
-    }
-
-    /// The blob id of a file on disk (streamed SHA-256).
-    public func hashFile(_ path: String) throws -> ObjectID {
-        try Self.hashFile(path)
     }
 
     /// The blob id of a file on disk: the same hex `sha256sum` prints.
