@@ -59,12 +59,9 @@ public struct ObjectID: Hashable, Comparable, Sendable, CustomStringConvertible 
     }
 
     public var hex: String {
-        var chars = [UInt8](repeating: 0, count: 64)
-        for (i, w) in [w0, w1, w2, w3].enumerated() {
-            for j in 0..<16 {
-                chars[i * 16 + j] = Hex.digits[Int((w >> UInt64(60 - 4 * j)) & 0xF)]
-            }
-        }
+        var chars: [UInt8] = []
+        chars.reserveCapacity(64)
+        appendHex(to: &chars)
         return String(decoding: chars, as: UTF8.self)
     }
 
