@@ -111,6 +111,10 @@ extension Repository {
                     let m = try wrap { try ModelManifest(json: json) }
                     tree(m.root, "")
                     for input in m.inputs { manifest(input.id, "input of \(ref)") }
+                case RunManifest.schema:
+                    let m = try wrap { try RunManifest(json: json) }
+                    for b in m.referencedBlobs { blob(b, "of run \(m.run)") }
+                    for input in m.referencedManifests { manifest(input, "run \(m.run)") }
                 case Event.schema:
                     // A registry event reaches the version it names, every holder in its
                     // state, and the previous event of its chain.

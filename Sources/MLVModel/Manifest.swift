@@ -61,17 +61,20 @@ public struct DatasetManifest: Sendable, Equatable {
     public var created: String
     /// The path it was added from, relative to the repository when inside it.
     public var source: String
+    /// The run that wrote it, when it is an output of `mlv run` / `mlv log run`.
+    public var run: String?
 
     public init(name: String, root: ObjectID, files: Int64, bytes: Int64, inputs: [Input], splits: [String: Split],
-                message: String, meta: [String: String], author: String, created: String, source: String) {
+                message: String, meta: [String: String], author: String, created: String, source: String,
+                run: String? = nil) {
         self.name = name; self.root = root; self.files = files; self.bytes = bytes; self.inputs = inputs
         self.splits = splits; self.message = message; self.meta = meta; self.author = author
-        self.created = created; self.source = source
+        self.created = created; self.source = source; self.run = run
     }
 
     public var json: JSON {
         var fields = versionFields(schema: Self.schema, name: name, root: root, files: files, bytes: bytes, inputs: inputs,
-                                   message: message, meta: meta, author: author, created: created, source: source)
+                                   message: message, meta: meta, author: author, created: created, source: source, run: run)
         fields["splits"] = .object(splits.mapValues { s in
             .object(["path": .string(s.path), "tree": .string(s.tree.hex), "files": .int(s.files), "bytes": .int(s.bytes)])
         })
@@ -107,6 +110,7 @@ public struct DatasetManifest: Sendable, Equatable {
         author = try f.string("author")
         created = try f.string("created")
         source = try f.string("source")
+        run = try f.runID()
     }
 }
 
@@ -138,8 +142,9 @@ public struct CodeManifest: Sendable, Equatable {
 /// The fields every version manifest (dataset, model) shares, encoded the one way the
 /// format fixes; each kind adds its own fields to the result.
 func versionFields(schema: String, name: String, root: ObjectID, files: Int64, bytes: Int64, inputs: [Input],
-                   message: String, meta: [String: String], author: String, created: String, source: String) -> [String: JSON] {
-    [
+                   message: String, meta: [String: String], author: String, created: String, source: String,
+                   run: String?) -> [String: JSON] {
+    var fields: [String: JSON] = [
         "schema": .string(schema),
         "name": .string(name),
         "root": .string(root.hex),
@@ -152,6 +157,9 @@ func versionFields(schema: String, name: String, root: ObjectID, files: Int64, b
         "created": .string(created),
         "source": .string(source),
     ]
+    // Present only on outputs of a run, so manifests made without one keep their ids.
+    if let run { fields["run"] = .string(run) }
+    return fields
 }
 
 /// Typed field access for decoding a manifest; every error names the document and field.
@@ -179,12 +187,27 @@ struct FieldReader {
         return try list.map(Input.init(json:))
     }
 
-    func meta() throws -> [String: String] {
-        guard let object = json["meta"]?.object else { throw ModelError("\(document) has no meta") }
+    func meta() throws -> [String: String] { try stringMap("meta") }
+
+    /// The optional `run` field of a version manifest.
+    func runID() throws -> String? {
+        guard let run = try optionalString("run") else { return nil }
+        guard RunManifest.isRunID(run) else { throw ModelError("\(document) field 'run' is not a run id") }
+        return run
+    }
+
+    func stringMap(_ key: String) throws -> [String: String] {
+        guard let object = json[key]?.object else { throw ModelError("\(document) has no \(key)") }
         return try object.mapValues { v in
-            guard let s = v.string else { throw ModelError("\(document) meta values must be strings") }
+            guard let s = v.string else { throw ModelError("\(document) \(key) values must be strings") }
             return s
         }
+    }
+
+    func optionalString(_ key: String) throws -> String? {
+        guard let v = json[key] else { return nil }
+        guard let s = v.string else { throw ModelError("\(document) field '\(key)' is not a string") }
+        return s
     }
 }
 

@@ -18,16 +18,19 @@ public struct ModelManifest: Sendable, Equatable {
     public var created: String
     /// The path it was added from, relative to the repository when inside it.
     public var source: String
+    /// The run that wrote it, when it is an output of `mlv run` / `mlv log run`.
+    public var run: String?
 
     public init(name: String, root: ObjectID, files: Int64, bytes: Int64, inputs: [Input], message: String,
-                meta: [String: String], author: String, created: String, source: String) {
+                meta: [String: String], author: String, created: String, source: String, run: String? = nil) {
         self.name = name; self.root = root; self.files = files; self.bytes = bytes; self.inputs = inputs
         self.message = message; self.meta = meta; self.author = author; self.created = created; self.source = source
+        self.run = run
     }
 
     public var json: JSON {
         .object(versionFields(schema: Self.schema, name: name, root: root, files: files, bytes: bytes, inputs: inputs,
-                              message: message, meta: meta, author: author, created: created, source: source))
+                              message: message, meta: meta, author: author, created: created, source: source, run: run))
     }
 
     public func canonicalBytes() -> [UInt8] { json.canonicalBytes() }
@@ -49,5 +52,6 @@ public struct ModelManifest: Sendable, Equatable {
         author = try f.string("author")
         created = try f.string("created")
         source = try f.string("source")
+        run = try f.runID()
     }
 }

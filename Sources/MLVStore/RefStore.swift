@@ -8,6 +8,7 @@ import Glibc
 ///     refs/<kind>/<name>/versions/<N>      create-only: NAME@vN never changes
 ///     refs/<kind>/<name>/aliases/<alias>   moved only by compare-and-swap
 ///     refs/<kind>/<name>/head              newest registry event; moved only by compare-and-swap
+///     refs/runs/<run id>                   create-only: the run's manifest, written when it ends
 ///
 /// Each file holds one object id in hex and a newline. Versions are created with
 /// `link(2)` (never replacing); aliases move under `<alias>.lock` (O_CREAT|O_EXCL),
@@ -76,6 +77,28 @@ public final class RefStore: @unchecked Sendable {
             }
             next += 1
         }
+    }
+
+    /// Records a finished run: creates `refs/runs/<run>` pointing at its manifest, never
+    /// replacing one. Returns false when the run already has a record.
+    public func createRun(_ run: String, id: ObjectID) throws -> Bool {
+        let path = root + "/runs"
+        try io { try FS.makeDirectories(path) }
+        return try io { try FS.createExclusive(path + "/" + run, Array((id.hex + "\n").utf8)) }
+    }
+
+    /// The manifest id of a run, or nil when it has no record.
+    public func run(_ run: String) throws -> ObjectID? {
+        let path = root + "/runs/" + run
+        guard FS.exists(path) else { return nil }
+        return try readRef(path)
+    }
+
+    /// Every recorded run id, sorted.
+    public func runIDs() throws -> [String] {
+        let path = root + "/runs"
+        guard FS.isDirectory(path) else { return [] }
+        return try io { try FS.listDirectory(path) }.map(\.name).filter { !$0.hasPrefix(".") }.sorted()
     }
 
     /// The alias's target, or nil when it is not set.
