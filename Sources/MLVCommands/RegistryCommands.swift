@@ -380,8 +380,7 @@ struct Audit: ParsableCommand {
             }
             if let time {
                 var out: [JSON] = []
-                for m in models {
-                    let (state, event) = try repo.registryState(model: m, at: time)
+                for (m, (state, event)) in zip(models, try repo.registryStates(models: models, at: time)) {
                     var stages = state.stages
                     if let stage { stages = stages.filter { $0.key == stage } }
                     if output.json {

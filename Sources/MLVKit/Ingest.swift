@@ -405,6 +405,9 @@ final class Ingest: @unchecked Sendable {
         let shaQueue = DispatchQueue(label: "mlv.ingest.whole-sha")
         var chunks: [(id: ObjectID, length: Int)] = []
         chunks.reserveCapacity(data.count / chunker.parameters.avg + 1)
+        // Tensor boundaries are cut points too (see TensorLayout); none for other files.
+        let boundaries = repository.config.alignTensors ? TensorLayout.safetensorsBoundaries(data) ?? [] : []
+        var nextBoundary = 0
         var position = 0
         while position < data.count {
             // Cut every chunk that starts inside this window (it may end past it).
@@ -412,7 +415,9 @@ final class Ingest: @unchecked Sendable {
             var cuts: [(offset: Int, length: Int)] = []
             var at = position
             while at < windowEnd {
-                let n = chunker.cut(UnsafeRawBufferPointer(rebasing: data[at...]))
+                while nextBoundary < boundaries.count && boundaries[nextBoundary] <= at { nextBoundary += 1 }
+                let limit = nextBoundary < boundaries.count ? boundaries[nextBoundary] : data.count
+                let n = chunker.cut(UnsafeRawBufferPointer(rebasing: data[at..<limit]))
                 cuts.append((at, n))
                 at += n
             }

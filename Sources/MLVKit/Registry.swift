@@ -155,12 +155,23 @@ extension Repository {
     }
 
     /// The registry of `model` as it stood at `time` (seconds since the epoch): the state
-    /// after the newest event not later than it.
+    /// after the newest event not later than it. Walks back from the head only as far
+    /// as that event.
     public func registryState(model: String, at time: Int64) throws -> (state: RegistryState, event: Event?) {
-        for (_, e) in try history(model: model) {
+        try requireModel(model)
+        var next = try wrap { try refs.head(kind: Self.modelKind, name: model) }
+        while let id = next {
+            let e = try event(id)
             if let t = Timestamp.parse(e.time), t <= time { return (e.state, e) }
+            next = e.previous
         }
         return (RegistryState(), nil)
+    }
+
+    /// `registryState(model:at:)` for several models, read in parallel; results in the
+    /// order of `models`.
+    public func registryStates(models: [String], at time: Int64) throws -> [(state: RegistryState, event: Event?)] {
+        try inParallel(models) { try registryState(model: $0, at: time) }
     }
 
     /// Each model with its latest version and the stages its versions hold; reads one
@@ -168,12 +179,22 @@ extension Repository {
     /// - Parameter only: just this model (`.notFound` when there is none).
     public func models(only: String? = nil) throws -> [ModelSummary] {
         if let only { try requireModel(only) }
-        return try (only.map { [$0] } ?? modelNames()).compactMap { name in
+        return try inParallel(only.map { [$0] } ?? modelNames()) { name -> ModelSummary? in
             guard let last = try wrap({ try refs.latestVersion(kind: Self.modelKind, name: name) }) else { return nil }
             let head = try registryHead(model: name)
             return ModelSummary(name: name, latest: last.number, latestID: last.id, manifest: try modelManifest(last.id),
                                 versions: last.count, state: head?.event.state ?? RegistryState(), head: head?.id)
+        }.compactMap { $0 }
+    }
+
+    /// `body` over `items` on two workers (reads only), results in order; the first error wins.
+    func inParallel<T, R>(_ items: [T], _ body: (T) throws -> R) throws -> [R] {
+        let results = Locked([R?](repeating: nil, count: items.count))
+        try Parallel.forEach(items.count, workers: 2, batch: 16) { i in
+            let r = try body(items[i])
+            results.withLock { $0[i] = r }
         }
+        return results.withLock { $0.map { $0! } }
     }
 
     /// Every version of a model, oldest first.

@@ -49,7 +49,7 @@ public final class Repository: @unchecked Sendable {
         let store = root + "/" + storeDirectoryName
         if FS.exists(store) { throw MLVError.alreadyInitialized(path: store) }
         try wrap { try chunker.validate() }
-        let config = RepositoryConfig(format: formatVersion, chunker: chunker, identity: nil)
+        let config = RepositoryConfig(format: formatVersion, chunker: chunker, identity: nil, alignTensors: true)
         try wrap {
             // Build the store beside its final name and rename it in, so a crash never
             // leaves a half-made .mlv that looks like a store.
@@ -152,12 +152,18 @@ public struct RepositoryConfig: Sendable, Equatable {
     public var format: Int
     public var chunker: ChunkerParameters
     public var identity: String?
+    /// Whether the chunker also cuts at the tensor boundaries of model files it
+    /// recognises (safetensors). On for stores made by this mlv; absent (off) in stores
+    /// made before it, whose chunks it would not change anyway: only deduplication
+    /// depends on it, never an id.
+    public var alignTensors: Bool = false
 
     public func encoded() -> [UInt8] {
         var o: [String: JSON] = [
             "format": .int(Int64(format)),
             "chunker": .object(["min": .int(Int64(chunker.min)), "avg": .int(Int64(chunker.avg)), "max": .int(Int64(chunker.max))]),
         ]
+        if alignTensors { o["align"] = .array([.string("safetensors")]) }
         if let identity { o["identity"] = .string(identity) }
         return JSON.object(o).canonicalBytes() + [10]
     }
@@ -175,6 +181,16 @@ public struct RepositoryConfig: Sendable, Equatable {
         }
         let chunker = ChunkerParameters(min: Int(mn), avg: Int(av), max: Int(mx))
         do { try chunker.validate() } catch { throw MLVError.damaged("'\(path)': \(error)") }
-        return RepositoryConfig(format: Int(format), chunker: chunker, identity: json["identity"]?.string)
+        var align = false
+        if let a = json["align"] {
+            guard let list = a.array?.compactMap(\.string), list.count == a.array?.count else {
+                throw MLVError.damaged("'\(path)': 'align' is not a list of file formats")
+            }
+            for f in list where f != "safetensors" {
+                throw MLVError.damaged("'\(path)': chunk alignment for '\(f)' is unknown to this mlv; upgrade mlv")
+            }
+            align = list.contains("safetensors")
+        }
+        return RepositoryConfig(format: Int(format), chunker: chunker, identity: json["identity"]?.string, alignTensors: align)
     }
 }

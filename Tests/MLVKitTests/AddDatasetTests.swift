@@ -380,3 +380,63 @@ struct StatCacheTests {
         #expect(s.changes.isEmpty && s.filesHashed == 1)
     }
 }
+
+/// Tensor-aligned chunking: rewriting whole tensors of a safetensors checkpoint stores
+/// the rewritten bytes and hardly more, where plain content-defined chunking also
+/// stores the chunks straddling each rewritten tensor's edges.
+@Suite struct TensorAlignedChunkingTests {
+    /// A checkpoint of `sizes` tensors with seeded random contents; `rewrite` tensors get new bytes.
+    func checkpoint(_ sizes: [Int], seed: UInt64, rewrite: Set<Int> = []) -> [UInt8] {
+        var header = "{"
+        var offset = 0
+        for (i, s) in sizes.enumerated() {
+            header += (i > 0 ? "," : "") + "\"t\(i)\":{\"dtype\":\"U8\",\"shape\":[\(s)],\"data_offsets\":[\(offset),\(offset + s)]}"
+            offset += s
+        }
+        header += "}"
+        var out: [UInt8] = []
+        for i in 0..<8 { out.append(UInt8((header.utf8.count >> (8 * i)) & 0xff)) }
+        out += Array(header.utf8)
+        for (i, s) in sizes.enumerated() {
+            out += splitmix64Bytes(seed: rewrite.contains(i) ? seed &+ 1000 &+ UInt64(i) : seed &+ UInt64(i), count: s)
+        }
+        return out
+    }
+
+    func storedForRewrite(align: Bool) throws -> (stored: Int, changed: Int) {
+        let t = try TestRepository()
+        var config = t.repository.config
+        config.alignTensors = align
+        try FS.atomicWrite(t.repository.storePath + "/config", config.encoded())
+        let repo = try t.reopen()
+        let sizes = (0..<24).map { 150_000 + 23_000 * ($0 % 7) }
+        let rewrite: Set<Int> = [3, 11, 12, 20]
+        try t.write("m/model.safetensors", .file(checkpoint(sizes, seed: 5), mode: 0o644))
+        _ = try repo.addModel(AddModelRequest(name: "m", path: t.path("m")))
+        try t.write("m/model.safetensors", .file(checkpoint(sizes, seed: 5, rewrite: rewrite), mode: 0o644))
+        let r = try repo.addModel(AddModelRequest(name: "m", path: t.path("m")))
+        #expect(r.version == 2)
+        #expect(repo.fsck(full: true).isClean)
+        return (r.newBytesStored, rewrite.map { sizes[$0] }.reduce(0, +))
+    }
+
+    @Test func rewrittenTensorsCostTheirOwnBytes() throws {
+        let aligned = try storedForRewrite(align: true)
+        let plain = try storedForRewrite(align: false)
+        // Aligned: the rewritten bytes, the new chunk list and manifest, a little more.
+        #expect(Double(aligned.stored) <= Double(aligned.changed) * 1.02, "\(aligned)")
+        // Plain chunking stores the chunks around each edge again.
+        #expect(plain.stored > aligned.stored + 4 * 16_384, "plain \(plain), aligned \(aligned)")
+    }
+
+    @Test func alignmentIsRecordedInTheConfigAndOldConfigsReadAsOff() throws {
+        let t = try TestRepository()
+        #expect(t.repository.config.alignTensors)
+        let path = t.repository.storePath + "/config"
+        #expect(String(decoding: try FS.readFile(path), as: UTF8.self).contains(#""align":["safetensors"]"#))
+        try FS.atomicWrite(path, Array(#"{"chunker":{"avg":65536,"max":262144,"min":16384},"format":1}"#.utf8) + [10])
+        #expect(try t.reopen().config.alignTensors == false)
+        try FS.atomicWrite(path, Array(#"{"align":["gguf"],"chunker":{"avg":65536,"max":262144,"min":16384},"format":1}"#.utf8) + [10])
+        expectMLVError({ $0.isDamage }, mentions: ["gguf", "upgrade"]) { _ = try t.reopen() }
+    }
+}
