@@ -1,0 +1,349 @@
+import MLVBasics
+import MLVModel
+import MLVStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A run found by `mlv show run` / `mlv logs`: recorded, or still active.
+public enum RunLocation: Sendable {
+    case recorded(RunRecord)
+    case active(ActiveRun)
+}
+
+/// One point of a metric series (a line of the `series` blob).
+public struct MetricPoint: Sendable, Equatable {
+    public var name: String
+    public var step: Int64?
+    public var time: String
+    public var value: Double
+
+    public init(name: String, step: Int64?, time: String, value: Double) {
+        self.name = name; self.step = step; self.time = time; self.value = value
+    }
+}
+
+/// One metric's series with its summary.
+public struct MetricSeries: Sendable {
+    public var name: String
+    public var points: [MetricPoint]
+    /// Over the finite values; nil when there are none.
+    public var min: Double?
+    public var max: Double?
+    public var last: Double?
+}
+
+/// `mlv.environment/1`, read leniently: every field is optional, so environments
+/// recorded by any mlv decode.
+public struct RunEnvironment: Sendable, Equatable {
+    public var os: String?
+    public var kernel: String?
+    public var cpuModel: String?
+    public var cores: Int64?
+    public var memory: Int64?
+    public var gpus: [String]
+    public var pythonVersion: String?
+    /// `pip freeze` lines, e.g. `numpy==1.26.4`.
+    public var packages: [String]
+    /// Redacted values read `<redacted>`.
+    public var variables: [String: String]
+
+    /// The simple fields (os, kernel, cpu, cores, memory, gpus, python) as name -> text.
+    public var summaryFields: [(String, String)] {
+        var out: [(String, String)] = []
+        if let os { out.append(("os", os)) }
+        if let kernel { out.append(("kernel", kernel)) }
+        if let cpuModel { out.append(("cpu", cpuModel)) }
+        if let cores { out.append(("cores", "\(cores)")) }
+        if let memory { out.append(("memory", "\(memory)")) }
+        if !gpus.isEmpty { out.append(("gpus", gpus.joined(separator: "; "))) }
+        if let pythonVersion { out.append(("python", pythonVersion)) }
+        return out
+    }
+
+    init(json: JSON) throws {
+        guard json["schema"]?.string == "mlv.environment/1" else {
+            throw ModelError("not an environment (schema \(json["schema"]?.string ?? "missing"))")
+        }
+        os = json["os"]?.string
+        kernel = json["kernel"]?.string
+        cpuModel = json["cpu"]?["model"]?.string
+        cores = json["cpu"]?["cores"]?.int
+        memory = json["memory"]?.int
+        gpus = (json["gpus"]?.array ?? []).map { g in
+            g.string ?? String(decoding: g.canonicalBytes(), as: UTF8.self)
+        }
+        pythonVersion = json["python"]?["version"]?.string
+        packages = (json["python"]?["packages"]?.array ?? []).compactMap(\.string)
+        variables = (json["variables"]?.object ?? [:]).compactMapValues(\.string)
+    }
+}
+
+/// What the system samples of a run add up to.
+public struct SystemSummary: Sendable, Equatable {
+    public var samples: Int
+    /// Largest RSS of the process tree, bytes.
+    public var peakRSS: Int64?
+    /// Mean CPU percent over the samples.
+    public var meanCPU: Double?
+    public var peakCPU: Double?
+}
+
+/// The size of a run's git diff: files, added and removed lines, binary files.
+public struct DiffStat: Sendable, Equatable {
+    public var files = 0
+    public var insertions = 0
+    public var deletions = 0
+    public var binaryFiles = 0
+}
+
+/// Everything `mlv show run` prints beyond the manifest.
+public struct RunDetails: Sendable {
+    public var record: RunRecord
+    /// `NAME@vN` (`model:NAME@vN`) of input and output manifests, by reverse lookup.
+    public var versionNames: [ObjectID: String]
+    public var durationMilliseconds: Int64?
+    public var environment: RunEnvironment?
+    public var system: SystemSummary?
+    public var diffStat: DiffStat?
+}
+
+/// Splits a byte stream into lines (without their `\n`); the last line may lack one.
+struct LineSplitter {
+    private var pending: [UInt8] = []
+
+    mutating func feed(_ bytes: UnsafeRawBufferPointer, _ line: ([UInt8]) throws -> Void) rethrows {
+        var start = 0
+        for i in 0..<bytes.count where bytes[i] == 10 {
+            pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start..<i]))
+            try line(pending)
+            pending.removeAll(keepingCapacity: true)
+            start = i + 1
+        }
+        pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start...]))
+    }
+
+    mutating func finish(_ line: ([UInt8]) throws -> Void) rethrows {
+        if !pending.isEmpty { try line(pending) }
+        pending = []
+    }
+}
+
+/// A one-line Unicode sparkline (`▁▂▃▄▅▆▇█`) of `values`, at most `width` characters:
+/// longer series are averaged into `width` buckets. Non-finite values are spaces; a
+/// series whose finite values are all equal is drawn at the middle level (`▄`).
+public func sparkline(_ values: [Double], width: Int = 40) -> String {
+    guard !values.isEmpty, width > 0 else { return "" }
+    let levels = Array("▁▂▃▄▅▆▇█")
+    var buckets: [Double] = []
+    if values.count <= width {
+        buckets = values
+    } else {
+        for b in 0..<width {
+            let lo = b * values.count / width, hi = (b + 1) * values.count / width
+            let slice = values[lo..<hi].filter(\.isFinite)
+            buckets.append(slice.isEmpty ? .nan : slice.reduce(0, +) / Double(slice.count))
+        }
+    }
+    let finite = buckets.filter(\.isFinite)
+    guard let lo = finite.min(), let hi = finite.max() else { return String(repeating: " ", count: buckets.count) }
+    return String(buckets.map { v -> Character in
+        guard v.isFinite else { return " " }
+        if hi == lo { return levels[3] }
+        return levels[Swift.min(7, Int((v - lo) / (hi - lo) * 8))]
+    })
+}
+
+extension Repository {
+    /// Finds a recorded run (id, unique prefix of 4+ hex digits, or name), else an active
+    /// one by id prefix or name.
+    /// - Throws: `MLVError.unknownRef` / `.ambiguousPrefix` as `resolveRun`.
+    public func locateRun(_ text: String) throws -> RunLocation {
+        do { return .recorded(try resolveRun(text)) } catch MLVError.unknownRef(let what, let suggestions) {
+            let active = try activeRuns()
+            let isHex = text.utf8.count >= 4 && text.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
+            let byID = isHex ? active.filter { $0.run.hasPrefix(text) } : []
+            if byID.count > 1 { throw MLVError.ambiguousPrefix(text, candidates: byID.map(\.run)) }
+            if let a = byID.first ?? active.last(where: { $0.name == text }) { return .active(a) }
+            throw MLVError.unknownRef(what, suggestions: suggestions)
+        }
+    }
+
+    /// Streams one of a run's blobs; a missing or damaged blob is `MLVError.damaged`
+    /// naming the run, the part and the blob id.
+    func readRunBlob(_ run: String, _ part: String, _ blob: ObjectID, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        do { try readBlob(blob, body) } catch MLVError.store(let e) {
+            switch e {
+            case .missingObject(let id):
+                throw MLVError.damaged("run \(run): its \(part) blob \(blob.hex) is missing" + (id == blob ? "" : " (chunk \(id.short))"))
+            case .corruptObject:
+                throw MLVError.damaged("run \(run): its \(part) blob \(blob.hex) is damaged: \(e)")
+            default:
+                throw MLVError.store(e)
+            }
+        }
+    }
+
+    /// Streams a recorded run's terminal log, skipping its first `offset` bytes.
+    /// - Throws: `.notFound` when the run has no log; `.damaged` when its blob is missing
+    ///   or corrupt.
+    public func streamLog(_ record: RunRecord, from offset: Int = 0, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        guard let log = record.manifest.log else { throw MLVError.notFound("run \(record.run) has no log recorded") }
+        var skip = offset
+        try readRunBlob(record.run, "log", log) { bytes in
+            if skip >= bytes.count { skip -= bytes.count; return }
+            try body(UnsafeRawBufferPointer(rebasing: bytes[skip...]))
+            skip = 0
+        }
+    }
+
+    /// How following an active run's log ended.
+    public enum FollowEnd: Sendable {
+        /// The run was recorded (its stored log's rest was streamed too).
+        case recorded(RunRecord)
+        /// The directory went away without a record (the run was discarded).
+        case vanished
+        /// Its process died without finishing (`.mlv/active/<id>` stays).
+        case abandoned
+    }
+
+    /// Streams an active run's log as it grows (polling every `pollMilliseconds`) until its
+    /// directory disappears, then the rest of the stored log, if any. Stops as well when
+    /// the run's process has died on this host. Holds at most one read buffer in memory.
+    /// - Throws: store errors; `.damaged` when the stored log is missing.
+    public func followLog(_ active: ActiveRun, pollMilliseconds: Int = 100,
+                          _ body: (UnsafeRawBufferPointer) throws -> Void) throws -> FollowEnd {
+        let path = active.directory + "/log"
+        var fd: Int32 = -1
+        defer { if fd >= 0 { FS.close(fd) } }
+        var offset = 0
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
+        defer { buffer.deallocate() }
+        func drain() throws {
+            guard fd >= 0 else { return }
+            while true {
+                let n = try wrap { try FS.pread(fd, into: buffer, at: offset, path: path) }
+                if n == 0 { return }
+                try body(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
+                offset += n
+            }
+        }
+        var polls = 0
+        while true {
+            if fd < 0 { fd = (try? FS.open(path, O_RDONLY)) ?? -1 }
+            try drain()
+            if !FS.isDirectory(active.directory) { break }
+            polls += 1
+            if polls % 10 == 0, let now = try activeRuns().first(where: { $0.run == active.run }), now.liveness == .abandoned {
+                try drain()
+                return .abandoned
+            }
+            usleep(useconds_t(pollMilliseconds * 1000))
+        }
+        try drain()
+        guard let id = try wrap({ try refs.run(active.run) }) else { return .vanished }
+        let record = RunRecord(run: active.run, id: id, manifest: try runManifest(id))
+        if record.manifest.log != nil { try streamLog(record, from: offset, body) }
+        return .recorded(record)
+    }
+
+    /// A run's metric series, in arrival order per metric, for `names` (all when empty).
+    /// - Throws: `.notFound` naming a metric the run does not have; `.damaged` for a
+    ///   missing series blob or a malformed line (with its number).
+    public func metricSeries(_ record: RunRecord, names: [String] = []) throws -> [MetricSeries] {
+        var points: [String: [MetricPoint]] = [:]
+        var order: [String] = []
+        if let series = record.manifest.series {
+            var splitter = LineSplitter()
+            var lineNumber = 0
+            func take(_ line: [UInt8]) throws {
+                lineNumber += 1
+                if line.isEmpty { return }
+                guard let json = try? JSON.parse(line), let name = json["name"]?.string, let value = json["value"],
+                      value == .null || value.double != nil else {
+                    throw MLVError.damaged("run \(record.run): series blob \(series.hex) line \(lineNumber) is not a metric point")
+                }
+                if points[name] == nil { order.append(name) }
+                points[name, default: []].append(MetricPoint(name: name, step: json["step"]?.int, time: json["time"]?.string ?? "",
+                                                             value: value.double ?? .nan))
+            }
+            try readRunBlob(record.run, "series", series) { bytes in try splitter.feed(bytes, take) }
+            try splitter.finish(take)
+        }
+        for name in record.manifest.metrics.keys.sorted() where points[name] == nil {
+            order.append(name)
+            points[name] = []
+        }
+        let wanted = names.isEmpty ? order : names
+        return try wanted.map { name in
+            guard let p = points[name] else {
+                throw MLVError.notFound("run \(record.run) has no metric '\(name)' (it has: \(order.isEmpty ? "none" : order.joined(separator: ", ")))")
+            }
+            let finite = p.map(\.value).filter(\.isFinite)
+            return MetricSeries(name: name, points: p, min: finite.min(), max: finite.max(),
+                                last: p.last?.value ?? record.manifest.metrics[name])
+        }
+    }
+
+    /// Decodes a run's environment blob; nil when none was recorded.
+    /// - Throws: `.damaged` when the blob is missing or not an environment.
+    public func environment(of record: RunRecord) throws -> RunEnvironment? {
+        guard let id = record.manifest.environment else { return nil }
+        var bytes: [UInt8] = []
+        try readRunBlob(record.run, "environment", id) { bytes.append(contentsOf: $0) }
+        do { return try RunEnvironment(json: try JSON.parse(bytes)) } catch {
+            throw MLVError.damaged("run \(record.run): environment blob \(id.hex) is not an environment: \(error)")
+        }
+    }
+
+    /// Peak RSS and mean CPU over a run's system samples, streamed; nil when none were recorded.
+    /// - Throws: `.damaged` when the blob is missing.
+    public func systemSummary(of record: RunRecord) throws -> SystemSummary? {
+        guard let id = record.manifest.system else { return nil }
+        var s = SystemSummary(samples: 0)
+        var cpuSum = 0.0, cpuCount = 0
+        var splitter = LineSplitter()
+        func take(_ line: [UInt8]) {
+            guard let json = try? JSON.parse(line) else { return }
+            s.samples += 1
+            if let rss = json["rss"]?.int ?? json["rss"]?.double.map({ Int64($0) }) { s.peakRSS = max(s.peakRSS ?? 0, rss) }
+            if let cpu = json["cpu"]?.double {
+                cpuSum += cpu; cpuCount += 1
+                s.peakCPU = max(s.peakCPU ?? 0, cpu)
+            }
+        }
+        try readRunBlob(record.run, "system", id) { splitter.feed($0, take) }
+        splitter.finish(take)
+        if cpuCount > 0 { s.meanCPU = cpuSum / Double(cpuCount) }
+        return s
+    }
+
+    /// Counts files and lines in a run's git diff, streamed; nil when it has none.
+    /// - Throws: `.damaged` when the blob is missing.
+    public func diffStat(of record: RunRecord) throws -> DiffStat? {
+        guard let id = record.manifest.code?.diff else { return nil }
+        var stat = DiffStat()
+        var splitter = LineSplitter()
+        func take(_ line: [UInt8]) {
+            if line.starts(with: Array("diff --git ".utf8)) { stat.files += 1 }
+            else if line.starts(with: Array("Binary files ".utf8)) || line.starts(with: Array("GIT binary patch".utf8)) { stat.binaryFiles += 1 }
+            else if line.first == UInt8(ascii: "+"), !line.starts(with: Array("+++ ".utf8)) { stat.insertions += 1 }
+            else if line.first == UInt8(ascii: "-"), !line.starts(with: Array("--- ".utf8)) { stat.deletions += 1 }
+        }
+        try readRunBlob(record.run, "diff", id) { splitter.feed($0, take) }
+        splitter.finish(take)
+        return stat
+    }
+
+    /// Everything `mlv show run` shows beyond the manifest.
+    /// - Throws: `.damaged` for a missing environment, system or diff blob.
+    public func runDetails(_ record: RunRecord) throws -> RunDetails {
+        let m = record.manifest
+        var duration: Int64?
+        if let s = epochMilliseconds(m.started), let e = epochMilliseconds(m.ended) { duration = e - s }
+        return RunDetails(record: record,
+                          versionNames: try versionNames(for: Set(m.inputs.map(\.id) + m.outputs.compactMap(\.id))),
+                          durationMilliseconds: duration, environment: try environment(of: record),
+                          system: try systemSummary(of: record), diffStat: try diffStat(of: record))
+    }
+}
