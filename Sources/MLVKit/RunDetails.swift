@@ -157,15 +157,25 @@ public func sparkline(_ values: [Double], width: Int = 40) -> String {
 extension Repository {
     /// Finds a recorded run (id, unique prefix of 4+ hex digits, or name), else an active
     /// one by id prefix or name.
-    /// - Throws: `MLVError.unknownRef` / `.ambiguousPrefix` as `resolveRun`.
+    /// - Throws: `MLVError.notFound` naming it (with close names), `.ambiguousPrefix`.
     public func locateRun(_ text: String) throws -> RunLocation {
-        do { return .recorded(try resolveRun(text)) } catch MLVError.unknownRef(let what, let suggestions) {
+        do { return .recorded(try resolveRun(text)) } catch MLVError.unknownRef(_, let suggestions) {
             let active = try activeRuns()
             let isHex = text.utf8.count >= 4 && text.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
             let byID = isHex ? active.filter { $0.run.hasPrefix(text) } : []
             if byID.count > 1 { throw MLVError.ambiguousPrefix(text, candidates: byID.map(\.run)) }
             if let a = byID.first ?? active.last(where: { $0.name == text }) { return .active(a) }
-            throw MLVError.unknownRef(what, suggestions: suggestions)
+            throw MLVError.notFound("no run '\(text)'" + (suggestions.isEmpty ? "" : "; did you mean \(suggestions.joined(separator: ", "))?"))
+        }
+    }
+
+    /// A recorded run, found as by `locateRun`.
+    /// - Throws: `MLVError.notFound` for an unknown run or one still running (no record
+    ///   yet); `.ambiguousPrefix`.
+    public func findRun(_ text: String) throws -> RunRecord {
+        switch try locateRun(text) {
+        case .recorded(let r): return r
+        case .active(let a): throw MLVError.notFound("run \(a.run) (\(a.name)) is \(a.liveness.rawValue) and has no record yet")
         }
     }
 
@@ -217,16 +227,8 @@ extension Repository {
         var fd: Int32 = -1
         defer { if fd >= 0 { FS.close(fd) } }
         var offset = 0
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
-        defer { buffer.deallocate() }
         func drain() throws {
-            guard fd >= 0 else { return }
-            while true {
-                let n = try wrap { try FS.pread(fd, into: buffer, at: offset, path: path) }
-                if n == 0 { return }
-                try body(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
-                offset += n
-            }
+            if fd >= 0 { offset = try drainFile(fd, path: path, from: offset, body) }
         }
         var polls = 0
         while true {
@@ -245,6 +247,28 @@ extension Repository {
         let record = RunRecord(run: active.run, id: id, manifest: try runManifest(id))
         if record.manifest.log != nil { try streamLog(record, from: offset, body) }
         return .recorded(record)
+    }
+
+    /// Streams what an active run's log holds now (nothing when it has none yet).
+    /// - Throws: `.store(.io)` when it cannot be read.
+    public func streamActiveLog(_ active: ActiveRun, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let path = active.directory + "/log"
+        guard let fd = try? FS.open(path, O_RDONLY) else { return }
+        defer { FS.close(fd) }
+        _ = try drainFile(fd, path: path, from: 0, body)
+    }
+
+    /// Streams `fd` from `offset` to its current end, 64 KiB at a time; returns the new offset.
+    private func drainFile(_ fd: Int32, path: String, from offset: Int, _ body: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
+        defer { buffer.deallocate() }
+        var at = offset
+        while true {
+            let n = try wrap { try FS.pread(fd, into: buffer, at: at, path: path) }
+            if n == 0 { return at }
+            try body(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
+            at += n
+        }
     }
 
     /// A run's metric series, in arrival order per metric, for `names` (all when empty).
@@ -345,5 +369,58 @@ extension Repository {
                           versionNames: try versionNames(for: Set(m.inputs.map(\.id) + m.outputs.compactMap(\.id))),
                           durationMilliseconds: duration, environment: try environment(of: record),
                           system: try systemSummary(of: record), diffStat: try diffStat(of: record))
+    }
+}
+
+/// One row of a metric table: a step (or, for points logged without one, a time) with
+/// each requested metric's value there.
+public struct MetricRow: Sendable, Equatable {
+    public var step: Int64?
+    /// The time of the first point in the row.
+    public var time: String
+    /// One value per series, in the order given; nil where that metric has no point.
+    public var values: [Double?]
+}
+
+/// Lines up several series by step: one row per distinct step, ascending; points without
+/// a step get a row each, after the stepped ones in arrival order. When a metric has
+/// several points at one step, the last one is shown.
+public func metricTable(_ series: [MetricSeries]) -> [MetricRow] {
+    var byStep: [Int64: MetricRow] = [:]
+    var unstepped: [MetricRow] = []
+    for (column, s) in series.enumerated() {
+        for p in s.points {
+            if let step = p.step {
+                var row = byStep[step] ?? MetricRow(step: step, time: p.time, values: Array(repeating: nil, count: series.count))
+                if p.time < row.time { row.time = p.time }
+                row.values[column] = p.value
+                byStep[step] = row
+            } else {
+                var row = MetricRow(step: nil, time: p.time, values: Array(repeating: nil, count: series.count))
+                row.values[column] = p.value
+                unstepped.append(row)
+            }
+        }
+    }
+    return byStep.keys.sorted().map { byStep[$0]! } + unstepped.enumerated().sorted { ($0.element.time, $0.offset) < ($1.element.time, $1.offset) }.map(\.element)
+}
+
+extension Repository {
+    /// Stores in-memory blobs (chunked like any file) and commits them, for parts of a
+    /// run (log, series, environment, system samples, diff) made outside `mlv run`.
+    /// - Returns: the blob ids, in order.
+    /// - Throws: store errors; nothing is committed then.
+    public func storeBlobs(_ contents: [[UInt8]]) throws -> [ObjectID] {
+        let guardLock = try lock(.shared)
+        defer { withExtendedLifetime(guardLock) {} }
+        let writer = objects.writer()
+        do {
+            let ids = try contents.map { try storeBlob($0, writer: writer) }
+            try wrap { try writer.commit() }
+            return ids
+        } catch {
+            writer.abort()
+            throw error
+        }
     }
 }

@@ -149,9 +149,9 @@ extension Repository {
     /// What differs between two recorded runs: params, metrics (with deltas), inputs,
     /// environment (fields, variables, package versions) and code (commit, dirty, the
     /// files that differ between the two snapshots).
-    /// - Throws: `resolveRun`'s errors; `.damaged` for a missing environment blob or snapshot.
+    /// - Throws: `findRun`'s errors; `.damaged` for a missing environment blob or snapshot.
     public func diffRuns(_ a: String, _ b: String) throws -> RunDiff {
-        let ra = try resolveRun(a), rb = try resolveRun(b)
+        let ra = try findRun(a), rb = try findRun(b)
         let ma = ra.manifest, mb = rb.manifest
         return RunDiff(old: ra, new: rb, params: changes(ma.params, mb.params), metrics: metricChanges(ma.metrics, mb.metrics),
                        inputs: try compareInputs(ma.inputs, mb.inputs),
