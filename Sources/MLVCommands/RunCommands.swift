@@ -274,14 +274,14 @@ func show(_ d: RunDetails, json: Bool) throws {
         if let b = c.branch { line += " on \(b)" }
         line += c.dirty ? ", dirty" : ", clean"
         if let s = d.diffStat {
-            line += " (\(s.files) files changed, +\(s.insertions) -\(s.deletions)\(s.binaryFiles > 0 ? ", \(s.binaryFiles) binary" : ""))"
+            line += " (\(s.files) file\(s.files == 1 ? "" : "s") changed, +\(s.insertions) -\(s.deletions)\(s.binaryFiles > 0 ? ", \(s.binaryFiles) binary" : ""))"
         }
         say(line)
         if let r = c.remote { say("remote   \(r)") }
         if let s = c.snapshot { say("snapshot \(s.short)") }
     }
     if let e = d.environment {
-        let fields = e.summaryFields.map { "\($0.0) \($0.1)" }
+        let fields = e.summaryFields.map { k, v in "\(k) " + (k == "memory" ? Int64(v).map(humanBytes) ?? v : v) }
         say("env      " + (fields + ["\(e.packages.count) packages", "\(e.variables.count) variables"]).joined(separator: "; "))
     }
     if let s = d.system {
@@ -444,7 +444,7 @@ func renderEnvironment(_ e: EnvironmentDiff, _ oldName: String, _ newName: Strin
         let missing = [e.oldRecorded ? nil : oldName, e.newRecorded ? nil : newName].compactMap { $0 }
         say("  (no environment recorded for \(missing.joined(separator: " and ")))")
     }
-    if e.isEmpty { say("    same") }
+    if e.isEmpty && e.oldRecorded { say("    same") }
     renderFieldChanges(e.fields)
     renderFieldChanges(e.variables, label: "variable ")
     renderFieldChanges(e.packages, label: "package ")
@@ -476,9 +476,10 @@ func showRunDiff(_ d: RunDiff, json: Bool) throws {
     say("environment")
     renderEnvironment(d.environment, a, b)
     say("code")
-    func yesNo(_ b: Bool?) -> String { b.map { $0 ? "dirty" : "clean" } ?? "-" }
+    func state(_ b: Bool?) -> String { b.map { $0 ? "dirty" : "clean" } ?? "-" }
+    if d.old.manifest.code == nil && d.new.manifest.code == nil { return say("    no code recorded for either run") }
     say("    commit \(code.oldCommit.map { String($0.prefix(12)) } ?? "-") -> \(code.newCommit.map { String($0.prefix(12)) } ?? "-")")
-    say("    \(yesNo(code.oldDirty)) -> \(yesNo(code.newDirty))")
+    say("    work tree \(state(code.oldDirty)) -> \(state(code.newDirty))")
     say("    snapshot \(code.oldSnapshot?.short ?? "-") -> \(code.newSnapshot?.short ?? "-")" + (code.oldSnapshot == code.newSnapshot ? " (same)" : ""))
     renderChanges(code.files)
 }
@@ -525,13 +526,15 @@ struct Compare: ParsableCommand {
                 say("  \(s.ref.display): \(s.run.map { "run \($0.run.prefix(8)) (\($0.manifest.name))" } ?? s.runNote ?? ""); \(holds.joined(separator: ", "))")
             }
             if c.eval != .same && c.eval != .sameContent { say("WARNING: \(c.evalNote)") }
-            say("eval")
-            say("    \(c.eval.rawValue): \(c.evalNote)")
+            say("eval (\(c.eval.rawValue))")
+            for s in [c.old, c.new] { say("    \(s.ref.display): \(s.evalSet.isEmpty ? "none recorded" : s.evalSet.joined(separator: ", "))") }
+            if c.eval == .same || c.eval == .sameContent { say("    \(c.evalNote)") }
             say("metrics")
             if c.metrics.isEmpty { say("    none recorded") }
             renderMetricChanges(c.metrics)
             say("params")
-            if c.params.isEmpty { say("    same") }
+            if c.old.run == nil || c.new.run == nil { say("    unknown: not both have a run") }
+            else if c.params.isEmpty { say("    same") }
             renderFieldChanges(c.params)
             say("training data")
             if c.training.isEmpty { say("    none recorded") }

@@ -34,7 +34,7 @@ public struct ModelComparison: Sendable {
     public var old: ComparedModel
     public var new: ComparedModel
     public var metrics: [MetricChange]
-    /// Only params that differ.
+    /// Only params that differ; empty unless both have a run.
     public var params: [FieldChange]
     /// Every non-eval input role of either run (or of the manifests, without runs).
     public var training: [InputComparison]
@@ -97,9 +97,9 @@ extension Repository {
         let shownX = x.evalSet.joined(separator: ", "), shownY = y.evalSet.joined(separator: ", ")
         if evalX.isEmpty || evalY.isEmpty {
             verdict = .missing
-            let which = evalX.isEmpty && evalY.isEmpty ? "neither \(x.ref.display) nor \(y.ref.display) has"
+            let which = evalX.isEmpty && evalY.isEmpty ? "neither \(x.ref.display) nor \(y.ref.display) has a"
                 : "\(evalX.isEmpty ? x.ref.display : y.ref.display) has no"
-            note = "\(which) a recorded eval set: their metrics cannot be checked for comparability"
+            note = "\(which) recorded eval set: their metrics cannot be checked for comparability"
         } else if Set(evalX.map { $0.id.hex + "#" + ($0.split ?? "") }) == Set(evalY.map { $0.id.hex + "#" + ($0.split ?? "") }) {
             verdict = .same
             note = "both were evaluated on \(shownX)"
@@ -112,7 +112,7 @@ extension Repository {
         }
         let envX = try x.run.flatMap(environment(of:)), envY = try y.run.flatMap(environment(of:))
         return ModelComparison(old: x, new: y, metrics: metricChanges(rx?.metrics ?? [:], ry?.metrics ?? [:]),
-                               params: changes(rx?.params ?? [:], ry?.params ?? [:]),
+                               params: rx != nil && ry != nil ? changes(rx!.params, ry!.params) : [],
                                training: try compareInputs(trainX, trainY), eval: verdict, evalNote: note,
                                environment: EnvironmentDiff(envX, envY))
     }

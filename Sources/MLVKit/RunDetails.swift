@@ -236,7 +236,10 @@ extension Repository {
             try drain()
             if !FS.isDirectory(active.directory) { break }
             polls += 1
-            if polls % 10 == 0, let now = try activeRuns().first(where: { $0.run == active.run }), now.liveness == .abandoned {
+            // Only a readable state with a dead pid means abandoned: a state that cannot be read
+            // may be the directory being removed after the run was recorded.
+            if polls % 10 == 0, let now = try activeRuns().first(where: { $0.run == active.run }), now.pid != nil,
+               now.liveness == .abandoned {
                 try drain()
                 return .abandoned
             }

@@ -42,7 +42,8 @@ public struct EnvironmentDiff: Sendable, Equatable {
     /// Which sides recorded an environment.
     public var oldRecorded: Bool
     public var newRecorded: Bool
-    /// os, kernel, cpu, cores, memory, gpus, python.
+    /// os, kernel, cpu, cores, memory, gpus, python. This and the lists below are empty
+    /// unless both sides recorded an environment.
     public var fields: [FieldChange]
     public var variables: [FieldChange]
     /// Python packages by name, values are versions.
@@ -53,12 +54,16 @@ public struct EnvironmentDiff: Sendable, Equatable {
     init(_ a: RunEnvironment?, _ b: RunEnvironment?) {
         oldRecorded = a != nil
         newRecorded = b != nil
-        fields = changes(Dictionary(a?.summaryFields ?? [], uniquingKeysWith: { x, _ in x }),
-                         Dictionary(b?.summaryFields ?? [], uniquingKeysWith: { x, _ in x }))
-        variables = changes(a?.variables ?? [:], b?.variables ?? [:])
-        func versions(_ e: RunEnvironment?) -> [String: String] {
+        guard let a, let b else {
+            fields = []; variables = []; packages = []
+            return
+        }
+        fields = changes(Dictionary(a.summaryFields, uniquingKeysWith: { x, _ in x }),
+                         Dictionary(b.summaryFields, uniquingKeysWith: { x, _ in x }))
+        variables = changes(a.variables, b.variables)
+        func versions(_ e: RunEnvironment) -> [String: String] {
             var out: [String: String] = [:]
-            for line in e?.packages ?? [] {
+            for line in e.packages {
                 if let r = line.firstRange(of: "==") { out[String(line[..<r.lowerBound])] = String(line[r.upperBound...]) }
                 else if let r = line.firstRange(of: " @ ") { out[String(line[..<r.lowerBound])] = String(line[r.upperBound...]) }
                 else { out[line] = "" }
