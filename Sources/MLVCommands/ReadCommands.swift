@@ -92,6 +92,7 @@ struct Ls: ParsableCommand {
 struct Show: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show a version's manifest (mlv show REF) or a run (mlv show run RUN).",
+        discussion: "Exit codes: 0 ok; 2 unknown ref or run; 4 a damaged manifest or run, or a missing blob; 5 an ambiguous prefix.",
         subcommands: [ShowVersion.self, ShowRun.self], defaultSubcommand: ShowVersion.self)
 }
 
@@ -223,6 +224,7 @@ struct Status: ParsableCommand {
 struct Diff: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "File-level differences between two versions (mlv diff A B), or between two runs (mlv diff run A B).",
+        discussion: "Exit codes: 0 ok; 2 unknown ref or run; 4 a damaged run, environment or code snapshot; 5 an ambiguous prefix.",
         subcommands: [DiffVersions.self, DiffRun.self], defaultSubcommand: DiffVersions.self)
 }
 
