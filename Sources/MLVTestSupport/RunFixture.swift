@@ -2,6 +2,9 @@ import MLVBasics
 import MLVKit
 import MLVModel
 import MLVStore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Hand-made runs and model versions for tests of the run commands, in exactly the
 /// formats `mlv run` records (see docs/design.md, "Run manifest").
@@ -73,5 +76,20 @@ public enum RunFixture {
         _ = try bytes.withUnsafeBytes { try writer.put(id, kind: .manifest, bytes: $0, compression: .always) }
         try writer.commit()
         return try repo.refs.createNextVersion(kind: "model", name: name, id: id)
+    }
+
+    /// Makes `.mlv/active/<run>/` with a `state` as `mlv run` writes it while running, on
+    /// this host with `pid` (default: this process, so it counts as running). Returns the
+    /// directory.
+    @discardableResult
+    public static func active(_ repo: Repository, run: String, name: String, pid: Int64 = Int64(getpid()),
+                              started: String = "2026-11-27T04:00:00.000Z") throws -> String {
+        let dir = repo.storePath + "/active/" + run
+        try FS.makeDirectories(dir)
+        try FS.atomicWrite(dir + "/state", JSON.object([
+            "run": .string(run), "name": .string(name), "command": .array([.string("sleep")]), "cwd": .string("."),
+            "started": .string(started), "pid": .int(pid), "host": .string(hostName()),
+        ]).canonicalBytes())
+        return dir
     }
 }

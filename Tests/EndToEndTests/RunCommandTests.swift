@@ -138,12 +138,7 @@ struct RunCommandEndToEndTests {
     @Test func followTailsAnActiveRunUntilItIsRecorded() throws {
         let (s, repo) = try store()
         let run = "00000000000000f1"
-        let dir = repo.storePath + "/active/" + run
-        try FS.makeDirectories(dir)
-        try FS.atomicWrite(dir + "/state", JSON.object([
-            "run": .string(run), "name": .string("live"), "command": .array([]), "cwd": .string("."),
-            "started": .string("2026-11-27T05:00:00.000Z"), "pid": .int(Int64(getpid())), "host": .string(hostName()),
-        ]).canonicalBytes())
+        let dir = try RunFixture.active(repo, run: run, name: "live", started: "2026-11-27T05:00:00.000Z")
         let lines = (0..<30).map { "2026-11-27T05:00:\($0 < 10 ? "0" : "")\($0).000Z out line \($0)\n" }
         try FS.atomicWrite(dir + "/log", Array(lines.prefix(10).joined().utf8))
         #expect(try s.json("runs", "--where", "status=running").array?.first?["run"] == .string(run))

@@ -91,12 +91,7 @@ import Glibc
         let t = try TestRepository()
         let repo = t.repository
         let run = "00000000000000f0"
-        let dir = repo.storePath + "/active/" + run
-        try FS.makeDirectories(dir)
-        try FS.atomicWrite(dir + "/state", JSON.object([
-            "run": .string(run), "name": .string("live"), "command": .array([]), "cwd": .string("."),
-            "started": .string("2026-11-27T01:00:00.000Z"), "pid": .int(Int64(getpid())), "host": .string(hostName()),
-        ]).canonicalBytes())
+        let dir = try RunFixture.active(repo, run: run, name: "live")
         let lines = (0..<50).map { "2026-11-27T01:00:00.\($0 < 10 ? "00" : "0")\($0)Z out step \($0)\n" }
         guard case .active(let active) = try repo.locateRun("live") else { Issue.record("not active"); return }
         let printed = Mutex(0)

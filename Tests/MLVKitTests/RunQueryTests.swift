@@ -72,16 +72,8 @@ import Glibc
     @Test func activeRunsAreListedAsRunningOrAbandoned() throws {
         let (t, _, _) = try repositoryWithRuns()
         let repo = t.repository
-        func active(_ run: String, pid: Int64, name: String) throws {
-            let dir = repo.storePath + "/active/" + run
-            try FS.makeDirectories(dir)
-            try FS.atomicWrite(dir + "/state", JSON.object([
-                "run": .string(run), "name": .string(name), "command": .array([.string("sleep")]), "cwd": .string("."),
-                "started": .string("2026-11-27T04:00:00.000Z"), "pid": .int(pid), "host": .string(hostName()),
-            ]).canonicalBytes())
-        }
-        try active("dddd000000000004", pid: Int64(getpid()), name: "live")
-        try active("eeee000000000005", pid: Int64(Int32.max), name: "dead")
+        try RunFixture.active(repo, run: "dddd000000000004", name: "live")
+        try RunFixture.active(repo, run: "eeee000000000005", name: "dead", pid: Int64(Int32.max))
         let rows = try repo.queryRuns(where: [try RunFilter.parse("started>2026-11-27T03:30")])
         #expect(rows.map(\.status) == ["running", "abandoned"])
         #expect(rows.map(\.name) == ["live", "dead"])
