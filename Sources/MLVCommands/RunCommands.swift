@@ -299,20 +299,52 @@ func show(_ d: RunDetails, json: Bool) throws {
 struct Logs: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print a run's terminal log: each line with its time and stream (out or err).",
-        discussion: "The log is streamed, never held whole in memory. --follow on a running run prints new lines as they are written until the run ends, then the rest of its stored log. Exit codes: 0 ok; 2 unknown run or no log recorded; 4 the log blob is missing or damaged; 5 an ambiguous prefix.")
+        discussion: "The log is streamed, never held whole in memory. --follow on a running run prints new lines as they are written until the run ends, then the rest of its stored log. --json prints one JSON array of {time, stream, text} (streamed too; a line without the time and stream prefix has only text). Exit codes: 0 ok; 2 unknown run or no log recorded; 4 the log blob is missing or damaged; 5 an ambiguous prefix.")
     @Argument(help: ArgumentHelp("The run: id, unique prefix, or name.", valueName: "run")) var runRef: String
     @Flag(name: .shortAndLong, help: "Keep printing while the run is going.") var follow = false
     @OptionGroup var store: StoreOptions
+    @OptionGroup var output: JSONOption
 
     func run() throws {
         try MLVCommands.run {
             let repo = try store.open()
+            let encoder = output.json ? LogJSONWriter() : nil
+            let sink: (UnsafeRawBufferPointer) throws -> Void = encoder.map { e in { try e.feed($0) } } ?? writeOut
             switch try repo.locateRun(runRef) {
-            case .recorded(let record): try repo.streamLog(record, writeOut)
+            case .recorded(let record): try repo.streamLog(record, sink)
             case .active(let a):
-                if follow { _ = try repo.followLog(a, writeOut) } else { try repo.streamActiveLog(a, writeOut) }
+                if follow { _ = try repo.followLog(a, sink) } else { try repo.streamActiveLog(a, sink) }
             }
+            try encoder?.finish()
         }
+    }
+}
+
+/// Writes log bytes as one JSON array of lines, as they arrive.
+final class LogJSONWriter {
+    private var splitter = LineSplitter()
+    private var first = true
+
+    func feed(_ bytes: UnsafeRawBufferPointer) throws {
+        try splitter.feed(bytes, emit)
+    }
+
+    func finish() throws {
+        try splitter.finish(emit)
+        try write(first ? "[]\n" : "]\n")
+    }
+
+    private func emit(_ line: [UInt8]) throws {
+        let l = LogLine(parsing: line)
+        var o: [String: JSON] = ["text": .string(l.text)]
+        if let t = l.time { o["time"] = .string(t) }
+        if let s = l.stream { o["stream"] = .string(s) }
+        try write((first ? "[" : ",") + String(decoding: JSON.object(o).canonicalBytes(), as: UTF8.self))
+        first = false
+    }
+
+    private func write(_ text: String) throws {
+        try FS.writeAll(1, Array(text.utf8), path: "stdout")
     }
 }
 

@@ -109,10 +109,13 @@ public struct RunDetails: Sendable {
 }
 
 /// Splits a byte stream into lines (without their `\n`); the last line may lack one.
-struct LineSplitter {
+public struct LineSplitter: Sendable {
     private var pending: [UInt8] = []
 
-    mutating func feed(_ bytes: UnsafeRawBufferPointer, _ line: ([UInt8]) throws -> Void) rethrows {
+    public init() {}
+
+    /// Calls `line` for each line completed by `bytes`; keeps the unfinished rest.
+    public mutating func feed(_ bytes: UnsafeRawBufferPointer, _ line: ([UInt8]) throws -> Void) rethrows {
         var start = 0
         for i in 0..<bytes.count where bytes[i] == 10 {
             pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start..<i]))
@@ -123,9 +126,40 @@ struct LineSplitter {
         pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start...]))
     }
 
-    mutating func finish(_ line: ([UInt8]) throws -> Void) rethrows {
+    /// Calls `line` with the unfinished rest, if any.
+    public mutating func finish(_ line: ([UInt8]) throws -> Void) rethrows {
         if !pending.isEmpty { try line(pending) }
         pending = []
+    }
+}
+
+/// One line of a run's terminal log: `<RFC 3339 time> <out|err> <text>`.
+public struct LogLine: Sendable, Equatable {
+    /// Nil when the line does not have the recorded shape (then `text` is all of it).
+    public var time: String?
+    /// `out` or `err`.
+    public var stream: String?
+    /// The line as the program wrote it (invalid UTF-8 replaced by U+FFFD).
+    public var text: String
+
+    public init(time: String?, stream: String?, text: String) {
+        self.time = time; self.stream = stream; self.text = text
+    }
+
+    /// Parses one log line (without its newline).
+    public init(parsing bytes: [UInt8]) {
+        let space = UInt8(ascii: " ")
+        if let first = bytes.firstIndex(of: space), first > 0, bytes.count >= first + 5, bytes[first + 4] == space {
+            let stream = String(decoding: bytes[(first + 1)..<(first + 4)], as: UTF8.self)
+            if stream == "out" || stream == "err" {
+                time = String(decoding: bytes[..<first], as: UTF8.self)
+                self.stream = stream
+                text = String(decoding: bytes[(first + 5)...], as: UTF8.self)
+                return
+            }
+        }
+        time = nil; stream = nil
+        text = String(decoding: bytes, as: UTF8.self)
     }
 }
 

@@ -94,6 +94,10 @@ struct RunCommandEndToEndTests {
         #expect(try s.json("show", "mnist@v1")["ref"]?["version"] == .int(1), "versions still show")
 
         #expect(try s.mlv("logs", "baseline").stdout == Self.log)
+        let logJSON = try s.json("logs", "baseline")
+        #expect(logJSON.array?.count == 3)
+        #expect(logJSON.array?[1] == .object(["time": .string("2026-11-27T01:00:01.200Z"), "stream": .string("err"),
+                                              "text": .string("warning: slow")]))
 
         let metrics = try s.json("metrics", "tuned")
         let loss = metrics["metrics"]?.array?.first
@@ -142,6 +146,8 @@ struct RunCommandEndToEndTests {
         let lines = (0..<30).map { "2026-11-27T05:00:\($0 < 10 ? "0" : "")\($0).000Z out line \($0)\n" }
         try FS.atomicWrite(dir + "/log", Array(lines.prefix(10).joined().utf8))
         #expect(try s.json("runs", "--where", "status=running").array?.first?["run"] == .string(run))
+        #expect(try s.json("show", "run", "live")["status"] == .string("running"))
+        #expect(try s.mlv("logs", "live").stdout == lines.prefix(10).joined(), "without --follow: what is there now")
         let follower = try MLVBinary.start(["logs", "--follow", "live"], in: s.directory, environment: s.environment)
         let fd = try FS.open(dir + "/log", O_WRONLY | O_APPEND)
         for line in lines[10..<20] {

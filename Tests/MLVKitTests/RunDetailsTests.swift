@@ -22,6 +22,19 @@ import Glibc
         #expect(long.count == 20 && long.first == "▁" && long.last == "█")
     }
 
+    @Test func logLinesSplitIntoTimeStreamAndText() {
+        let l = LogLine(parsing: Array("2026-11-27T01:00:00.123Z err oops: a b ".utf8))
+        #expect(l == LogLine(time: "2026-11-27T01:00:00.123Z", stream: "err", text: "oops: a b "))
+        #expect(LogLine(parsing: Array("2026-11-27T01:00:00.123Z out ".utf8)).text == "")
+        #expect(LogLine(parsing: Array("no prefix here".utf8)) == LogLine(time: nil, stream: nil, text: "no prefix here"))
+        var splitter = LineSplitter()
+        var lines: [String] = []
+        Array("a\nbc".utf8).withUnsafeBytes { splitter.feed($0) { lines.append(String(decoding: $0, as: UTF8.self)) } }
+        Array("d\n\ne".utf8).withUnsafeBytes { splitter.feed($0) { lines.append(String(decoding: $0, as: UTF8.self)) } }
+        splitter.finish { lines.append(String(decoding: $0, as: UTF8.self)) }
+        #expect(lines == ["a", "bcd", "", "e"])
+    }
+
     @Test func epochMillisecondsReadsFractionalSeconds() {
         #expect(epochMilliseconds("2026-11-27T01:00:00.123Z") == epochMilliseconds("2026-11-27T01:00:00Z")! + 123)
         #expect(epochMilliseconds("2026-11-27T01:00:00.5Z") == epochMilliseconds("2026-11-27T01:00:00Z")! + 500)
