@@ -313,17 +313,23 @@ struct Logs: ParsableCommand {
             switch try repo.locateRun(runRef) {
             case .recorded(let record): try repo.streamLog(record, sink)
             case .active(let a):
-                if follow { _ = try repo.followLog(a, sink) } else { try repo.streamActiveLog(a, sink) }
+                if !follow { try repo.streamActiveLog(a, sink) }
+                else if case .abandoned = try repo.followLog(a, sink) {
+                    try encoder?.finish()
+                    printError("run \(a.run) was abandoned: its process \(a.pid.map { "\($0) " } ?? "")is gone and it has no record")
+                    return
+                }
             }
             try encoder?.finish()
         }
     }
 }
 
-/// Writes log bytes as one JSON array of lines, as they arrive.
+/// Writes log bytes as one JSON array of lines, as they arrive, through a 64 KiB buffer.
 final class LogJSONWriter {
     private var splitter = LineSplitter()
     private var first = true
+    private var buffer: [UInt8] = []
 
     func feed(_ bytes: UnsafeRawBufferPointer) throws {
         try splitter.feed(bytes, emit)
@@ -331,7 +337,9 @@ final class LogJSONWriter {
 
     func finish() throws {
         try splitter.finish(emit)
-        try write(first ? "[]\n" : "]\n")
+        buffer += Array((first ? "[]\n" : "]\n").utf8)
+        try FS.writeAll(1, buffer, path: "stdout")
+        buffer = []
     }
 
     private func emit(_ line: [UInt8]) throws {
@@ -339,12 +347,13 @@ final class LogJSONWriter {
         var o: [String: JSON] = ["text": .string(l.text)]
         if let t = l.time { o["time"] = .string(t) }
         if let s = l.stream { o["stream"] = .string(s) }
-        try write((first ? "[" : ",") + String(decoding: JSON.object(o).canonicalBytes(), as: UTF8.self))
+        buffer.append(UInt8(ascii: first ? "[" : ","))
+        buffer += JSON.object(o).canonicalBytes()
         first = false
-    }
-
-    private func write(_ text: String) throws {
-        try FS.writeAll(1, Array(text.utf8), path: "stdout")
+        if buffer.count >= 1 << 16 {
+            try FS.writeAll(1, buffer, path: "stdout")
+            buffer.removeAll(keepingCapacity: true)
+        }
     }
 }
 

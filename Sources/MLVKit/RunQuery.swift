@@ -49,7 +49,7 @@ public struct RunRow: Sendable {
 /// A field of a run that `--where` and `--sort` name: `params.lr`, `metrics.acc`,
 /// `meta.KEY`, or one of `id`, `name`, `status`, `started`, `ended`, `duration`,
 /// `inputs`, `command`, `author`, `message`, `fingerprint`, `exit`.
-public enum RunField: Sendable, Equatable, CustomStringConvertible {
+public enum RunField: Sendable, Equatable {
     case param(String), metric(String), meta(String)
     case id, name, status, started, ended, duration, inputs, command, author, message, fingerprint, exit
 
@@ -70,15 +70,6 @@ public enum RunField: Sendable, Equatable, CustomStringConvertible {
             throw MLVError.invalidArgument("unknown run field '\(text)' (use params.NAME, metrics.NAME, meta.KEY or one of \(plain.keys.sorted().joined(separator: ", ")))")
         }
         return f
-    }
-
-    public var description: String {
-        switch self {
-        case .param(let k): return "params.\(k)"
-        case .metric(let k): return "metrics.\(k)"
-        case .meta(let k): return "meta.\(k)"
-        default: return Self.plain.first { $0.value == self && $0.key != "run" }!.key
-        }
     }
 
     /// The field's value in `row` as text (numbers in their shortest round-trip form,

@@ -132,4 +132,17 @@ import Glibc
         guard case .recorded(let r) = end else { Issue.record("expected the recorded run, got \(end)"); return }
         #expect(r.run == run)
     }
+
+    @Test func followStopsOnAnAbandonedRun() throws {
+        let t = try TestRepository()
+        let dir = try RunFixture.active(t.repository, run: "00000000000000f2", name: "dead", pid: Int64(Int32.max))
+        try FS.atomicWrite(dir + "/log", Array("2026-11-27T01:00:00.000Z out last words\n".utf8))
+        guard case .active(let a) = try t.repository.locateRun("dead") else { Issue.record("not active"); return }
+        #expect(a.liveness == .abandoned)
+        var seen: [UInt8] = []
+        let end = try t.repository.followLog(a, pollMilliseconds: 1) { seen += $0 }
+        guard case .abandoned = end else { Issue.record("expected abandoned, got \(end)"); return }
+        #expect(String(decoding: seen, as: UTF8.self).hasSuffix("last words\n"))
+        #expect(FS.isDirectory(dir), "an abandoned run is never deleted by reading it")
+    }
 }
