@@ -335,23 +335,34 @@ extension Repository {
 
     /// Stores one in-memory blob (chunked like any file) and returns its id.
     func storeBlob(_ bytes: [UInt8], writer: PackWriter) throws -> ObjectID {
+        try bytes.withUnsafeBytes { try storeBlob($0, writer: writer) }
+    }
+
+    /// Stores bytes as one blob, chunked like any file, and returns its id. Pages of a
+    /// large mapping are dropped once chunked, so memory stays bounded.
+    func storeBlob(_ data: UnsafeRawBufferPointer, writer: PackWriter) throws -> ObjectID {
         let chunker = try wrap { try FastCDC(config.chunker) }
-        return try bytes.withUnsafeBytes { data in
-            let blob = SHA256.hash(data)
-            var chunks: [(id: ObjectID, length: Int)] = []
-            try chunker.forEachChunk(data) { offset, length in
-                let piece = UnsafeRawBufferPointer(rebasing: data[offset..<(offset + length)])
-                let id = SHA256.hash(piece)
-                try wrap { try writer.put(id, kind: .chunk, bytes: piece, compression: .auto) }
-                chunks.append((id, length))
+        var whole = SHA256()
+        var chunks: [(id: ObjectID, length: Int)] = []
+        var released = 0
+        try chunker.forEachChunk(data) { offset, length in
+            let piece = UnsafeRawBufferPointer(rebasing: data[offset..<(offset + length)])
+            whole.update(piece)
+            let id = SHA256.hash(piece)
+            try wrap { try writer.put(id, kind: .chunk, bytes: piece, compression: .auto) }
+            chunks.append((id, length))
+            if offset + length - released >= Ingest.window {
+                Ingest.release(data, released, offset + length)
+                released = offset + length
             }
-            if chunks.isEmpty {
-                try wrap { try writer.put(blob, kind: .chunk, bytes: data, compression: .never) }
-            } else if chunks.count > 1 {
-                try wrap { try writer.put(blob, kind: .chunkList, bytes: ChunkList.encode(chunks), compression: .never) }
-            }
-            return blob
         }
+        let blob = whole.finalize()
+        if chunks.isEmpty {
+            try wrap { try writer.put(blob, kind: .chunk, bytes: data, compression: .never) }
+        } else if chunks.count > 1 {
+            try wrap { try writer.put(blob, kind: .chunkList, bytes: ChunkList.encode(chunks), compression: .never) }
+        }
+        return blob
     }
 
     private func find(_ path: String, in root: Ingest.Node) -> Ingest.Node? {

@@ -162,17 +162,18 @@ public struct SystemSample: Sendable, Equatable {
 final class SystemSampler {
     let root: Int32
     private let useGPU: Bool
-    private var lastTicks: Int64?
+    /// A new process has used no CPU time: the first sample measures from its start.
+    private var lastTicks: Int64? = 0
     private var lastTime = monotonicMilliseconds()
     private let netStart: (rx: Int64, tx: Int64)
     private let ticksPerSecond = Double(SystemFiles.clockTicks)
     private let pageSize = Int64(SystemFiles.pageSize)
 
+    /// Starts sampling `root`, which must have just been started.
     init(root: Int32, useGPU: Bool = SystemFiles.onPath("nvidia-smi")) {
         self.root = root
         self.useGPU = useGPU
         netStart = ProcParse.netDev(SystemFiles.text("/proc/net/dev") ?? "")
-        _ = sample()
     }
 
     /// A sample of the tree now; nil when `/proc` has nothing for it (it has exited).
