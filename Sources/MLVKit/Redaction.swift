@@ -66,12 +66,12 @@ public enum Redaction {
     /// The pieces of a value that could each be a credential: split at whitespace and
     /// list separators.
     static func tokens(of value: String) -> [Substring] {
-        value.split { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "," || $0 == ";" || $0 == ":" || $0 == "&" || $0 == "?" || $0 == "\"" || $0 == "'" }
+        value.split { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "," || $0 == ";" || $0 == ":" || $0 == "&" || $0 == "?" || $0 == "=" || $0 == "\"" || $0 == "'" }
     }
 
     /// Known credential formats, and long high-entropy base64 or hex strings.
     public static func looksLikeCredential(_ token: Substring) -> Bool {
-        let t = token.hasPrefix("=") ? token.dropFirst() : token
+        let t = token
         let bytes = Array(t.utf8)
         func upperAlnum(_ b: UInt8) -> Bool { (b >= 65 && b <= 90) || (b >= 48 && b <= 57) }
         // AWS access key ids: AKIA / ASIA + 16 upper-case letters or digits.

@@ -18,7 +18,7 @@ public struct MetricPoint: Sendable, Equatable {
 
     /// The canonical JSON line, newline included.
     public var line: [UInt8] {
-        var o: [String: JSON] = ["name": .string(name), "time": .string(time), "value": .number(value)]
+        var o: [String: JSON] = ["name": .string(name), "time": .string(time), "value": .metric(value)]
         if let step { o["step"] = .int(step) }
         return JSON.object(o).canonicalBytes() + [10]
     }
@@ -31,6 +31,14 @@ public struct MetricPoint: Sendable, Equatable {
             throw MLVError.damaged("metric series line is not {name, time, value, step?}: \(String(decoding: bytes.prefix(200), as: UTF8.self))")
         }
         self.init(name: name, step: json["step"]?.int, time: time, value: value)
+    }
+}
+
+extension JSON {
+    /// A measured number: an integer when it is one exactly (`50`, not `50.0`), else
+    /// `number` (null for NaN and infinities).
+    static func metric(_ d: Double) -> JSON {
+        d == d.rounded() && abs(d) < 9_007_199_254_740_992 ? .int(Int64(d)) : .number(d)
     }
 }
 
@@ -84,7 +92,7 @@ public enum MetricLines {
     /// The line `mlv log metric loss=0.3 --step 4` appends: `{"loss":0.3,"step":4,"time":..}`.
     public static func encode(_ metrics: [(name: String, value: Double)], step: Int64?, time: String) -> [UInt8] {
         var o: [String: JSON] = ["time": .string(time)]
-        for m in metrics { o[m.name] = .number(m.value) }
+        for m in metrics { o[m.name] = .metric(m.value) }
         if let step { o["step"] = .int(step) }
         return JSON.object(o).canonicalBytes() + [10]
     }

@@ -149,10 +149,10 @@ public struct SystemSample: Sendable, Equatable {
     /// The canonical JSON line, newline included.
     public var line: [UInt8] {
         var o: [String: JSON] = [
-            "time": .string(time), "cpu": .number((cpu * 10).rounded() / 10), "rss": .int(rss),
+            "time": .string(time), "cpu": .metric((cpu * 10).rounded() / 10), "rss": .int(rss),
             "readBytes": .int(readBytes), "writeBytes": .int(writeBytes), "netRx": .int(netRx), "netTx": .int(netTx),
         ]
-        if let gpu { o["gpu"] = .array(gpu.map { .object(["util": .number($0.util), "memory": .int($0.memory)]) }) }
+        if let gpu { o["gpu"] = .array(gpu.map { .object(["util": .metric($0.util), "memory": .int($0.memory)]) }) }
         return JSON.object(o).canonicalBytes() + [10]
     }
 }
