@@ -146,8 +146,7 @@ public final class RunLauncher: @unchecked Sendable {
             }
         }
         fingerprint = RunManifest.fingerprint(code: code?.snapshot, inputs: inputs, params: request.params)
-        let fp = fingerprint
-        previous = try repository.runs().filter { $0.manifest.fingerprint == fp && $0.manifest.command == request.command }
+        previous = try repository.runs(fingerprint: fingerprint, command: request.command)
     }
 
     /// `train` for `python train.py`, `sh` for `sh -c ...`: the first script argument's
@@ -327,6 +326,51 @@ struct RunFiles {
 }
 
 extension Repository {
+    /// Recorded runs with this fingerprint and command, oldest first. Each run's
+    /// fingerprint is kept in a derived cache (`cache/run-fingerprints`: manifest id,
+    /// fingerprint, XXH3 of the command), so only matching manifests are read.
+    /// - Throws: store errors; a damaged run record.
+    func runs(fingerprint: ObjectID, command: [String]) throws -> [RunRecord] {
+        let cacheFile = cachePath + "/run-fingerprints"
+        var cache: [ObjectID: (fingerprint: ObjectID, command: UInt64)] = [:]
+        for line in (try? FS.readFileIfExists(cacheFile))??.split(separator: 10) ?? [] {
+            let parts = line.split(separator: 32)
+            guard parts.count == 3, let id = ObjectID(hex: String(decoding: parts[0], as: UTF8.self)),
+                  let fp = ObjectID(hex: String(decoding: parts[1], as: UTF8.self)),
+                  let c = UInt64(String(decoding: parts[2], as: UTF8.self), radix: 16) else { continue }
+            cache[id] = (fp, c)
+        }
+        func commandKey(_ command: [String]) -> UInt64 {
+            XXHash.xxh3_64(JSON.array(command.map { .string($0) }).canonicalBytes())
+        }
+        let wanted = commandKey(command)
+        var changed = false
+        var found: [RunRecord] = []
+        var live: [ObjectID: (fingerprint: ObjectID, command: UInt64)] = [:]
+        for run in try wrap({ try refs.runIDs() }) {
+            guard let id = try wrap({ try refs.run(run) }) else { continue }
+            var entry = cache[id]
+            var manifest: RunManifest?
+            if entry == nil {
+                let m = try runManifest(id)
+                entry = (m.fingerprint, commandKey(m.command))
+                manifest = m
+                changed = true
+            }
+            live[id] = entry!
+            if entry!.fingerprint == fingerprint && entry!.command == wanted {
+                let m = try manifest ?? runManifest(id)
+                if m.command == command { found.append(RunRecord(run: run, id: id, manifest: m)) }
+            }
+        }
+        if changed || live.count != cache.count {
+            var text = ""
+            for (id, e) in live { text += "\(id.hex) \(e.fingerprint.hex) \(String(e.command, radix: 16))\n" }
+            try? FS.atomicWrite(cacheFile, Array(text.utf8), durable: false)
+        }
+        return found.sorted { ($0.manifest.started, $0.run) < ($1.manifest.started, $1.run) }
+    }
+
     /// Parses `[ROLE=]REF[#SPLIT]` run inputs (default role `input`), resolving each.
     /// - Throws: `MLVError` for a bad role or an unknown ref.
     func parseRunInputs(_ specs: [String]) throws -> [Input] {
@@ -371,12 +415,11 @@ extension Repository {
                 manifest.outputs.append(RunOutput(kind: spec.kind.rawValue, name: spec.name, path: spec.path, id: p.id,
                                                   status: manifest.status == .succeeded ? .stored : .failed))
             }
-            try wrap { try writer.commit() }
         } catch {
             writer.abort()
             throw error
         }
-        let id = try recordRun(manifest)
+        let id = try recordRun(manifest, writer: writer)
         if manifest.status == .succeeded {
             for p in prepared {
                 if p.unchangedFrom == nil { _ = try createVersionRef(p) } else { p.saveCache() }
