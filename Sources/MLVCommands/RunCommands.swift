@@ -7,7 +7,7 @@ import MLVModel
 struct RunOptions: ParsableArguments {
     @Option(name: .customLong("metrics-interval"), help: ArgumentHelp("Seconds between system metric samples (CPU, RSS, disk, network, GPU).", valueName: "SECONDS"))
     var metricsInterval: Double = 5
-    @Flag(name: .customLong("skip-existing"), help: "Do not run when a recorded run has the same code snapshot, inputs and params; exit 0.")
+    @Flag(name: .customLong("skip-existing"), help: "Do not run when a recorded run has the same code snapshot, inputs, params and command; exit 0.")
     var skipExisting = false
 }
 
@@ -22,7 +22,7 @@ struct Run: ParsableCommand {
             diff against HEAD and a snapshot of tracked and untracked-not-ignored files are \
             recorded; outside git only the --code files. Each --output becomes a new dataset or \
             model version whose lineage names the run (not when the run failed). mlv says so on \
-            stderr when a run with the same code, inputs and params exists. \
+            stderr when a run with the same code, inputs, params and command exists. \
             Exit codes: the command's own status (128 + N when signal N ended it; 127 when it \
             was not found; 1 when it succeeded but an --output path was never written); 2 an \
             input ref not found; 5 a bad --output or name; 64 usage (a --param given twice).
@@ -76,7 +76,7 @@ func launchAndReport(_ launcher: RunLauncher, skipExisting: Bool) throws -> Int3
     for p in launcher.previous {
         let m = p.manifest
         let metrics = m.metrics.sorted { $0.key < $1.key }.prefix(4).map { "\($0.key)=\(formatNumber($0.value))" }.joined(separator: " ")
-        printError("an identical run exists (same code, inputs and params): \(p.run) \(m.name) \(describeStatus(m))"
+        printError("an identical run exists (same code, inputs, params and command): \(p.run) \(m.name) \(describeStatus(m))"
                    + (metrics.isEmpty ? "" : ", \(metrics)") + ", started \(m.started)")
     }
     if skipExisting, !launcher.previous.isEmpty {
