@@ -11,20 +11,8 @@ public enum RunLocation: Sendable {
     case active(ActiveRun)
 }
 
-/// One point of a metric series (a line of the `series` blob).
-public struct MetricPoint: Sendable, Equatable {
-    public var name: String
-    public var step: Int64?
-    public var time: String
-    public var value: Double
-
-    public init(name: String, step: Int64?, time: String, value: Double) {
-        self.name = name; self.step = step; self.time = time; self.value = value
-    }
-}
-
 /// One metric's series with its summary.
-public struct MetricSeries: Sendable {
+public struct MetricHistory: Sendable {
     public var name: String
     public var points: [MetricPoint]
     /// Over the finite values; nil when there are none.
@@ -35,7 +23,7 @@ public struct MetricSeries: Sendable {
 
 /// `mlv.environment/1`, read leniently: every field is optional, so environments
 /// recorded by any mlv decode.
-public struct RunEnvironment: Sendable, Equatable {
+public struct RecordedEnvironment: Sendable, Equatable {
     public var os: String?
     public var kernel: String?
     public var cpuModel: String?
@@ -103,7 +91,7 @@ public struct RunDetails: Sendable {
     /// `NAME@vN` (`model:NAME@vN`) of input and output manifests, by reverse lookup.
     public var versionNames: [ObjectID: String]
     public var durationMilliseconds: Int64?
-    public var environment: RunEnvironment?
+    public var environment: RecordedEnvironment?
     public var system: SystemSummary?
     public var diffStat: DiffStat?
 }
@@ -311,7 +299,7 @@ extension Repository {
     /// A run's metric series, in arrival order per metric, for `names` (all when empty).
     /// - Throws: `.notFound` naming a metric the run does not have; `.damaged` for a
     ///   missing series blob or a malformed line (with its number).
-    public func metricSeries(_ record: RunRecord, names: [String] = []) throws -> [MetricSeries] {
+    public func metricSeries(_ record: RunRecord, names: [String] = []) throws -> [MetricHistory] {
         var points: [String: [MetricPoint]] = [:]
         var order: [String] = []
         if let series = record.manifest.series {
@@ -320,13 +308,11 @@ extension Repository {
             func take(_ line: [UInt8]) throws {
                 lineNumber += 1
                 if line.isEmpty { return }
-                guard let json = try? JSON.parse(line), let name = json["name"]?.string, let value = json["value"],
-                      value == .null || value.double != nil else {
+                guard let point = try? MetricPoint(seriesLine: line) else {
                     throw MLVError.damaged("run \(record.run): series blob \(series.hex) line \(lineNumber) is not a metric point")
                 }
-                if points[name] == nil { order.append(name) }
-                points[name, default: []].append(MetricPoint(name: name, step: json["step"]?.int, time: json["time"]?.string ?? "",
-                                                             value: value.double ?? .nan))
+                if points[point.name] == nil { order.append(point.name) }
+                points[point.name, default: []].append(point)
             }
             try readRunBlob(record.run, "series", series) { bytes in try splitter.feed(bytes, take) }
             try splitter.finish(take)
@@ -341,18 +327,18 @@ extension Repository {
                 throw MLVError.notFound("run \(record.run) has no metric '\(name)' (it has: \(order.isEmpty ? "none" : order.joined(separator: ", ")))")
             }
             let finite = p.map(\.value).filter(\.isFinite)
-            return MetricSeries(name: name, points: p, min: finite.min(), max: finite.max(),
+            return MetricHistory(name: name, points: p, min: finite.min(), max: finite.max(),
                                 last: p.last?.value ?? record.manifest.metrics[name])
         }
     }
 
     /// Decodes a run's environment blob; nil when none was recorded.
     /// - Throws: `.damaged` when the blob is missing or not an environment.
-    public func environment(of record: RunRecord) throws -> RunEnvironment? {
+    public func environment(of record: RunRecord) throws -> RecordedEnvironment? {
         guard let id = record.manifest.environment else { return nil }
         var bytes: [UInt8] = []
         try readRunBlob(record.run, "environment", id) { bytes.append(contentsOf: $0) }
-        do { return try RunEnvironment(json: try JSON.parse(bytes)) } catch {
+        do { return try RecordedEnvironment(json: try JSON.parse(bytes)) } catch {
             throw MLVError.damaged("run \(record.run): environment blob \(id.hex) is not an environment: \(error)")
         }
     }
@@ -422,7 +408,7 @@ public struct MetricRow: Sendable, Equatable {
 /// Lines up several series by step: one row per distinct step, ascending; points without
 /// a step get a row each, after the stepped ones in arrival order. When a metric has
 /// several points at one step, the last one is shown.
-public func metricTable(_ series: [MetricSeries]) -> [MetricRow] {
+public func metricTable(_ series: [MetricHistory]) -> [MetricRow] {
     var byStep: [Int64: MetricRow] = [:]
     var unstepped: [MetricRow] = []
     for (column, s) in series.enumerated() {

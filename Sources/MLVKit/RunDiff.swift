@@ -51,7 +51,7 @@ public struct EnvironmentDiff: Sendable, Equatable {
 
     public var isEmpty: Bool { fields.isEmpty && variables.isEmpty && packages.isEmpty && oldRecorded == newRecorded }
 
-    init(_ a: RunEnvironment?, _ b: RunEnvironment?) {
+    init(_ a: RecordedEnvironment?, _ b: RecordedEnvironment?) {
         oldRecorded = a != nil
         newRecorded = b != nil
         guard let a, let b else {
@@ -61,7 +61,7 @@ public struct EnvironmentDiff: Sendable, Equatable {
         fields = changes(Dictionary(a.summaryFields, uniquingKeysWith: { x, _ in x }),
                          Dictionary(b.summaryFields, uniquingKeysWith: { x, _ in x }))
         variables = changes(a.variables, b.variables)
-        func versions(_ e: RunEnvironment) -> [String: String] {
+        func versions(_ e: RecordedEnvironment) -> [String: String] {
             var out: [String: String] = [:]
             for line in e.packages {
                 if let r = line.firstRange(of: "==") { out[String(line[..<r.lowerBound])] = String(line[r.upperBound...]) }

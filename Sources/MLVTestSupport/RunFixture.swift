@@ -15,14 +15,9 @@ public enum RunFixture {
     /// A metric series blob: JSON lines `{"name","step"?,"time","value"}`, one second apart
     /// from `started`'s minute.
     public static func seriesLines(_ points: [Point], minute: String = "2026-11-27T01:00") -> [UInt8] {
-        var out: [UInt8] = []
-        for (i, p) in points.enumerated() {
-            var o: [String: JSON] = ["name": .string(p.name), "value": .number(p.value),
-                                     "time": .string("\(minute):\(i % 60 < 10 ? "0" : "")\(i % 60).000Z")]
-            if let s = p.step { o["step"] = .int(s) }
-            out += JSON.object(o).canonicalBytes() + [10]
+        points.enumerated().flatMap { i, p in
+            MetricPoint(name: p.name, step: p.step, time: "\(minute):\(i % 60 < 10 ? "0" : "")\(i % 60).000Z", value: p.value).line
         }
-        return out
     }
 
     /// An `mlv.environment/1` blob.

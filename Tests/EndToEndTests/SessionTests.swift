@@ -175,7 +175,7 @@ struct SessionTests {
             }
         }
         let implemented = ["init", "add", "datasets", "log", "ls", "show", "status", "diff", "runs", "logs", "metrics", "compare",
-                           "checkout", "models", "registry",
+                           "checkout", "run", "rerun", "models", "registry",
                            "stage", "approve", "promote", "alias", "audit", "hash", "chunks", "fsck", "gc", "config"]
         #expect(commands == implemented)
         // Nothing that is not built yet: those are usage errors.
@@ -189,6 +189,7 @@ struct SessionTests {
         // Every command's help works and lists its exit codes.
         let leaves = ["init", "add dataset", "add model", "datasets", "log dataset", "log model", "ls", "show", "show version",
                       "show run", "status", "diff", "diff versions", "diff run", "runs", "logs", "metrics", "compare", "checkout",
+                      "run", "rerun", "log run", "log metric",
                       "models", "registry", "stage list", "stage add", "stage set", "stage remove", "approve", "promote model",
                       "alias set", "alias remove", "audit", "hash", "chunks", "fsck", "gc", "config"]
         for leaf in leaves {
