@@ -161,4 +161,50 @@ struct RunCommandEndToEndTests {
         #expect(r.status == 0 && !r.timedOut, "\(r)")
         #expect(r.stdout == lines.joined())
     }
+
+    /// The query commands on runs that `mlv run` itself recorded.
+    @Test func readsWhatMlvRunRecords() throws {
+        let s = try Session(identity: "alice@lab")
+        try s.mlv("init")
+        try s.write("data", ["train/a.csv": "1\n", "eval/b.csv": "2\n"])
+        try s.mlv("add", "dataset", "mnist", "data", "--split", "train=train", "--split", "eval=eval")
+        for lr in ["0.1", "0.01"] {
+            let script = "echo \"lr $LR\"; printf '{\"step\": 1, \"loss\": 0.5}\\n{\"step\": 2, \"loss\": %s}\\n' $LR >> \"$MLV_METRICS_FILE\"; printf m$LR > m.bin"
+            let r = try MLVBinary.run(["run", "--name", "train", "--param", "lr=\(lr)", "--input", "train=mnist@v1#train",
+                                       "--input", "eval=mnist@v1#eval", "--output", "model:digits=m.bin", "--metrics-interval", "0.2",
+                                       "--", "sh", "-c", script], in: s.directory, environment: s.environment.merging(["LR": lr]) { $1 })
+            #expect(r.status == 0, "\(r)")
+        }
+        let runs = try s.json("runs", "--sort", "params.lr")
+        #expect(runs.array?.compactMap { $0["params"]?["lr"]?.string } == ["0.01", "0.1"])
+        #expect(runs.array?.first?["metrics"]?["loss"] == .double(0.01))
+        #expect(runs.array?.first?["inputs"] == .array([.string("train=mnist@v1#train"), .string("eval=mnist@v1#eval")]))
+        let show = try s.json("show", "run", "train")
+        #expect(show["outputs"]?.array?.first?["version"] == .string("model:digits@v2"))
+        #expect(show["environment"]?["variables"] != nil)
+        #expect(try s.mlv("logs", "train").stdout.hasSuffix(" out lr 0.01\n"))
+        let metrics = try s.json("metrics", "train", "loss")
+        #expect(metrics["metrics"]?.array?.first?["points"]?.array?.count == 2)
+        let first = try #require(runs.array?.last?["run"]?.string)
+        let diff = try s.json("diff", "run", first, "train")
+        #expect(diff["params"] == .array([.object(["key": .string("lr"), "change": .string("changed"), "old": .string("0.1"),
+                                                   "new": .string("0.01")])]))
+        let compare = try s.json("compare", "digits@v1", "digits@v2")
+        #expect(compare["eval"]?["verdict"] == .string("same"))
+        #expect(try s.json("runs", "--tried", "--input", "mnist@v1#train")["tried"]?.array?.count == 2)
+    }
+
+    @Test func followsALiveMlvRun() throws {
+        let s = try Session()
+        try s.mlv("init")
+        let run = try MLVBinary.start(["run", "--name", "slow", "--", "sh", "-c", "echo one; sleep 0.5; echo two"],
+                                      in: s.directory, environment: s.environment)
+        let active = s.path(".mlv/active")
+        for _ in 0..<2500 where ((try? FS.listDirectory(active))?.isEmpty ?? true) { usleep(2000) }
+        let follower = try MLVBinary.start(["logs", "--follow", "slow"], in: s.directory, environment: s.environment)
+        let r = follower.wait()
+        #expect(run.wait().status == 0)
+        #expect(r.status == 0, "\(r)")
+        #expect(r.lines.map { $0.split(separator: " ", maxSplits: 1).last.map(String.init) } == ["out one", "out two"], "\(r)")
+    }
 }
