@@ -177,27 +177,37 @@ public func sparkline(_ values: [Double], width: Int = 40) -> String {
 }
 
 extension Repository {
-    /// Finds a recorded run (id, unique prefix of 4+ hex digits, or name), else an active
-    /// one by id prefix or name.
+    /// Finds a run by id, unique prefix of 4+ hex digits, or name, recorded or active. A
+    /// name finds the newest run with it, so a run going on now wins over earlier records.
     /// - Throws: `MLVError.notFound` naming it (with close names), `.ambiguousPrefix`.
     public func locateRun(_ text: String) throws -> RunLocation {
-        do { return .recorded(try resolveRun(text)) } catch MLVError.unknownRef(_, let suggestions) {
-            let active = try activeRuns()
+        let active = try activeRuns()
+        let running = active.last { $0.name == text && $0.liveness == .running }
+        do {
+            let r = try resolveRun(text)
+            if let a = running, r.manifest.name == text, r.run != a.run,
+               (epochMilliseconds(a.started) ?? 0) > (epochMilliseconds(r.manifest.started) ?? 0) {
+                return .active(a)
+            }
+            return .recorded(r)
+        } catch MLVError.unknownRef(_, let suggestions) {
             let isHex = text.utf8.count >= 4 && text.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
             let byID = isHex ? active.filter { $0.run.hasPrefix(text) } : []
             if byID.count > 1 { throw MLVError.ambiguousPrefix(text, candidates: byID.map(\.run)) }
-            if let a = byID.first ?? active.last(where: { $0.name == text }) { return .active(a) }
+            if let a = byID.first ?? running ?? active.last(where: { $0.name == text }) { return .active(a) }
             throw MLVError.notFound("no run '\(text)'" + (suggestions.isEmpty ? "" : "; did you mean \(suggestions.joined(separator: ", "))?"))
         }
     }
 
-    /// A recorded run, found as by `locateRun`.
-    /// - Throws: `MLVError.notFound` for an unknown run or one still running (no record
+    /// A recorded run: by id, unique prefix or name (the newest record with it).
+    /// - Throws: `MLVError.notFound` for an unknown run or one still going on (no record
     ///   yet); `.ambiguousPrefix`.
     public func findRun(_ text: String) throws -> RunRecord {
-        switch try locateRun(text) {
-        case .recorded(let r): return r
-        case .active(let a): throw MLVError.notFound("run \(a.run) (\(a.name)) is \(a.liveness.rawValue) and has no record yet")
+        do { return try resolveRun(text) } catch MLVError.unknownRef {
+            switch try locateRun(text) {
+            case .recorded(let r): return r
+            case .active(let a): throw MLVError.notFound("run \(a.run) (\(a.name)) is \(a.liveness.rawValue) and has no record yet")
+            }
         }
     }
 

@@ -83,6 +83,14 @@ import Glibc
             try repo.findRun("dddd")
         }
         expectMLVError({ if case .notFound = $0 { true } else { false } }, mentions: ["'zzz'"]) { try repo.locateRun("zzz") }
+        // A name finds the newest run: one going on now wins over an earlier record, not over a later one.
+        try RunFixture.active(repo, run: "abab000000000006", name: "baseline")
+        guard case .active(let again) = try repo.locateRun("baseline") else { Issue.record("expected the live run"); return }
+        #expect(again.run == "abab000000000006")
+        #expect(try repo.findRun("baseline").run == "aaaa000000000001", "findRun wants a record")
+        try RunFixture.active(repo, run: "abab000000000007", name: "tuned", started: "2026-11-27T01:00:00Z")
+        guard case .recorded(let r) = try repo.locateRun("tuned") else { Issue.record("expected the record"); return }
+        #expect(r.run == "bbbb000000000002")
     }
 
     @Test func triedListsParamCombinationsPerCodeSnapshotWithBestAndLast() throws {
