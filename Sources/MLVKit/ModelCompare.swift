@@ -73,7 +73,7 @@ extension Repository {
         }
         let state = try registryHead(model: r.name)?.event.state ?? RegistryState()
         let evals = run?.manifest.inputs.filter { $0.role == "eval" } ?? []
-        let names = try versionNames(for: Set(evals.map(\.id)))
+        let names = try versionNames(for: Set(evals.map(\.id)), hints: evals.compactMap(\.ref))
         return ComparedModel(ref: r, manifest: m, run: run, runNote: note, stages: state.stages(of: r.version),
                              aliases: state.aliases.filter { $0.value.version == r.version }.keys.sorted(),
                              evalSet: evals.map { (names[$0.id] ?? $0.id.short) + ($0.split.map { "#\($0)" } ?? "") }.sorted())

@@ -399,7 +399,8 @@ extension Repository {
         var duration: Int64?
         if let s = epochMilliseconds(m.started), let e = epochMilliseconds(m.ended) { duration = e - s }
         return RunDetails(record: record,
-                          versionNames: try versionNames(for: Set(m.inputs.map(\.id) + m.outputs.compactMap(\.id))),
+                          versionNames: try versionNames(for: Set(m.inputs.map(\.id) + m.outputs.compactMap(\.id)),
+                                                         hints: m.inputs.compactMap(\.ref) + m.outputs.map { "\($0.kind):\($0.name)" }),
                           durationMilliseconds: duration, environment: try environment(of: record),
                           system: try systemSummary(of: record), diffStat: try diffStat(of: record))
     }

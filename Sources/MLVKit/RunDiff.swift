@@ -119,7 +119,7 @@ func metricChanges(_ a: [String: Double], _ b: [String: Double]) -> [MetricChang
 extension Repository {
     /// Compares the inputs of two lists by role.
     func compareInputs(_ a: [Input], _ b: [Input]) throws -> [InputComparison] {
-        let names = try versionNames(for: Set((a + b).map(\.id)))
+        let names = try versionNames(for: Set((a + b).map(\.id)), hints: (a + b).compactMap(\.ref))
         func key(_ i: Input) -> String { i.id.hex + "#" + (i.split ?? "") }
         return Set(a.map(\.role)).union(b.map(\.role)).sorted().map { role in
             let x = a.filter { $0.role == role }, y = b.filter { $0.role == role }

@@ -250,17 +250,29 @@ extension Repository {
         }.sorted { ($0.started, $0.run) < ($1.started, $1.run) }
     }
 
-    /// `KIND:NAME@vN` for each manifest id that a version ref points at (the first
-    /// version when several do); ids no version ref points at are absent.
-    public func versionNames(for ids: Set<ObjectID>) throws -> [ObjectID: String] {
+    /// `KIND:NAME@vN` (no kind for datasets) for each manifest id that a version ref
+    /// points at (the first version when several do); ids no version ref points at are
+    /// absent. The names in `hints` (refs as typed, `mnist@v2`) are looked in first, so
+    /// the walk over every version ref happens only for ids they do not explain.
+    public func versionNames(for ids: Set<ObjectID>, hints: [String] = []) throws -> [ObjectID: String] {
         var found: [ObjectID: String] = [:]
-        guard !ids.isEmpty else { return found }
+        func look(_ kind: ArtifactKind, _ name: String) throws {
+            for v in try wrap({ try refs.versions(kind: kind.rawValue, name: name) }) where ids.contains(v.id) && found[v.id] == nil {
+                found[v.id] = (kind == .dataset ? "" : "\(kind.rawValue):") + "\(name)@v\(v.number)"
+            }
+        }
+        var looked = Set<String>()
+        for hint in hints {
+            guard let spec = try? RefSpec.parse(hint) else { continue }
+            for kind in ArtifactKind.allCases where spec.kind == nil || spec.kind == kind.rawValue {
+                if looked.insert(kind.rawValue + ":" + spec.name).inserted { try look(kind, spec.name) }
+            }
+        }
+        guard found.count < ids.count else { return found }
         for kind in ArtifactKind.allCases {
-            for name in try wrap({ try refs.names(kind: kind.rawValue) }) {
-                for v in try wrap({ try refs.versions(kind: kind.rawValue, name: name) }) where ids.contains(v.id) && found[v.id] == nil {
-                    found[v.id] = (kind == .dataset ? "" : "\(kind.rawValue):") + "\(name)@v\(v.number)"
-                    if found.count == ids.count { return found }
-                }
+            for name in try wrap({ try refs.names(kind: kind.rawValue) }) where !looked.contains(kind.rawValue + ":" + name) {
+                try look(kind, name)
+                if found.count == ids.count { return found }
             }
         }
         return found
@@ -276,7 +288,8 @@ extension Repository {
     /// - Throws: store errors; a damaged run record is an error.
     public func runRows() throws -> [RunRow] {
         let records = try runs()
-        let names = try versionNames(for: Set(records.flatMap { $0.manifest.inputs.map(\.id) }))
+        let inputs = records.flatMap(\.manifest.inputs)
+        let names = try versionNames(for: Set(inputs.map(\.id)), hints: inputs.compactMap(\.ref))
         var rows = records.map { r -> RunRow in
             let m = r.manifest
             var duration: Int64?

@@ -114,4 +114,16 @@ import Glibc
         #expect(try repo.triedCombinations(on: "mnist@v1").1.map(\.runs) == [["aaaa000000000001"]])
         #expect(try repo.triedCombinations(on: "mnist@v1#eval").1.isEmpty)
     }
+
+    @Test func versionNamesUseHintsFirstAndFallBackToEveryRef() throws {
+        let (t, v1, v2) = try repositoryWithRuns()
+        try t.write("other", ["x": "x\n"])
+        let other = try t.add("other", "other").id
+        let repo = t.repository
+        let expected: [ObjectID: String] = [v1: "mnist@v1", v2: "mnist@v2", other: "other@v1"]
+        #expect(try repo.versionNames(for: Set(expected.keys)) == expected)
+        #expect(try repo.versionNames(for: Set(expected.keys), hints: ["mnist@v1#train", "dataset:other", "nope@v3", "%bad"]) == expected)
+        #expect(try repo.versionNames(for: [other], hints: ["mnist@v2"]) == [other: "other@v1"], "a wrong hint costs a walk")
+        #expect(try repo.versionNames(for: []).isEmpty)
+    }
 }
