@@ -77,7 +77,8 @@ struct Runs: ParsableCommand {
             --tried --input REF lists the parameter combinations of runs that read REF (a split \
             with #SPLIT), grouped by code snapshot, with each metric's best value (lowest for \
             loss/error-like names) and last value. \
-            Exit codes: 0 ok; 2 no store or unknown --input ref; 4 a damaged run record; 64 a \
+            Exit codes: 0 ok; 2 no store or unknown --input ref; 4 a damaged run record; 5 an \
+            ambiguous --input ref; 64 a \
             malformed --where or --sort.
             """)
     @Option(name: .customLong("where"), help: ArgumentHelp("A condition FIELD OP VALUE, e.g. 'params.lr<0.05'. Repeatable.", valueName: "EXPR"))
