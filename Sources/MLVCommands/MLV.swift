@@ -12,12 +12,14 @@ public struct MLV: AsyncParsableCommand {
 
             Exit codes: 0 success; 1 check failed (fsck damage, audit --verify tampering, status \
             changes with --exit-code); 2 not found; 3 conflict; 4 store damaged; 5 refused (bad input); \
-            64 usage error.
+            64 usage error. 'mlv run' and 'mlv rerun' exit with the command's own status once it \
+            has started.
             """,
         version: "mlv 0.1.0 (store format 1)",
         subcommands: [
             Init.self, Add.self, Datasets.self, Log.self, Ls.self, Show.self, Status.self, Diff.self,
-            Checkout.self, Models.self, RegistryBoard.self, Stage.self, Approve.self, Promote.self, Alias.self, Audit.self,
+            Runs.self, Logs.self, Metrics.self, Compare.self,
+            Checkout.self, Run.self, Rerun.self, Models.self, RegistryBoard.self, Stage.self, Approve.self, Promote.self, Alias.self, Audit.self,
             Hash.self, Chunks.self, Fsck.self, GC.self, Config.self,
         ]
     )

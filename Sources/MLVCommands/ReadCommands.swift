@@ -29,8 +29,8 @@ struct Datasets: ParsableCommand {
 }
 
 struct Log: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show the versions of a dataset or a model.",
-                                                    subcommands: [LogDataset.self, LogModel.self])
+    static let configuration = CommandConfiguration(abstract: "Show the versions of a dataset or a model; record a run or a metric.",
+                                                    subcommands: [LogDataset.self, LogModel.self, LogRun.self, LogMetric.self])
 }
 
 struct LogDataset: ParsableCommand {
@@ -90,8 +90,16 @@ struct Ls: ParsableCommand {
 }
 
 struct Show: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show a version's manifest.",
-                                                    discussion: "Exit codes: 0 ok; 2 unknown ref; 4 damaged manifest.")
+    static let configuration = CommandConfiguration(
+        abstract: "Show a version's manifest (mlv show REF) or a run (mlv show run RUN).",
+        discussion: "Exit codes: 0 ok; 2 unknown ref or run; 4 a damaged manifest or run, or a missing blob; 5 an ambiguous prefix.",
+        subcommands: [ShowVersion.self, ShowRun.self], defaultSubcommand: ShowVersion.self)
+}
+
+struct ShowVersion: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "version", abstract: "Show a version's manifest (the default: mlv show REF).",
+        discussion: "A REF that names no version but a run (its id, prefix or name) shows the run. Exit codes: 0 ok; 2 unknown ref; 4 damaged manifest.")
     @Argument(help: "A version: NAME@vN, NAME (latest), NAME@STAGE, model:NAME@vN, or an id prefix.") var ref: String
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: JSONOption
@@ -126,7 +134,11 @@ struct Show: ParsableCommand {
     func run() throws {
         try MLVCommands.run {
             let repo = try store.open()
-            let r = try repo.resolve(ref)
+            let r: Resolved
+            do { r = try repo.resolve(ref) } catch MLVError.unknownRef(let text, let suggestions) {
+                guard let run = try? repo.findRun(ref) else { throw MLVError.unknownRef(text, suggestions: suggestions) }
+                return try show(try repo.runDetails(run), json: output.json)
+            }
             if r.kind == "model" {
                 try showModel(repo, r)
                 return
@@ -210,8 +222,16 @@ struct Status: ParsableCommand {
 }
 
 struct Diff: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "File-level differences between two versions, with sizes.",
-                                                    discussion: "Exit codes: 0 ok; 2 unknown ref.")
+    static let configuration = CommandConfiguration(
+        abstract: "File-level differences between two versions (mlv diff A B), or between two runs (mlv diff run A B).",
+        discussion: "Exit codes: 0 ok; 2 unknown ref or run; 4 a damaged run, environment or code snapshot; 5 an ambiguous prefix.",
+        subcommands: [DiffVersions.self, DiffRun.self], defaultSubcommand: DiffVersions.self)
+}
+
+struct DiffVersions: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "versions", abstract: "File-level differences between two versions, with sizes (the default: mlv diff A B).",
+        discussion: "When neither ref names a version but both name runs, the runs are compared as by 'mlv diff run'. Exit codes: 0 ok; 2 unknown ref.")
     @Argument(help: "The older version.") var from: String
     @Argument(help: "The newer version.") var to: String
     @OptionGroup var store: StoreOptions
@@ -219,7 +239,13 @@ struct Diff: ParsableCommand {
 
     func run() throws {
         try MLVCommands.run {
-            let (a, b, changes) = try store.open().diff(from, to)
+            let repo = try store.open()
+            let a: Resolved, b: Resolved, changes: [Change]
+            do { (a, b, changes) = try repo.diff(from, to) } catch MLVError.unknownRef(let text, let suggestions) {
+                guard (try? repo.resolve(from)) == nil, (try? repo.resolve(to)) == nil,
+                      let runs = try? repo.diffRuns(from, to) else { throw MLVError.unknownRef(text, suggestions: suggestions) }
+                return try showRunDiff(runs, json: output.json)
+            }
             if output.json {
                 sayJSON(.object(["from": a.json, "to": b.json, "changes": changesJSON(changes)]))
                 return

@@ -25,9 +25,15 @@ extension Repository {
     public func recordRun(_ manifest: RunManifest) throws -> ObjectID {
         let guardLock = try lock(.shared)
         defer { withExtendedLifetime(guardLock) {} }
+        return try recordRun(manifest, writer: objects.writer())
+    }
+
+    /// Adds the run manifest to `writer` (which may hold the objects it points at),
+    /// commits it, then creates `refs/runs/<run>`. The caller holds the store's lock.
+    /// - Throws: `MLVError.refused` when the run already has a record; store errors.
+    func recordRun(_ manifest: RunManifest, writer: PackWriter) throws -> ObjectID {
         let bytes = manifest.canonicalBytes()
         let id = SHA256.hash(bytes)
-        let writer = objects.writer()
         do {
             try wrap { try writer.put(id, kind: .manifest, bytes: bytes, compression: .always) }
             try wrap { try writer.commit() }

@@ -93,10 +93,9 @@ struct RegistryEndToEndTests {
         try s.mlv("gc", "--grace", "0")
         try s.mlv("audit", "--verify")
         let help = try s.mlv("--help")
-        for command in ["models", "registry", "stage", "approve", "promote", "alias", "audit"] {
+        for command in ["models", "registry", "stage", "approve", "promote", "alias", "audit", "compare"] {
             #expect(help.stdout.contains(command), "\(command) missing from --help")
         }
-        #expect(!help.stdout.contains("compare"))
     }
 
     @Test func badInputExitCodes() throws {

@@ -1,0 +1,47 @@
+import MLVBasics
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite struct SubprocessTests {
+    @Test func captureCollectsBothStreamsAndTheStatus() throws {
+        let r = try Subprocess.capture(["sh", "-c", "printf out; printf err >&2; exit 7"])
+        #expect(r.termination == .exited(7))
+        #expect(r.stdout == Array("out".utf8))
+        #expect(r.stderr == Array("err".utf8))
+        #expect(r.termination.shellStatus == 7)
+    }
+
+    @Test func aSignalIsReportedAsSuch() throws {
+        let r = try Subprocess.capture(["sh", "-c", "kill -TERM $$"])
+        #expect(r.termination == .signaled(SIGTERM))
+        #expect(r.termination.shellStatus == 128 + SIGTERM)
+        #expect(signalName(SIGTERM) == "SIGTERM")
+        #expect(signalName(SIGINT) == "SIGINT")
+    }
+
+    @Test func aMissingCommandIsENOENT() {
+        #expect { try Subprocess(arguments: ["mlv-no-such-command-xyz"]) } throws: { e in
+            (e as? FileSystemError)?.errno == ENOENT
+        }
+    }
+
+    @Test func environmentAndDirectoryAreTheGivenOnes() throws {
+        let r = try Subprocess.capture(["sh", "-c", "echo $FOO; pwd"], directory: "/", environment: ["FOO": "bar", "PATH": "/usr/bin:/bin"])
+        #expect(String(decoding: r.stdout, as: UTF8.self) == "bar\n/\n")
+    }
+
+    @Test func timestampsWithMilliseconds() {
+        #expect(Timestamp.format(nanoseconds: 1_795_000_000_007_000_000) == "2026-11-18T11:06:40.007Z")
+        #expect(Timestamp.format(nanoseconds: 0) == "1970-01-01T00:00:00.000Z")
+    }
+
+    @Test func systemFilesReadsProcAndUname() {
+        #expect(SystemFiles.text("/proc/self/stat")?.isEmpty == false)
+        #expect(SystemFiles.read("/no/such/file") == nil)
+        #expect(!SystemFiles.uname().release.isEmpty)
+        #expect(SystemFiles.processIDs().contains(getpid()))
+        #expect(SystemFiles.onPath("sh"))
+    }
+}
