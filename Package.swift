@@ -33,11 +33,12 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], exclude: ["README.md"]),
         .executableTarget(name: "mlv", dependencies: ["MLVCommands"], exclude: ["README.md"]),
-        .target(name: "MLVTestSupport", dependencies: ["MLVKit", "MLVStore", "MLVModel", "MLVBasics"], exclude: ["README.md"]),
+        .target(name: "MLVTestSupport", dependencies: ["MLVKit", "MLVRemote", "MLVStore", "MLVModel", "MLVBasics"], exclude: ["README.md"]),
 
         .testTarget(name: "MLVBasicsTests", dependencies: ["MLVBasics", "MLVTestSupport"]),
         .testTarget(name: "MLVModelTests", dependencies: ["MLVModel", "MLVTestSupport"]),
         .testTarget(name: "MLVStoreTests", dependencies: ["MLVStore", "MLVTestSupport"]),
+        .testTarget(name: "MLVRemoteTests", dependencies: ["MLVRemote", "MLVTestSupport"]),
         .testTarget(name: "MLVKitTests", dependencies: ["MLVKit", "MLVTestSupport"]),
         .testTarget(name: "MLVCommandsTests", dependencies: ["MLVCommands", "MLVTestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["mlv", "MLVTestSupport"]),
