@@ -64,11 +64,7 @@ public struct SigV4: Sendable {
     /// The canonical request and the signed-headers list.
     public static func canonicalRequest(method: String, canonicalURI: String, query: [(String, String)],
                                         headers: [(String, String)], payloadHash: String) -> (String, String) {
-        let canonicalQuery = query
-            .map { (uriEncode($0.0, encodeSlash: true), uriEncode($0.1, encodeSlash: true)) }
-            .sorted { a, b in a.0 == b.0 ? a.1.utf8.lexicographicallyPrecedes(b.1.utf8) : a.0.utf8.lexicographicallyPrecedes(b.0.utf8) }
-            .map { "\($0.0)=\($0.1)" }
-            .joined(separator: "&")
+        let canonicalQuery = canonicalQuery(query)
         var merged: [String: [String]] = [:]
         for (name, value) in headers {
             merged[name.lowercased(), default: []].append(collapseSpaces(value))
@@ -79,6 +75,16 @@ public struct SigV4: Sendable {
         let request = [method, canonicalURI.isEmpty ? "/" : canonicalURI, canonicalQuery, canonicalHeaders, signed, payloadHash]
             .joined(separator: "\n")
         return (request, signed)
+    }
+
+    /// Query parameters encoded with `uriEncode`, sorted by name then value (bytes), joined
+    /// with `&`; a parameter without a value is `name=`.
+    public static func canonicalQuery(_ query: [(String, String)]) -> String {
+        let encoded: [(String, String)] = query.map { (uriEncode($0.0, encodeSlash: true), uriEncode($0.1, encodeSlash: true)) }
+        let sorted = encoded.sorted { a, b in
+            a.0 == b.0 ? a.1.utf8.lexicographicallyPrecedes(b.1.utf8) : a.0.utf8.lexicographicallyPrecedes(b.0.utf8)
+        }
+        return sorted.map { "\($0.0)=\($0.1)" }.joined(separator: "&")
     }
 
     /// RFC 3986 encoding as SigV4 wants it: unreserved characters (`A-Z a-z 0-9 - . _ ~`)
