@@ -186,26 +186,41 @@ public final class HTTPClient: Sendable {
     private func exchange(_ request: HTTPRequest, on connection: any Connection, endpoint: HTTPEndpoint,
                           downloadTo: String?) throws -> HTTPResponse {
         var sent = false
-        var gotResponse = false
+        var reader = HTTPReader(connection)
         do {
             try writeHead(request, endpoint: endpoint, on: connection)
-            try writeBody(request.body, on: connection)
-            sent = true
-            var reader = HTTPReader(connection)
-            var (status, headers, version) = try reader.readHead()
-            gotResponse = true
-            while (100..<200).contains(status) {  // 100 Continue and friends: read on
-                (status, headers, version) = try reader.readHead()
+            do {
+                try writeBody(request.body, on: connection)
+            } catch let e as NetworkError {
+                // A server may answer before the body is all sent (403, 413) and close:
+                // that answer says more than the broken pipe.
+                if reader.bufferIsEmpty, let early = try? readResponse(&reader, request, downloadTo: nil) { return early.0 }
+                throw e
             }
-            var response = HTTPResponse(status: status, headers: headers, body: [], bytesToFile: 0)
-            let reusable = try reader.readBody(
-                of: &response, method: request.method, version: version,
-                to: (200..<300).contains(status) ? downloadTo : nil)
-            if reusable { giveBack(connection, endpoint) }
-            return response
-        } catch let e as NetworkError where !gotResponse {
+            sent = true
+            guard try reader.waitForHead() else {
+                throw NetworkError(.closed, endpoint: connection.endpoint, "connection closed before the response")
+            }
+        } catch let e as NetworkError {
             throw ExchangeFailure(error: e, sentRequest: sent)
         }
+        let (response, reusable) = try readResponse(&reader, request, downloadTo: downloadTo)
+        if reusable { giveBack(connection, endpoint) }
+        return response
+    }
+
+    /// Reads a whole response (skipping 1xx ones); returns it and whether the connection
+    /// can carry another request.
+    private func readResponse(_ reader: inout HTTPReader, _ request: HTTPRequest, downloadTo: String?) throws -> (HTTPResponse, Bool) {
+        var (status, headers, version) = try reader.readHead()
+        while (100..<200).contains(status) {  // 100 Continue and friends: read on
+            (status, headers, version) = try reader.readHead()
+        }
+        var response = HTTPResponse(status: status, headers: headers, body: [], bytesToFile: 0)
+        let reusable = try reader.readBody(
+            of: &response, method: request.method, version: version,
+            to: (200..<300).contains(status) ? downloadTo : nil)
+        return (response, reusable)
     }
 
     private func writeHead(_ request: HTTPRequest, endpoint: HTTPEndpoint, on connection: any Connection) throws {
@@ -259,6 +274,15 @@ struct HTTPReader {
     }
 
     private var available: Int { buffer.count - start }
+
+    var bufferIsEmpty: Bool { available == 0 }
+
+    /// Reads until the first response byte arrives; false when the peer closed first.
+    /// A failure here means the server never answered (see `HTTPClient.send`'s retry).
+    mutating func waitForHead() throws -> Bool {
+        if available > 0 { return true }
+        return try fill()
+    }
 
     /// Reads more bytes; false at end of stream.
     private mutating func fill() throws -> Bool {
