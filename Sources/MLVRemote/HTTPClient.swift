@@ -267,6 +267,8 @@ struct HTTPReader {
     private let connection: any Connection
     private var buffer: [UInt8] = []
     private var start = 0
+    /// Where reads land: once per reader, and body bytes go from here straight to their sink.
+    private var scratch = [UInt8](repeating: 0, count: 256 << 10)
     private static let maxHead = 64 << 10
 
     init(_ connection: any Connection) {
@@ -284,14 +286,19 @@ struct HTTPReader {
         return try fill()
     }
 
-    /// Reads more bytes; false at end of stream.
+    /// Reads more bytes into `buffer`; false at end of stream.
     private mutating func fill() throws -> Bool {
         if start > 0 && start == buffer.count { buffer.removeAll(keepingCapacity: true); start = 0 }
-        var chunk = [UInt8](repeating: 0, count: 64 << 10)
-        let n = try chunk.withUnsafeMutableBytes { try connection.read(into: $0) }
+        let n = try readScratch(max: scratch.count)
         if n == 0 { return false }
-        buffer.append(contentsOf: chunk[0..<n])
+        buffer.append(contentsOf: scratch[0..<n])
         return true
+    }
+
+    /// Reads up to `max` bytes into `scratch`; 0 at end of stream.
+    private mutating func readScratch(max: Int) throws -> Int {
+        let c = connection
+        return try scratch.withUnsafeMutableBytes { try c.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<max])) }
     }
 
     private func malformed(_ what: String) -> NetworkError {
@@ -379,16 +386,22 @@ struct HTTPReader {
 
     private mutating func copy(_ count: Int64, into sink: inout BodySink) throws {
         var left = count
+        if sink.inMemory { sink.memory.reserveCapacity(Int(min(count, 1 << 30))) }
         while left > 0 {
-            if available == 0 {
-                guard try fill() else {
-                    throw NetworkError(.closed, endpoint: connection.endpoint,
-                                       "connection closed with \(left) of \(count) body bytes unread")
-                }
+            if available > 0 {
+                let n = Int(min(Int64(available), left))
+                try sink.write(buffer[start..<(start + n)])
+                start += n
+                left -= Int64(n)
+                continue
             }
-            let n = Int(min(Int64(available), left))
-            try sink.write(buffer[start..<(start + n)])
-            start += n
+            // Never read past the body: the connection may carry the next response.
+            let n = try readScratch(max: Int(min(Int64(scratch.count), left)))
+            if n == 0 {
+                throw NetworkError(.closed, endpoint: connection.endpoint,
+                                   "connection closed with \(left) of \(count) body bytes unread")
+            }
+            try sink.write(scratch[0..<n])
             left -= Int64(n)
         }
     }
@@ -405,6 +418,8 @@ private struct BodySink {
         self.path = path
         if let path { fd = try FS.open(path, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o644) }
     }
+
+    var inMemory: Bool { path == nil }
 
     mutating func write(_ bytes: ArraySlice<UInt8>) throws {
         if let path {
