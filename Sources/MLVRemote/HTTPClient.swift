@@ -146,11 +146,6 @@ public final class HTTPClient: Sendable {
         }
     }
 
-    /// Closes every idle connection.
-    public func closeIdleConnections() {
-        idle.withLock { $0.removeAll() }
-    }
-
     // MARK: connections
 
     private func connect(_ endpoint: HTTPEndpoint) throws -> any Connection {
@@ -194,7 +189,7 @@ public final class HTTPClient: Sendable {
             } catch let e as NetworkError {
                 // A server may answer before the body is all sent (403, 413) and close:
                 // that answer says more than the broken pipe.
-                if reader.bufferIsEmpty, let early = try? readResponse(&reader, request, downloadTo: nil) { return early.0 }
+                if let early = try? readResponse(&reader, request, downloadTo: nil) { return early.0 }
                 throw e
             }
             sent = true
@@ -276,8 +271,6 @@ struct HTTPReader {
     }
 
     private var available: Int { buffer.count - start }
-
-    var bufferIsEmpty: Bool { available == 0 }
 
     /// Reads until the first response byte arrives; false when the peer closed first.
     /// A failure here means the server never answered (see `HTTPClient.send`'s retry).
