@@ -132,9 +132,10 @@ public final class HTTPClient: Sendable {
             do {
                 return try exchange(request, on: reused, endpoint: endpoint, downloadTo: downloadTo)
             } catch let failure as ExchangeFailure {
-                // No response on a kept-alive connection: the server most likely closed it
-                // while idle. Resend on another unless the server may have acted on it.
-                if request.idempotent || !failure.sentRequest { continue }
+                // A kept-alive connection closed before any answer: the server most likely
+                // closed it while idle. Resend on another unless the server may have acted
+                // on it. A timeout is not retried: the server is slow, not gone.
+                if failure.error.kind == .closed && (request.idempotent || !failure.sentRequest) { continue }
                 throw failure.error
             }
         }
@@ -174,7 +175,7 @@ public final class HTTPClient: Sendable {
     /// A connection failure before any response byte, with whether the whole request
     /// had been sent (so the server may have acted on it).
     private struct ExchangeFailure: Error {
-        var error: Error
+        var error: NetworkError
         var sentRequest: Bool
     }
 
