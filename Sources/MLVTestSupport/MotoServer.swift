@@ -6,17 +6,19 @@ import Glibc
 #endif
 
 /// A real S3 protocol server for tests: moto's `moto_server` on a free loopback port,
-/// started once per test process and mode, and stopped when the process exits.
+/// started once per test process and `Mode`, and stopped when the process exits.
 ///
-/// Two modes. `authenticated` runs with IAM authentication on
-/// (`INITIAL_NO_AUTH_ACTION_COUNT=3`: the three requests that create a user, its access
-/// key and its policy go unchecked), so every later request must carry a valid SigV4
-/// signature by that key. moto 5.2 re-encodes the URL before it checks a signature, so it
-/// refuses correctly signed requests whose key or query holds `/`, `+`, `=`, `%`, `~`, `,`,
-/// `@`, `;`, `:` or `&` (boto3's too); the unauthenticated mode, which accepts any
-/// signature, is for the conformance suite's keys. The bucket `mlv-test` is created in
-/// both. Tests that need the server skip, naming what to install, when `moto_server` is
-/// not found (`MLV_MOTO_SERVER`, then `PATH`, then `~/.pyenv/shims` and `~/.local/bin`).
+/// `.authenticated` runs with IAM authentication on (`INITIAL_NO_AUTH_ACTION_COUNT=3`: the
+/// three requests that create a user, its access key and its policy go unchecked), so
+/// every later request must carry a valid SigV4 signature by that key. moto 5.2
+/// re-encodes the URL before it checks a signature, so it refuses correctly signed
+/// requests whose key or query holds `/`, `+`, `=`, `%`, `~`, `,`, `@`, `;`, `:` or `&`
+/// (boto3's too); `.plain`, which accepts any signature, is for the conformance suite's
+/// keys. `.tls` serves HTTPS with a self-signed certificate. In every mode moto handles
+/// one request at a time (`serialiseRequests`): its own conditional writes are not atomic. The bucket `mlv-test` is
+/// created in every mode. Tests that need the server skip, naming what to install, when
+/// `moto_server` is not found (`MLV_MOTO_SERVER`, then `PATH`, then `~/.pyenv/shims` and
+/// `~/.local/bin`).
 public final class MotoServer: @unchecked Sendable {
     /// `http://127.0.0.1:PORT`.
     public let endpoint: String
@@ -24,7 +26,10 @@ public final class MotoServer: @unchecked Sendable {
     public let bucket = "mlv-test"
     /// An access key moto knows, allowed everything.
     public let credentials: AWSCredentials
+    /// The PEM certificate to trust in `.tls` mode.
+    public let certificate: String?
     private let process: ChildProcess
+    private let scratch: String
 
     /// Why S3 tests skip when the server is missing.
     public static let missingMessage = "moto_server is not installed; install it with: pip install 'moto[server]' (scripts/prerequisites does)"
@@ -44,76 +49,121 @@ public final class MotoServer: @unchecked Sendable {
 
     public static var isInstalled: Bool { executable != nil }
 
-    private static let plainServer = Mutex<Result<MotoServer, MotoError>?>(nil)
-    private static let authenticatedServer = Mutex<Result<MotoServer, MotoError>?>(nil)
+    /// How a server runs.
+    public enum Mode: Sendable, CaseIterable {
+        /// Plain HTTP, any signature accepted: for the conformance suite.
+        case plain
+        /// Plain HTTP, every request's SigV4 signature checked against moto's IAM keys.
+        case authenticated
+        /// HTTPS with a self-signed certificate made by `openssl req` (`certificate`);
+        /// needs the `openssl` command.
+        case tls
+    }
 
-    /// The process's server of this mode, started on first use.
+    private static let servers = Mutex<[Mode: Result<MotoServer, MotoError>]>([:])
+
+    /// The process's server of this mode, started on first use (servers of different
+    /// modes start independently).
     /// - Throws: `MotoError` when it is not installed or does not come up.
-    public static func shared(authenticated: Bool = false) throws -> MotoServer {
-        if authenticated {
-            return try authenticatedServer.withLock { try startOnce(&$0, authenticated: true) }
+    public static func shared(_ mode: Mode = .plain) throws -> MotoServer {
+        return try startLocks[mode]!.withLock { _ in
+            if let done = servers.withLock({ $0[mode] }) { return try done.get() }
+            let result = Result { () throws(MotoError) -> MotoServer in try MotoServer(mode) }
+            servers.withLock { $0[mode] = result }
+            if case .success(let server) = result {
+                let first = running.withLock { list in
+                    list.append(server)
+                    return list.count == 1
+                }
+                if first { atexit { stopSharedAtExit() } }
+            }
+            return try result.get()
         }
-        return try plainServer.withLock { try startOnce(&$0, authenticated: false) }
     }
 
-    private static func startOnce(_ slot: inout Result<MotoServer, MotoError>?, authenticated: Bool) throws -> MotoServer {
-        if let slot { return try slot.get() }
-        let result = Result { () throws(MotoError) -> MotoServer in try MotoServer(authenticated: authenticated) }
-        slot = result
-        if case .success(let server) = result {
-            let first = motoPids.withLock { pids in
-                pids.append(server.process.pid)
-                return pids.count == 1
-            }
-            if first { atexit { stopSharedAtExit() } }
-        }
-        return try result.get()
-    }
+    /// One lock per mode, so two modes start in parallel and one mode starts once.
+    private static let startLocks: [Mode: Locked<Void>] = Dictionary(uniqueKeysWithValues: Mode.allCases.map { ($0, Locked(())) })
 
     /// Why the server could not be used.
     public struct MotoError: Error, CustomStringConvertible {
         public var description: String
     }
 
-    private init(authenticated: Bool) throws(MotoError) {
+    private init(_ mode: Mode) throws(MotoError) {
         guard let executable = Self.executable else { throw MotoError(description: Self.missingMessage) }
         let port = Self.freePort()
         self.port = port
-        endpoint = "http://127.0.0.1:\(port)"
-        let scratch: String
+        endpoint = (mode == .tls ? "https" : "http") + "://127.0.0.1:\(port)"
         do {
             scratch = try TemporaryDirectory.make(prefix: "mlv-moto")
+            var arguments = ["-H", "127.0.0.1", "-p", "\(port)"]
+            if mode == .tls {
+                let made = try runProgram("/usr/bin/openssl", [
+                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "cert.pem", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                ], in: scratch)
+                guard made.status == 0 else { throw MotoError(description: "openssl req failed: \(made.stderr)") }
+                certificate = scratch + "/cert.pem"
+                arguments += ["-c", scratch + "/cert.pem", "-k", scratch + "/key.pem"]
+            } else {
+                certificate = nil
+            }
+            try FS.atomicWrite(scratch + "/sitecustomize.py", Array(Self.serialiseRequests.utf8), durable: false)
             let pathEnv = getenv("PATH").map { String(cString: $0) } ?? "/usr/bin:/bin"
-            var environment = ["PATH": FS.parent(of: executable) + ":" + pathEnv]
-            if authenticated { environment["INITIAL_NO_AUTH_ACTION_COUNT"] = "3" }
-            process = try ChildProcess(
-                executable: executable, arguments: ["-H", "127.0.0.1", "-p", "\(port)"], directory: scratch,
-                environment: environment, timeout: 5)
+            var environment = ["PATH": FS.parent(of: executable) + ":" + pathEnv, "PYTHONPATH": scratch]
+            if mode == .authenticated { environment["INITIAL_NO_AUTH_ACTION_COUNT"] = "3" }
+            process = try ChildProcess(executable: executable, arguments: arguments, directory: scratch,
+                                       environment: environment, timeout: 5)
+        } catch let e as MotoError {
+            throw e
         } catch {
             throw MotoError(description: "cannot start \(executable): \(error)")
         }
-        let http = HTTPClient(timeouts: ConnectionTimeouts(connect: 500, io: 5000))
-        let target = HTTPEndpoint(tls: false, host: "127.0.0.1", port: port)
+        let http = HTTPClient(timeouts: ConnectionTimeouts(connect: 500, io: 5000), caFile: certificate)
+        let target = HTTPEndpoint(tls: mode == .tls, host: "127.0.0.1", port: port)
         let deadline = monotonicMilliseconds() + 30_000
         while true {
             if let r = try? http.send(HTTPRequest(method: "GET", target: "/moto-api/", idempotent: true), to: target), r.status < 500 { break }
             if monotonicMilliseconds() > deadline {
                 kill(process.pid, SIGKILL)
                 let result = process.wait()
+                try? FS.removeTree(scratch)
                 throw MotoError(description: "moto_server did not answer on port \(port) within 30 s: \(result.stderr.suffix(2000))")
             }
             usleep(100_000)
         }
         do {
             credentials = try Self.makeUser(http, target)
-            let remote = try S3Remote(bucket: bucket, endpoint: endpoint, credentials: credentials)
+            let remote = try S3Remote(bucket: bucket, endpoint: endpoint, credentials: credentials, caFile: certificate)
             try remote.createBucket()
         } catch {
             kill(process.pid, SIGKILL)
             _ = process.wait()
+            try? FS.removeTree(scratch)
             throw MotoError(description: "setting up moto_server failed: \(error)")
         }
     }
+
+    /// moto checks a PUT's condition and then stores the object without a lock, on one
+    /// thread per request, so two concurrent conditional PUTs can both pass; S3 decides
+    /// them atomically. Loaded through `PYTHONPATH` as `sitecustomize`, this makes moto
+    /// handle one request at a time, so its conditional writes are atomic as S3's are.
+    static let serialiseRequests = """
+        # Written by mlv's MotoServer (tests only): one request at a time, so moto's
+        # conditional PUTs (check, then store) are atomic as S3's are.
+        import threading
+        try:
+            from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+            _lock = threading.Lock()
+            _call = DomainDispatcherApplication.__call__
+            def _serialised(self, environ, start_response):
+                with _lock:
+                    return _call(self, environ, start_response)
+            DomainDispatcherApplication.__call__ = _serialised
+        except Exception:
+            pass
+
+        """
 
     /// A fresh, empty S3 remote: the shared bucket under a prefix no other test uses
     /// (or under `prefix`).
@@ -123,7 +173,7 @@ public final class MotoServer: @unchecked Sendable {
         var random = SystemRandomNumberGenerator()
         let prefix = prefix ?? "t" + String(random.next() as UInt64, radix: 36)
         return try S3Remote(bucket: bucket, prefix: prefix, endpoint: endpoint, credentials: credentials ?? self.credentials,
-                            timeouts: timeouts, multipartThreshold: multipartThreshold, partSize: partSize,
+                            timeouts: timeouts, caFile: certificate, multipartThreshold: multipartThreshold, partSize: partSize,
                             listPageSize: listPageSize)
     }
 
@@ -176,22 +226,21 @@ public final class MotoServer: @unchecked Sendable {
     }
 }
 
-private let motoPids = Mutex<[pid_t]>([])
+private let running = Mutex<[MotoServer]>([])
 
-/// Stops the shared servers when the test process exits (SIGTERM, then SIGKILL after 3 s).
+/// Stops the shared servers when the test process exits (SIGTERM, then SIGKILL after 5 s)
+/// and removes their scratch directories.
 private func stopSharedAtExit() {
-    let pids = motoPids.withLock { $0 }
-    for pid in pids { kill(pid, SIGTERM) }
-    var status: Int32 = 0
-    for pid in pids {
-        var gone = false
-        for _ in 0..<300 {
-            if waitpid(pid, &status, WNOHANG) == pid { gone = true; break }
-            usleep(10_000)
-        }
-        if !gone {
-            kill(pid, SIGKILL)
-            _ = waitpid(pid, &status, 0)
-        }
+    let servers = running.withLock { $0 }
+    for server in servers { server.terminate() }
+    for server in servers { server.reap() }
+}
+
+extension MotoServer {
+    fileprivate func terminate() { kill(process.pid, SIGTERM) }
+
+    fileprivate func reap() {
+        _ = process.wait()
+        try? FS.removeTree(scratch)
     }
 }

@@ -2,6 +2,9 @@ import MLVBasics
 import MLVRemote
 import MLVTestSupport
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The conformance suite and S3-specific cases against moto_server (see `MotoServer`).
 @Suite("S3Remote on moto", .enabled(if: MotoServer.isInstalled, Comment(rawValue: MotoServer.missingMessage)))
@@ -27,6 +30,23 @@ struct S3RemoteTests {
         #expect(try remote.getRange("packs/big.pack", offset: (10 << 20) - 5, length: 10) == Array(bytes[((10 << 20) - 5)..<((10 << 20) + 5)]))
     }
 
+    @Test("over HTTPS: a streamed upload goes unsigned, conditional writes hold",
+          .enabled(if: access("/usr/bin/openssl", X_OK) == 0, "the openssl command is not installed"))
+    func https() throws {
+        let moto = try MotoServer.shared(.tls)
+        #expect(moto.endpoint.hasPrefix("https://"))
+        let remote = try moto.remote()
+        let dir = try TemporaryDirectory(prefix: "mlv-s3")
+        let bytes = splitmix64Bytes(seed: 8, count: 3 << 20)
+        try FS.atomicWrite(dir.appending("file"), bytes, durable: false)
+        let etag = try remote.upload("packs/p.pack", from: dir.appending("file"))
+        #expect(try remote.get("packs/p.pack") == RemoteObject(bytes: bytes, etag: etag))
+        let ref = try remote.create("refs/x", [1])
+        try RemoteConformance.expectKind(.preconditionFailed, "a second create over HTTPS") { _ = try remote.create("refs/x", [2]) }
+        _ = try remote.replace("refs/x", [3], expected: ref)
+        #expect(try remote.list(prefix: "").map(\.key) == ["packs/p.pack", "refs/x"])
+    }
+
     @Test("a listing longer than one page follows continuation tokens")
     func pagedListing() throws {
         let moto = try MotoServer.shared()
@@ -40,7 +60,7 @@ struct S3RemoteTests {
 
     @Test("with signatures checked: a right key works, a wrong secret is unauthorized with S3's code and no secret shown")
     func wrongSecret() throws {
-        let moto = try MotoServer.shared(authenticated: true)
+        let moto = try MotoServer.shared(.authenticated)
         // No prefix: moto's check refuses a '/' in the listing's prefix parameter (see MotoServer).
         let right = try moto.remote(prefix: "")
         let etag = try right.create("refs-x", [1])
