@@ -15,10 +15,11 @@ let package = Package(
         // System libraries, wrapped with a module map and a shim header each.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CSSL", pkgConfig: "libssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
 
-        // Hashing, compression, file-system primitives. The only target that imports C modules.
-        .target(name: "MLVBasics", dependencies: ["CZlib", "CCrypto", "CXXHash"], exclude: ["README.md"]),
+        // Hashing, compression, file-system and socket/TLS primitives. The only target that imports C modules.
+        .target(name: "MLVBasics", dependencies: ["CZlib", "CCrypto", "CSSL", "CXXHash"], exclude: ["README.md"]),
         // Pure values: canonical JSON, manifests, trees, ref syntax, path rules. No I/O.
         .target(name: "MLVModel", dependencies: ["MLVBasics"], exclude: ["README.md"]),
         // The object store: chunker, packs, index, refs with compare-and-swap, stat cache, gc, fsck.
@@ -36,11 +37,12 @@ let package = Package(
         // Builds large stores for scripts/bench through the library's own encoders.
         .executableTarget(name: "mlv-bench-generate", dependencies: ["MLVKit", "MLVStore", "MLVModel", "MLVBasics"],
                           path: "Benchmarks/Generate"),
-        .target(name: "MLVTestSupport", dependencies: ["MLVKit", "MLVStore", "MLVModel", "MLVBasics"], exclude: ["README.md"]),
+        .target(name: "MLVTestSupport", dependencies: ["MLVKit", "MLVRemote", "MLVStore", "MLVModel", "MLVBasics"], exclude: ["README.md"]),
 
         .testTarget(name: "MLVBasicsTests", dependencies: ["MLVBasics", "MLVTestSupport"]),
         .testTarget(name: "MLVModelTests", dependencies: ["MLVModel", "MLVTestSupport"]),
         .testTarget(name: "MLVStoreTests", dependencies: ["MLVStore", "MLVTestSupport"]),
+        .testTarget(name: "MLVRemoteTests", dependencies: ["MLVRemote", "MLVTestSupport"]),
         .testTarget(name: "MLVKitTests", dependencies: ["MLVKit", "MLVTestSupport"]),
         .testTarget(name: "MLVCommandsTests", dependencies: ["MLVCommands", "MLVTestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["mlv", "MLVTestSupport"]),
