@@ -112,11 +112,11 @@ extension Repository {
     public func addRemote(_ settings: RemoteSettings, remote: (any Remote)? = nil) throws {
         if let p = ArtifactName.problem(with: settings.name) { throw MLVError.invalidName(settings.name, reason: p) }
         var settings = settings
-        if !settings.isS3 { settings.url = FS.absolute(settings.url) }
+        if !settings.url.contains("://") { settings.url = FS.absolute(settings.url) }
         let dir = remoteDirectory(settings.name)
         if FS.exists(dir + "/config") { throw MLVError.refused("remote '\(settings.name)' already exists (remove it first)") }
         let target = try remote ?? openRemote(settings)
-        try checkCompatible(target)
+        try checkCompatible(try RemoteMarker.read(target), target)
         let probe = try remoteCall { try probeConditionalWrites(target) }
         if let why = probe.explanation {
             throw MLVError.refused("\(target.location) cannot be used as a remote: \(why)")
@@ -140,8 +140,8 @@ extension Repository {
     }
 
     /// Refuses a remote whose format is newer or whose chunker parameters differ.
-    func checkCompatible(_ remote: any Remote) throws {
-        guard let marker = try RemoteMarker.read(remote) else { return }
+    func checkCompatible(_ marker: RemoteMarker?, _ remote: any Remote) throws {
+        guard let marker else { return }
         if marker.chunker != config.chunker {
             let r = marker.chunker, l = config.chunker
             throw MLVError.refused("\(remote.location) was made with chunker min/avg/max \(r.min)/\(r.avg)/\(r.max) and this store uses \(l.min)/\(l.avg)/\(l.max); chunks would not deduplicate. Clone it instead ('mlv clone').")

@@ -159,14 +159,15 @@ extension Repository {
     public func push(to remote: any Remote, remoteName: String, refs selection: [String] = [], jobs: Int = 4,
                      progress: Progress? = nil) throws -> PushResult {
         var tracking = loadTracking(remoteName)
-        if try RemoteMarker.read(remote) == nil {
+        var marker = try RemoteMarker.read(remote)
+        if marker == nil {
             do {
                 _ = try remote.create(RemoteMarker.key, RemoteMarker(format: RemoteMarker.formatVersion, chunker: config.chunker).encoded())
             } catch let e as RemoteError where e.kind == .preconditionFailed {
-                // Another push made it first; it is checked below.
+                marker = try RemoteMarker.read(remote)  // another push made it first
             } catch let e as RemoteError { throw MLVError.remote(e) }
         }
-        try checkCompatible(remote)
+        try checkCompatible(marker, remote)
 
         var local = try localRemoteRefs()
         if !selection.isEmpty {
@@ -278,8 +279,8 @@ extension Repository {
                        progress: Progress?) throws -> (FetchResult, [RemoteRef: RemoteTracking.Seen], RemoteTracking) {
         let old = loadTracking(remoteName)
         var result = FetchResult()
-        guard try RemoteMarker.read(remote) != nil else { return (result, [:], old) }
-        try checkCompatible(remote)
+        guard let marker = try RemoteMarker.read(remote) else { return (result, [:], old) }
+        try checkCompatible(marker, remote)
         var there = try remoteRefs(remote, tracking: old, jobs: jobs)
         if !selection.isEmpty {
             var specs: [RefSpec] = []
