@@ -85,6 +85,29 @@ public enum FS {
         return fcntl(fd, F_SETFL, on ? flags | directFlag : flags & ~directFlag) == 0
     }
 
+    /// `fstat(2)`.
+    public static func fstat(_ fd: Int32, path: String) throws -> Glibc.stat {
+        var st = Glibc.stat()
+        guard Glibc.fstat(fd, &st) == 0 else { throw FileSystemError(call: "fstat", path: path, errno: errno) }
+        return st
+    }
+
+    /// Copies everything from `source` (read with `pread(2)` from offset 0) to the end of
+    /// `target`, `bufferSize` bytes at a time, so a file of any size streams through a
+    /// fixed buffer. Returns the number of bytes copied.
+    public static func copy(from source: Int32, sourcePath: String, to target: Int32, targetPath: String,
+                            bufferSize: Int = 1 << 20) throws -> Int64 {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bufferSize, alignment: 16)
+        defer { buffer.deallocate() }
+        var total = 0
+        while true {
+            let n = try pread(source, into: buffer, at: total, path: sourcePath)
+            if n == 0 { return Int64(total) }
+            try writeAll(target, UnsafeRawBufferPointer(rebasing: buffer[0..<n]), path: targetPath)
+            total += n
+        }
+    }
+
     /// `fsync(2)`.
     public static func fsync(_ fd: Int32, path: String) throws {
         try FaultInjection.check(.fsync, path)
@@ -111,7 +134,7 @@ public enum FS {
         let fd = try open(path, O_RDONLY)
         defer { close(fd) }
         var st = Glibc.stat()
-        guard fstat(fd, &st) == 0 else { throw FileSystemError(call: "fstat", path: path, errno: errno) }
+        guard Glibc.fstat(fd, &st) == 0 else { throw FileSystemError(call: "fstat", path: path, errno: errno) }
         var result = [UInt8]()
         var capacity = max(Int(st.st_size), 0)
         var count = 0
@@ -168,16 +191,23 @@ public enum FS {
             close(fd)
             throw error
         }
-        try FaultInjection.check(.link, path)
-        if Glibc.link(tmp, path) != 0 {
-            if errno == EEXIST { return false }
-            throw FileSystemError(call: "link", path: path, errno: errno)
-        }
+        if try !link(tmp, path) { return false }
         try fsyncDirectory(parent(of: path))
         return true
     }
 
     // MARK: names
+
+    /// `link(2)`: gives the file at `existing` a second name, never replacing anything.
+    /// - Returns: false when `path` already exists (EEXIST).
+    public static func link(_ existing: String, _ path: String) throws -> Bool {
+        try FaultInjection.check(.link, path)
+        if Glibc.link(existing, path) != 0 {
+            if errno == EEXIST { return false }
+            throw FileSystemError(call: "link", path: path, errno: errno)
+        }
+        return true
+    }
 
     /// `rename(2)`.
     public static func rename(_ from: String, _ to: String) throws {
