@@ -115,6 +115,10 @@ extension Repository {
         if !settings.url.contains("://") { settings.url = FS.absolute(settings.url) }
         let dir = remoteDirectory(settings.name)
         if FS.exists(dir + "/config") { throw MLVError.refused("remote '\(settings.name)' already exists (remove it first)") }
+        if remote == nil && !settings.url.contains("://") {
+            // A directory remote is made on first use, like a bucket prefix.
+            try wrap { try FS.makeDirectories(settings.url) }
+        }
         let target = try remote ?? openRemote(settings)
         try checkCompatible(try RemoteMarker.read(target), target)
         let probe = try remoteCall { try probeConditionalWrites(target) }

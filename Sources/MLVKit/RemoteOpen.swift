@@ -6,7 +6,17 @@ extension Repository {
     /// - Throws: `.refused` for a URL no remote kind understands.
     public func openRemote(_ settings: RemoteSettings) throws -> any Remote {
         if let r = remoteOverrides.withLock({ $0[settings.url] }) { return r }
-        throw MLVError.refused("remote kind of '\(settings.url)' is not available in this build")
+        return try Self.connect(settings)
+    }
+
+    /// Connects to the remote `settings` describe: a directory path or `s3://bucket/prefix`.
+    /// - Throws: `.remote` when a directory remote's directory is missing; `.refused` for
+    ///   a URL no remote kind understands.
+    public static func connect(_ settings: RemoteSettings) throws -> any Remote {
+        if settings.url.contains("://") {
+            throw MLVError.refused("'\(settings.url)': only directory remotes are built so far (S3 comes with the S3 client)")
+        }
+        return try remoteCall { try DirectoryRemote(path: settings.url) }
     }
 
     /// The remote called `name` (nil: the default one) and its settings.
