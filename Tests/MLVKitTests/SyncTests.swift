@@ -39,11 +39,46 @@ extension MLVError {
     var isDamaged: Bool { if case .damaged = self { true } else { false } }
 }
 
+/// The remote kinds every sync test runs against (S3 joins when its client lands).
+enum RemoteKind: String, CaseIterable, Sendable, CustomStringConvertible {
+    case memory, directory
+    var description: String { rawValue }
+
+    /// A fresh, empty remote of this kind; the directory lives as long as the remote.
+    func make(_ name: String) throws -> any Remote {
+        switch self {
+        case .memory: return InMemoryRemote(location: "mem-" + name)
+        case .directory: return try KeptDirectoryRemote(name)
+        }
+    }
+}
+
+/// A DirectoryRemote over a temporary directory removed with it.
+final class KeptDirectoryRemote: Remote, @unchecked Sendable {
+    let directory: TemporaryDirectory
+    let inner: DirectoryRemote
+    init(_ name: String) throws {
+        directory = try TemporaryDirectory(prefix: "mlv-remote-" + name)
+        inner = try DirectoryRemote(path: directory.path)
+    }
+    var location: String { inner.location }
+    func get(_ key: String) throws -> RemoteObject? { try inner.get(key) }
+    func getRange(_ key: String, offset: Int64, length: Int) throws -> [UInt8] { try inner.getRange(key, offset: offset, length: length) }
+    func download(_ key: String, to path: String) throws -> Int64 { try inner.download(key, to: path) }
+    func head(_ key: String) throws -> RemoteEntry? { try inner.head(key) }
+    func put(_ key: String, _ bytes: [UInt8]) throws -> String { try inner.put(key, bytes) }
+    func upload(_ key: String, from path: String) throws -> String { try inner.upload(key, from: path) }
+    func create(_ key: String, _ bytes: [UInt8]) throws -> String { try inner.create(key, bytes) }
+    func replace(_ key: String, _ bytes: [UInt8], expected: String) throws -> String { try inner.replace(key, bytes, expected: expected) }
+    func list(prefix: String) throws -> [RemoteEntry] { try inner.list(prefix: prefix) }
+    func delete(_ key: String) throws { try inner.delete(key) }
+}
+
 @Suite("push, fetch and pull")
 struct SyncTests {
-    @Test func pushThenCloneRoundTripsDatasetsModelsStagesAndAudit() throws {
+    @Test(arguments: RemoteKind.allCases) func pushThenCloneRoundTripsDatasetsModelsStagesAndAudit(kind: RemoteKind) throws {
         let a = try syncSource()
-        let remote = InMemoryRemote(location: "mem-roundtrip")
+        let remote = try kind.make("roundtrip")
         let pushed = try a.repository.push(to: remote, remoteName: "origin", jobs: 2)
         #expect(pushed.packs >= 1 && pushed.objects > 0)
         #expect(pushed.refsUpdated.contains("model:digits registry"))
@@ -59,9 +94,9 @@ struct SyncTests {
         #expect(try Scenario.snapshot(dir.appending("out")) == a.snapshot("data"))
     }
 
-    @Test func pushingTwiceSendsNothingTheSecondTime() throws {
+    @Test(arguments: RemoteKind.allCases) func pushingTwiceSendsNothingTheSecondTime(kind: RemoteKind) throws {
         let a = try syncSource()
-        let remote = CountingRemote(InMemoryRemote(location: "mem-twice"))
+        let remote = CountingRemote(try kind.make("twice"))
         _ = try a.repository.push(to: remote, remoteName: "origin")
         #expect(remote.count("put") >= 2)
         remote.reset()
@@ -73,10 +108,10 @@ struct SyncTests {
         #expect(remote.total <= 4, "\(remote.total) requests")
     }
 
-    @Test func anInterruptedPushResumesWithoutResendingWhatArrived() throws {
+    @Test(arguments: RemoteKind.allCases) func anInterruptedPushResumesWithoutResendingWhatArrived(kind: RemoteKind) throws {
         let a = try syncSource()
         a.repository.pushPackBytes = 4 << 10  // many small packs
-        let memory = InMemoryRemote(location: "mem-interrupt")
+        let memory = try kind.make("interrupt")
         let failing = FailingRemote(memory, writesAllowed: 5)
         #expect(throws: MLVError.self) { try a.repository.push(to: failing, remoteName: "origin", jobs: 1) }
         // Refs go last: none landed, so the remote names nothing it lacks.
@@ -94,9 +129,9 @@ struct SyncTests {
         #expect(b.fsck(full: true).isClean)
     }
 
-    @Test func twoClonesPushingAtOnceBothLandOrOneGetsAConflict() throws {
+    @Test(arguments: RemoteKind.allCases) func twoClonesPushingAtOnceBothLandOrOneGetsAConflict(kind: RemoteKind) throws {
         let a = try syncSource()
-        let remote = InMemoryRemote(location: "mem-race")
+        let remote = try kind.make("race")
         _ = try a.repository.push(to: remote, remoteName: "origin")
         let (d1, one) = try cloneOf(remote)
         let (d2, two) = try cloneOf(remote)
@@ -134,9 +169,9 @@ struct SyncTests {
         #expect(try three.versions(of: "mnist").count == 4)
     }
 
-    @Test func aPullRenumbersALocalOnlyVersionThatCollides() throws {
+    @Test(arguments: RemoteKind.allCases) func aPullRenumbersALocalOnlyVersionThatCollides(kind: RemoteKind) throws {
         let a = try syncSource()
-        let remote = InMemoryRemote(location: "mem-renumber")
+        let remote = try kind.make("renumber")
         _ = try a.repository.push(to: remote, remoteName: "origin")
         let (d1, one) = try cloneOf(remote)
         let (d2, two) = try cloneOf(remote)
@@ -160,9 +195,9 @@ struct SyncTests {
         #expect(one.fsck().isClean && two.fsck().isClean)
     }
 
-    @Test func aStageMovedOnTheRemoteRefusesThePushAndAPullReportsTheDivergence() throws {
+    @Test(arguments: RemoteKind.allCases) func aStageMovedOnTheRemoteRefusesThePushAndAPullReportsTheDivergence(kind: RemoteKind) throws {
         let a = try syncSource()
-        let remote = InMemoryRemote(location: "mem-stage")
+        let remote = try kind.make("stage")
         _ = try a.repository.push(to: remote, remoteName: "origin")
         let (d1, one) = try cloneOf(remote)
         let (d2, two) = try cloneOf(remote)
@@ -195,9 +230,9 @@ struct SyncTests {
         #expect(try a.repository.resolve("digits@production").version == 3)
     }
 
-    @Test func aCorruptRemoteObjectIsReportedByIDNotStoredAndAPushReplacesIt() throws {
+    @Test(arguments: RemoteKind.allCases) func aCorruptRemoteObjectIsReportedByIDNotStoredAndAPushReplacesIt(kind: RemoteKind) throws {
         let a = try syncSource()
-        let remote = InMemoryRemote(location: "mem-corrupt")
+        let remote = try kind.make("corrupt")
         _ = try a.repository.push(to: remote, remoteName: "origin")
         // Flip a byte inside the payload of the first record of the biggest pack.
         let pack = try #require(try remote.list(prefix: "packs/").filter { $0.key.hasSuffix(".pack") }.max { $0.size < $1.size })
@@ -226,15 +261,15 @@ struct SyncTests {
         #expect(b.fsck(full: true).isClean)
     }
 
-    @Test func aLazyCloneFetchesObjectsWhenACheckoutNeedsThem() throws {
+    @Test(arguments: RemoteKind.allCases) func aLazyCloneFetchesObjectsWhenACheckoutNeedsThem(kind: RemoteKind) throws {
         let a = try syncSource()
-        let remote = InMemoryRemote(location: "mem-lazy")
+        let remote = try kind.make("lazy")
         _ = try a.repository.push(to: remote, remoteName: "origin")
         let (dir, b) = try cloneOf(remote, lazy: true)
         let big = try #require(try a.repository.listFiles("mnist@v2").1.first { $0.path == "big.bin" }?.id)
         #expect(b.objects.locate(big) == nil || b.objects.info(big)?.kind == .chunkList)
         let counting = CountingRemote(remote)
-        b.remoteOverrides.withLock { $0["memory://mem-lazy"] = counting }
+        b.remoteOverrides.withLock { $0["memory://" + remote.location] = counting }
         _ = try b.checkout("mnist@v2", to: dir.appending("out"))
         #expect(try Scenario.snapshot(dir.appending("out")) == a.snapshot("data"))
         #expect(counting.count("getRange") + counting.count("download") >= 1)
@@ -244,9 +279,9 @@ struct SyncTests {
         #expect(counting.total == 0)
     }
 
-    @Test func pushingSomeRefsSendsOnlyThoseVersionsAndWhatTheyNeed() throws {
+    @Test(arguments: RemoteKind.allCases) func pushingSomeRefsSendsOnlyThoseVersionsAndWhatTheyNeed(kind: RemoteKind) throws {
         let a = try syncSource()
-        let remote = InMemoryRemote(location: "mem-some")
+        let remote = try kind.make("some")
         let r = try a.repository.push(to: remote, remoteName: "origin", refs: ["cifar"])
         #expect(r.refsUpdated == ["dataset:cifar@v1"])
         let (dir, b) = try cloneOf(remote)
