@@ -1,0 +1,82 @@
+import MLVBasics
+import MLVModel
+import MLVTestSupport
+import Testing
+
+/// Remotes through the real binary, with a directory remote: remote add/list/remove,
+/// push, clone, pull with a renumbered version, a moved stage, status --remote, a lazy
+/// clone's checkout, and the exit codes.
+@Suite("mlv remotes end to end")
+struct RemoteEndToEndTests {
+    @Test func pushCloneAndPullThroughADirectoryRemote() throws {
+        let s = try Session(identity: "alice@lab")
+        try s.write("a/data", ["x.csv": "1,2\n", "big.bin": .random(seed: 3, count: 200_000)])
+        try s.run(["init", "a"])
+        try s.mlv("add", "dataset", "mnist", "data", in: "a")
+        try s.write("a/m.bin", .random(seed: 4, count: 5000))
+        try s.mlv("add", "model", "digits", "m.bin", in: "a")
+        try s.mlv("promote", "model", "digits@v1", "--to", "production", "-m", "go", in: "a")
+
+        let added = try s.mlv("remote", "add", "origin", s.path("shared"), in: "a")
+        #expect(added.stdout.contains("added remote origin"))
+        let listed = try s.run(["remote", "list", "--json"], in: "a")
+        #expect(listed.stdout.contains("\"name\":\"origin\""))
+        let pushed = try s.mlv("push", in: "a")
+        #expect(pushed.stdout.contains("dataset:mnist@v1") && pushed.stdout.contains("model:digits registry"))
+        #expect(try s.mlv("push", in: "a").stdout.contains("up to date"))
+        #expect(try s.mlv("status", "--remote", in: "a").stdout.contains("in sync with origin"))
+
+        try s.mlv("clone", s.path("shared"), "b")
+        #expect(try s.mlv("show", "digits@production", in: "b").stdout.contains("model digits@v1"))
+        try s.mlv("checkout", "mnist", "--to", "out", in: "b")
+        #expect(try Scenario.snapshot(s.path("b/out")) == Scenario.snapshot(s.path("a/data")))
+
+        // Both make mnist@v2 offline; b pushes first, a's pull renumbers a's to v3.
+        try s.write("a/data/y.csv", .text("a\n"))
+        try s.write("b/out/y.csv", .text("b\n"))
+        try s.mlv("add", "dataset", "mnist", "data", in: "a")
+        try s.mlv("add", "dataset", "mnist", "out", in: "b")
+        try s.mlv("push", in: "b")
+        let refused = try s.mlv("push", status: 3, in: "a")
+        #expect(refused.stderr.contains("mnist@v2") && refused.stderr.contains("mlv pull"))
+        let status = try s.mlv("status", "--remote", in: "a")
+        #expect(status.stdout.contains("dataset:mnist@v2") && status.stdout.contains("differs"))
+        let pulled = try s.mlv("pull", in: "a")
+        #expect(pulled.stdout.contains("renumbered your dataset:mnist@v2 to v3"), "\(pulled)")
+        try s.mlv("push", in: "a")
+        try s.mlv("pull", in: "b")
+        #expect(try s.mlv("log", "dataset", "mnist", in: "b").lines.filter { $0.hasPrefix("mnist@v") }.count == 3)
+
+        // A stage moved on the remote since a's last fetch: refused with who did it.
+        try s.run(["promote", "model", "digits@v1", "--to", "staging", "-m", "back"], in: "b")
+        try s.mlv("push", in: "b")
+        try s.mlv("promote", "model", "digits@v1", "--to", "archived", "-m", "retire", in: "a")
+        let moved = try s.mlv("push", status: 3, in: "a")
+        #expect(moved.stderr.contains("model:digits registry"), "\(moved)")
+        let diverged = try s.mlv("pull", status: 3, in: "a")
+        #expect(diverged.stderr.contains("diverged"), "\(diverged)")
+        try s.mlv("audit", "digits", "--verify", in: "a")
+
+        // A lazy clone fetches file contents when a checkout needs them.
+        try s.mlv("clone", "--lazy", s.path("shared"), "c")
+        try s.mlv("checkout", "mnist@v1", "--to", "out", in: "c")
+        #expect(try Scenario.read(s.path("c/out/big.bin")) == Scenario.read(s.path("b/out/big.bin")))
+
+        try s.mlv("remote", "remove", "origin", in: "a")
+        #expect(try s.mlv("remote", "list", in: "a").stdout.contains("no remotes"))
+    }
+
+    @Test func unknownRemotesAndEmptyRemotesHaveClearErrors() throws {
+        let s = try Session()
+        try s.mlv("init")
+        let none = try s.mlv("push", status: 2)
+        #expect(none.stderr.contains("no remote is configured"))
+        try s.mlv("remote", "add", "origin", s.path("r"))
+        let unknown = try s.mlv("fetch", "nope", status: 2)
+        #expect(unknown.stderr.contains("no remote 'nope'") && unknown.stderr.contains("origin"))
+        let bad = try s.mlv("remote", "add", "Bad Name", s.path("r2"), status: 5)
+        #expect(bad.stderr.contains("invalid name"))
+        let empty = try s.mlv("clone", s.path("r"), "x", status: 2)
+        #expect(empty.stderr.contains("holds no mlv store"))
+    }
+}
