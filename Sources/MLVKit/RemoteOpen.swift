@@ -1,5 +1,6 @@
 import MLVBasics
 import MLVRemote
+import MLVStore
 
 extension Repository {
     /// Connects to a configured remote (nothing is sent yet).
@@ -47,5 +48,24 @@ extension Repository {
             if got.missing.isEmpty { return true }
         }
         return false
+    }
+}
+
+extension Repository {
+    /// The pack indexes cached from each remote (no network), for telling an object left
+    /// on a remote by a lazy pull from a lost one.
+    func cachedRemoteIndexes() -> [(String, PackIndex)] {
+        guard let names = try? FS.listDirectory(remotesPath) else { return [] }
+        var out: [(String, PackIndex)] = []
+        for remote in names.map(\.name).sorted() {
+            let dir = remoteDirectory(remote) + "/packs"
+            for e in (try? FS.listDirectory(dir)) ?? [] where e.name.hasSuffix(".idx") {
+                let name = String(e.name.dropLast(4))
+                if let index = try? PackIndex(indexPath: dir + "/" + e.name, packPath: "packs/\(name).pack", name: name) {
+                    out.append((remote, index))
+                }
+            }
+        }
+        return out
     }
 }

@@ -268,6 +268,10 @@ struct SyncTests {
         let (dir, b) = try cloneOf(remote, lazy: true)
         let big = try #require(try a.repository.listFiles("mnist@v2").1.first { $0.path == "big.bin" }?.id)
         #expect(b.objects.locate(big) == nil || b.objects.info(big)?.kind == .chunkList)
+        // fsck tells chunks left on the remote from lost ones: warnings, not damage.
+        let lazyCheck = b.fsck(full: true)
+        #expect(lazyCheck.isClean, "\(lazyCheck.problems)")
+        #expect(lazyCheck.problems.contains { $0.severity == .warning && $0.message.contains("lazy pull") })
         let counting = CountingRemote(remote)
         b.remoteOverrides.withLock { $0["memory://" + remote.location] = counting }
         _ = try b.checkout("mnist@v2", to: dir.appending("out"))
@@ -277,6 +281,10 @@ struct SyncTests {
         counting.reset()
         _ = try b.checkout("mnist@v2", to: dir.appending("out2"))
         #expect(counting.total == 0)
+        // Without a remote index naming them, the model files still on the remote are damage.
+        try FS.removeTree(b.remoteDirectory("origin") + "/packs")
+        let model = try #require(try b.listFiles("digits@v1").1.first?.id)
+        #expect(b.fsck().problems.contains { $0.severity == .error && $0.subject == model.hex })
     }
 
     @Test(arguments: RemoteKind.allCases) func pushingSomeRefsSendsOnlyThoseVersionsAndWhatTheyNeed(kind: RemoteKind) throws {
