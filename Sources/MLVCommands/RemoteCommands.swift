@@ -14,6 +14,17 @@ struct TransferOptions: ParsableArguments {
     }
 }
 
+/// Opens the store and a remote (nil: the default one) and runs a transfer with a
+/// progress line on stderr when it is a terminal.
+func transfer<T>(_ store: StoreOptions, remote name: String?, verb: String,
+                 _ body: (Repository, RemoteSettings, any Remote, Progress?) throws -> T) throws -> (RemoteSettings, T) {
+    let repo = try store.open()
+    let (settings, target) = try repo.remote(named: name)
+    let progress = terminalProgress("\(verb) \(settings.name)")
+    defer { endProgress(progress) }
+    return (settings, try body(repo, settings, target, progress))
+}
+
 struct RemoteCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "remote",
@@ -104,12 +115,9 @@ struct Push: ParsableCommand {
 
     func run() throws {
         try MLVCommands.run {
-            let repo = try store.open()
-            let (settings, target) = try repo.remote(named: remote)
-            let progress = terminalProgress("push \(settings.name)")
-            defer { endProgress(progress) }
-            let r = try repo.push(to: target, remoteName: settings.name, refs: refs, jobs: transfer.jobs, progress: progress)
-            endProgress(progress)
+            let (settings, r) = try MLVCommands.transfer(store, remote: remote, verb: "push") { repo, settings, target, progress in
+                try repo.push(to: target, remoteName: settings.name, refs: refs, jobs: transfer.jobs, progress: progress)
+            }
             if output.json {
                 sayJSON(.object(["remote": .string(settings.name), "packs": .int(Int64(r.packs)), "objects": .int(Int64(r.objects)),
                                  "bytes": .int(r.bytes), "refs": .array(r.refsUpdated.map { .string($0) })]))
@@ -138,12 +146,9 @@ struct Fetch: ParsableCommand {
 
     func run() throws {
         try MLVCommands.run {
-            let repo = try store.open()
-            let (settings, target) = try repo.remote(named: remote)
-            let progress = terminalProgress("fetch \(settings.name)")
-            defer { endProgress(progress) }
-            let r = try repo.fetch(from: target, remoteName: settings.name, jobs: transfer.jobs, progress: progress)
-            endProgress(progress)
+            let (settings, r) = try MLVCommands.transfer(store, remote: remote, verb: "fetch") { repo, settings, target, progress in
+                try repo.fetch(from: target, remoteName: settings.name, jobs: transfer.jobs, progress: progress)
+            }
             if output.json {
                 sayJSON(.object(["remote": .string(settings.name), "objects": .int(Int64(r.objects)), "bytes": .int(r.bytes),
                                  "changed": .array(r.refsChanged.map { .string($0) }),
@@ -180,12 +185,9 @@ struct Pull: ParsableCommand {
 
     func run() throws {
         try MLVCommands.run {
-            let repo = try store.open()
-            let (settings, target) = try repo.remote(named: remote)
-            let progress = terminalProgress("pull \(settings.name)")
-            defer { endProgress(progress) }
-            let r = try repo.pull(from: target, remoteName: settings.name, refs: refs, lazy: lazy, jobs: transfer.jobs, progress: progress)
-            endProgress(progress)
+            let (settings, r) = try MLVCommands.transfer(store, remote: remote, verb: "pull") { repo, settings, target, progress in
+                try repo.pull(from: target, remoteName: settings.name, refs: refs, lazy: lazy, jobs: transfer.jobs, progress: progress)
+            }
             renderPull(r, remote: settings.name, json: output.json)
             if !r.conflicts.isEmpty { throw ExitCode(MLVExit.conflict) }
         }

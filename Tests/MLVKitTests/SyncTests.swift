@@ -53,27 +53,6 @@ enum RemoteKind: String, CaseIterable, Sendable, CustomStringConvertible {
     }
 }
 
-/// A DirectoryRemote over a temporary directory removed with it.
-final class KeptDirectoryRemote: Remote, @unchecked Sendable {
-    let directory: TemporaryDirectory
-    let inner: DirectoryRemote
-    init(_ name: String) throws {
-        directory = try TemporaryDirectory(prefix: "mlv-remote-" + name)
-        inner = try DirectoryRemote(path: directory.path)
-    }
-    var location: String { inner.location }
-    func get(_ key: String) throws -> RemoteObject? { try inner.get(key) }
-    func getRange(_ key: String, offset: Int64, length: Int) throws -> [UInt8] { try inner.getRange(key, offset: offset, length: length) }
-    func download(_ key: String, to path: String) throws -> Int64 { try inner.download(key, to: path) }
-    func head(_ key: String) throws -> RemoteEntry? { try inner.head(key) }
-    func put(_ key: String, _ bytes: [UInt8]) throws -> String { try inner.put(key, bytes) }
-    func upload(_ key: String, from path: String) throws -> String { try inner.upload(key, from: path) }
-    func create(_ key: String, _ bytes: [UInt8]) throws -> String { try inner.create(key, bytes) }
-    func replace(_ key: String, _ bytes: [UInt8], expected: String) throws -> String { try inner.replace(key, bytes, expected: expected) }
-    func list(prefix: String) throws -> [RemoteEntry] { try inner.list(prefix: prefix) }
-    func delete(_ key: String) throws { try inner.delete(key) }
-}
-
 @Suite("push, fetch and pull")
 struct SyncTests {
     @Test(arguments: RemoteKind.allCases) func pushThenCloneRoundTripsDatasetsModelsStagesAndAudit(kind: RemoteKind) throws {
@@ -331,21 +310,4 @@ struct SyncTests {
         }
         #expect(try a.repository.remotes().isEmpty)
     }
-}
-
-/// A remote whose `create` and `replace` write unconditionally, as some S3 clones do.
-final class IgnoresConditions: Remote, @unchecked Sendable {
-    let inner: any Remote
-    init(_ inner: any Remote) { self.inner = inner }
-    var location: String { inner.location }
-    func get(_ key: String) throws -> RemoteObject? { try inner.get(key) }
-    func getRange(_ key: String, offset: Int64, length: Int) throws -> [UInt8] { try inner.getRange(key, offset: offset, length: length) }
-    func download(_ key: String, to path: String) throws -> Int64 { try inner.download(key, to: path) }
-    func head(_ key: String) throws -> RemoteEntry? { try inner.head(key) }
-    func put(_ key: String, _ bytes: [UInt8]) throws -> String { try inner.put(key, bytes) }
-    func upload(_ key: String, from path: String) throws -> String { try inner.upload(key, from: path) }
-    func create(_ key: String, _ bytes: [UInt8]) throws -> String { try inner.put(key, bytes) }
-    func replace(_ key: String, _ bytes: [UInt8], expected: String) throws -> String { try inner.put(key, bytes) }
-    func list(prefix: String) throws -> [RemoteEntry] { try inner.list(prefix: prefix) }
-    func delete(_ key: String) throws { try inner.delete(key) }
 }
