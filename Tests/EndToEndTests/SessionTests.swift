@@ -175,10 +175,11 @@ struct SessionTests {
             }
         }
         let implemented = ["init", "add", "datasets", "log", "ls", "show", "status", "diff", "checkout", "models", "registry",
-                           "stage", "approve", "promote", "alias", "audit", "hash", "chunks", "fsck", "gc", "config"]
+                           "stage", "approve", "promote", "alias", "audit", "remote", "push", "fetch", "pull", "clone",
+                           "hash", "chunks", "fsck", "gc", "config"]
         #expect(commands == implemented)
         // Nothing that is not built yet: those are usage errors.
-        for missing in ["compare", "blame", "push", "runs"] {
+        for missing in ["compare", "blame", "runs"] {
             try s.mlv(missing, status: 64)
         }
         try s.mlv("log", "run", "x", status: 64)
@@ -188,7 +189,8 @@ struct SessionTests {
         // Every command's help works and lists its exit codes.
         let leaves = ["init", "add dataset", "add model", "datasets", "log dataset", "log model", "ls", "show", "status", "diff", "checkout",
                       "models", "registry", "stage list", "stage add", "stage set", "stage remove", "approve", "promote model",
-                      "alias set", "alias remove", "audit", "hash", "chunks", "fsck", "gc", "config"]
+                      "alias set", "alias remove", "audit", "remote add", "remote list", "remote remove", "push", "fetch",
+                      "pull", "clone", "hash", "chunks", "fsck", "gc", "config"]
         for leaf in leaves {
             let r = try s.run(leaf.split(separator: " ").map(String.init) + ["--help"])
             #expect(r.stdout.contains("USAGE: mlv \(leaf)"), "\(r)")
