@@ -236,10 +236,21 @@ extension Repository {
                 out.withLock { $0.corrupt[id] = "no copy on the remote" }
             }
             let failed = Locked<[ObjectID]>([])
-            let work = byPack.keys.sorted().map { byPack[$0]! }
+            // A record the index places past the end of its pack (or in a pack whose data
+            // is not there) is never requested: a hostile index cannot make mlv allocate
+            // for bytes that do not exist.
+            for (name, (_, entries)) in byPack {
+                let size = packs.packSizes[name] ?? 0
+                for e in entries where Int64(e.offset + PackFormat.recordHeaderSize + e.storedLength) > size {
+                    out.withLock { $0.corrupt[e.id] = size == 0 ? "packs/\(name).pack is missing" : "index of packs/\(name).pack points past its end" }
+                    failed.withLock { $0.append(e.id) }
+                }
+                byPack[name]!.1 = entries.filter { Int64($0.offset + PackFormat.recordHeaderSize + $0.storedLength) <= size }
+            }
+            let work = byPack.keys.sorted().map { byPack[$0]! }.filter { !$0.1.isEmpty }
             try Parallel.forEach(work.count, workers: max(1, jobs)) { i in
                 let (index, entries) = work[i]
-                try self.readRecords(entries.sorted { $0.offset < $1.offset }, of: index, from: remote, packSize: packs.packSizes[index.name]) { entry, record in
+                try self.readRecords(entries.sorted { $0.offset < $1.offset }, of: index, from: remote, packSize: packs.packSizes[index.name] ?? 0) { entry, record in
                     let source = "\(remote.location)/\(index.packPath)"
                     do {
                         let stored = try wrap { try PackFormat.checkRecord(record, entry, source: source) }
@@ -272,11 +283,11 @@ extension Repository {
     /// (neighbouring records merged into one request), or the whole pack into a
     /// temporary file when most of it is needed. Hands each record's bytes to `body`; a
     /// record cut short is handed over short, so its check fails.
-    private func readRecords(_ entries: [IndexEntry], of index: PackIndex, from remote: any Remote, packSize: Int64?,
+    private func readRecords(_ entries: [IndexEntry], of index: PackIndex, from remote: any Remote, packSize: Int64,
                              _ body: (IndexEntry, UnsafeRawBufferPointer) throws -> Void) throws {
         let needed = entries.reduce(0) { $0 + PackFormat.recordHeaderSize + $1.storedLength }
         let end = { (e: IndexEntry) in e.offset + PackFormat.recordHeaderSize + e.storedLength }
-        if let packSize, needed >= Int(packSize) / 2 {
+        if needed >= Int(packSize) / 2 {
             let tmp = storePath + "/tmp/remote-\(getpid())-\(index.name).pack"
             defer { try? FS.unlink(tmp) }
             _ = try remoteCall { try remote.download(index.packPath, to: tmp) }
