@@ -311,3 +311,33 @@ struct SyncTests {
         #expect(try a.repository.remotes().isEmpty)
     }
 }
+
+@Suite("remote refs")
+struct RemoteRefTests {
+    @Test(arguments: [
+        ("refs/dataset/mnist/versions/3", RemoteRef.version(kind: "dataset", name: "mnist", number: 3)),
+        ("refs/model/digits/head", RemoteRef.head(kind: "model", name: "digits")),
+        ("refs/dataset/mnist/aliases/best", RemoteRef.alias(kind: "dataset", name: "mnist", alias: "best")),
+        ("stages", RemoteRef.stages),
+    ])
+    func wellFormedKeysParseAndRoundTrip(key: String, ref: RemoteRef) {
+        #expect(RemoteRef(key: key) == ref)
+        #expect(ref.key == key)
+    }
+
+    @Test(arguments: [
+        "refs/dataset/../versions/1", "refs/dataset/mnist/versions/03", "refs/dataset/mnist/versions/0",
+        "refs/dataset/Mnist/versions/1", "refs/run/x/head", "refs/dataset/mnist/aliases/a.lock",
+        "refs/dataset/mnist/versions/1/x", "refs/dataset/mnist", "packs/x.pack", "refs/model/d/head/",
+    ])
+    func anythingElseIsIgnored(key: String) {
+        #expect(RemoteRef(key: key) == nil)
+    }
+
+    @Test func refsAreWrittenVersionsFirstAndHeadsLast() {
+        let refs: [RemoteRef] = [.head(kind: "model", name: "a"), .alias(kind: "dataset", name: "b", alias: "x"),
+                                 .stages, .version(kind: "model", name: "a", number: 2)]
+        #expect(refs.sorted() == [.version(kind: "model", name: "a", number: 2), .stages,
+                                  .alias(kind: "dataset", name: "b", alias: "x"), .head(kind: "model", name: "a")])
+    }
+}
