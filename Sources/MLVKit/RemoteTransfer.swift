@@ -363,7 +363,7 @@ extension Repository {
     /// Builds one planned pack from the stored records, unchanged (compressed stays
     /// compressed).
     func buildPack(_ records: [(PackIndex, IndexEntry)]) throws -> (name: String, pack: [UInt8], index: [UInt8]) {
-        var builder = PackBuilder()
+        var builder = PackBuilder(capacity: records.reduce(PackFormat.packMagic.count) { $0 + PackFormat.recordHeaderSize + $1.1.storedLength })
         for (index, entry) in records {
             let stored = try wrap { try objects.readRecordForRepack(index, entry) }
             stored.withUnsafeBytes { builder.append(entry, stored: $0) }

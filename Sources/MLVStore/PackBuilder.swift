@@ -60,7 +60,10 @@ public struct PackBuilder: Sendable {
     public private(set) var pack: [UInt8] = PackFormat.packMagic
     public private(set) var entries: [IndexEntry] = []
 
-    public init() {}
+    /// - Parameter capacity: the pack's expected size in bytes, reserved up front.
+    public init(capacity: Int = 0) {
+        pack.reserveCapacity(capacity)
+    }
 
     /// Bytes of the pack so far.
     public var size: Int { pack.count }
