@@ -15,10 +15,11 @@ let package = Package(
         // System libraries, wrapped with a module map and a shim header each.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CSSL", pkgConfig: "libssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
 
-        // Hashing, compression, file-system primitives. The only target that imports C modules.
-        .target(name: "MLVBasics", dependencies: ["CZlib", "CCrypto", "CXXHash"], exclude: ["README.md"]),
+        // Hashing, compression, file-system and socket/TLS primitives. The only target that imports C modules.
+        .target(name: "MLVBasics", dependencies: ["CZlib", "CCrypto", "CSSL", "CXXHash"], exclude: ["README.md"]),
         // Pure values: canonical JSON, manifests, trees, ref syntax, path rules. No I/O.
         .target(name: "MLVModel", dependencies: ["MLVBasics"], exclude: ["README.md"]),
         // The object store: chunker, packs, index, refs with compare-and-swap, stat cache, gc, fsck.

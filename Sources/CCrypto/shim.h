@@ -13,3 +13,11 @@ static inline void mlv_sha256(const void *p, size_t n, unsigned char *out) { SHA
 #include <openssl/md5.h>
 // MD5 only derives FastCDC's canonical gear table; it never identifies content.
 static inline void mlv_md5(const void *p, size_t n, unsigned char *out) { MD5((const unsigned char *)p, n, out); }
+
+#include <openssl/hmac.h>
+#include <openssl/evp.h>
+// HMAC-SHA256 in one call (SigV4 signing keys and signatures).
+static inline void mlv_hmac_sha256(const void *key, int keylen, const void *p, size_t n, unsigned char *out) {
+    unsigned int len = 32;
+    HMAC(EVP_sha256(), key, keylen, (const unsigned char *)p, n, out, &len);
+}
