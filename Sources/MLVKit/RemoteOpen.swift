@@ -14,8 +14,12 @@ extension Repository {
     /// - Throws: `.remote` when a directory remote's directory is missing; `.refused` for
     ///   a URL no remote kind understands.
     public static func connect(_ settings: RemoteSettings) throws -> any Remote {
+        if settings.isS3 {
+            // Credentials come from the environment and the AWS shared files, at use.
+            return try remoteCall { try S3Remote.fromEnvironment(url: settings.url, endpoint: settings.endpoint, region: settings.region) }
+        }
         if settings.url.contains("://") {
-            throw MLVError.refused("'\(settings.url)': only directory remotes are built so far (S3 comes with the S3 client)")
+            throw MLVError.refused("'\(settings.url)' is neither a directory path nor s3://bucket/prefix")
         }
         return try remoteCall { try DirectoryRemote(path: settings.url) }
     }
