@@ -80,3 +80,39 @@ struct RemoteEndToEndTests {
         #expect(empty.stderr.contains("holds no mlv store"))
     }
 }
+
+/// The same through the binary against moto_server, with credentials in the environment.
+@Suite("mlv S3 remotes end to end", .enabled(if: MotoServer.isInstalled, Comment(rawValue: MotoServer.missingMessage)))
+struct S3RemoteEndToEndTests {
+    @Test func pushAndCloneThroughS3AndClearErrorsForCredentialsAndEndpoints() throws {
+        let moto = try MotoServer.shared()
+        let url = "s3://\(moto.bucket)/e2e-\(UInt64.random(in: 0...UInt64.max))"
+        let s = try Session(identity: "alice@lab")
+        let aws = ["AWS_ACCESS_KEY_ID": moto.credentials.accessKeyID, "AWS_SECRET_ACCESS_KEY": moto.credentials.secretAccessKey,
+                   "AWS_SHARED_CREDENTIALS_FILE": s.path("none"), "AWS_CONFIG_FILE": s.path("none")]
+        func mlv(_ args: String..., status: Int32 = 0, in dir: String = "a", env: [String: String] = aws) throws -> ProcessResult {
+            let r = try MLVBinary.run(args, in: s.path(dir), environment: s.environment.merging(env) { $1 })
+            #expect(r.status == status, "\(r)")
+            return r
+        }
+        try s.write("a/data", ["x.csv": "1,2\n", "big.bin": .random(seed: 7, count: 100_000)])
+        _ = try mlv("init")
+        _ = try mlv("add", "dataset", "mnist", "data")
+        _ = try mlv("remote", "add", "origin", url, "--endpoint", moto.endpoint)
+        let config = String(decoding: try Scenario.read(s.path("a/.mlv/remotes/origin/config")), as: UTF8.self)
+        #expect(!config.contains(moto.credentials.secretAccessKey) && !config.contains(moto.credentials.accessKeyID))
+        #expect(try mlv("push").stdout.contains("dataset:mnist@v1"))
+        #expect(try mlv("push").stdout.contains("up to date"))
+        _ = try mlv("clone", url, "b", "--endpoint", moto.endpoint, in: "")
+        _ = try mlv("checkout", "mnist", "--to", "out", in: "b")
+        #expect(try Scenario.snapshot(s.path("b/out")) == Scenario.snapshot(s.path("a/data")))
+
+        // No credentials anywhere: a clear error that shows no secret.
+        let none = try mlv("push", status: 5, env: ["AWS_SHARED_CREDENTIALS_FILE": s.path("none"), "AWS_CONFIG_FILE": s.path("none")])
+        #expect(none.stderr.contains("AWS_ACCESS_KEY_ID"), "\(none)")
+        // Nothing listens there: a clear error, quickly.
+        let port = MotoServer.freePort()
+        let down = try mlv("clone", url, "c", "--endpoint", "http://127.0.0.1:\(port)", status: 1, in: "")
+        #expect(down.stderr.contains("127.0.0.1:\(port)") || down.stderr.contains("connect"), "\(down)")
+    }
+}
