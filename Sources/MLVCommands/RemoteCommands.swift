@@ -234,7 +234,6 @@ struct Clone: ParsableCommand {
             var settings = RemoteSettings(name: "origin", url: url, endpoint: endpoint, region: region)
             if !url.contains("://") { settings.url = FS.absolute(url) }
             let target = try Repository.connect(settings)
-            try FS.makeDirectories(directory)
             let progress = terminalProgress("clone")
             defer { endProgress(progress) }
             let (repo, r) = try Repository.clone(settings, remote: target, into: directory, lazy: lazy, jobs: transfer.jobs, progress: progress)

@@ -333,11 +333,12 @@ extension Repository {
     public func pull(from remote: any Remote, remoteName: String, refs selection: [String] = [], lazy: Bool = false,
                      jobs: Int = 4, progress: Progress? = nil) throws -> PullResult {
         var result = PullResult()
+        // Held from before the objects arrive until the refs name them, so gc never runs in between.
+        let guardLock = try lock(.shared)
+        defer { withExtendedLifetime(guardLock) {} }
         let (fetched, there, old) = try fetch(remote, remoteName, selection: selection, metadataOnly: lazy, jobs: jobs, progress: progress)
         result.fetch = fetched
         if !fetched.corrupt.isEmpty { try reportDamaged(fetched.corrupt, on: remote, remoteName: remoteName) }
-        let guardLock = try lock(.shared)
-        defer { withExtendedLifetime(guardLock) {} }
         for ref in there.keys.sorted() {
             let theirs = there[ref]!.id
             switch ref {
@@ -459,6 +460,7 @@ extension Repository {
         guard let marker = try RemoteMarker.read(remote) else {
             throw MLVError.notFound("\(remote.location) holds no mlv store (nothing was pushed to it)")
         }
+        try wrap { try FS.makeDirectories(directory) }
         let repo = try initialize(at: directory, chunker: marker.chunker)
         try repo.addRemote(settings, remote: remote)
         return (repo, try repo.pull(from: remote, remoteName: settings.name, lazy: lazy, jobs: jobs, progress: progress))
