@@ -62,6 +62,24 @@ struct RemoteEndToEndTests {
         try s.mlv("checkout", "mnist@v1", "--to", "out", in: "c")
         #expect(try Scenario.read(s.path("c/out/big.bin")) == Scenario.read(s.path("b/out/big.bin")))
 
+        // A fetch records what the remote has; status --remote shows what is only there.
+        try s.write("b/out/z.csv", .text("z\n"))
+        try s.mlv("add", "dataset", "other", "out", in: "b")
+        try s.mlv("push", in: "b")
+        try s.mlv("fetch", in: "c")
+        #expect(try s.mlv("status", "--remote", in: "c").stdout.contains("dataset:other@v1  remote only"))
+
+        // A pack damaged on the remote: named by object id, not stored, exit 4.
+        let packs = try Scenario.names(in: s.path("shared/packs")).filter { $0.hasSuffix(".pack") }
+        for p in packs { try patchFile(s.path("shared/packs/" + p), at: 8 + 48 + 1) { $0 ^ 0xff } }
+        let damaged = try s.mlv("clone", s.path("shared"), "d", status: 4)
+        #expect(damaged.stderr.contains("damaged object"), "\(damaged)")
+        #expect(try !Scenario.names(in: s.path("shared/damaged")).isEmpty)
+        // The store that has good copies sends them again on its next push.
+        try s.mlv("push", in: "b")
+        try s.mlv("pull", in: "d")
+        try s.mlv("fsck", "--full", in: "d")
+
         try s.mlv("remote", "remove", "origin", in: "a")
         #expect(try s.mlv("remote", "list", in: "a").stdout.contains("no remotes"))
     }
