@@ -6,17 +6,21 @@ import MLVStore
 /// One configured remote: where it is, never how to log in to it. Kept as canonical JSON
 /// in `.mlv/remotes/<name>/config`; credentials come from the environment at use.
 public struct RemoteSettings: Sendable, Equatable {
+    /// How commands name it (`origin`); an artifact-style name.
     public var name: String
     /// `s3://bucket/prefix` or an absolute directory path.
     public var url: String
     /// An S3 endpoint other than AWS (`http://127.0.0.1:9000`).
     public var endpoint: String?
+    /// The S3 region; nil: from the environment or profile, else `us-east-1`.
     public var region: String?
 
+    /// A remote's settings (nothing is checked or connected yet).
     public init(name: String, url: String, endpoint: String? = nil, region: String? = nil) {
         self.name = name; self.url = url; self.endpoint = endpoint; self.region = region
     }
 
+    /// True for an `s3://` URL.
     public var isS3: Bool { url.hasPrefix("s3://") }
 
     func encoded() -> [UInt8] {
@@ -42,7 +46,9 @@ public struct RemoteMarker: Sendable, Equatable {
     public static let schema = "mlv.remote/1"
     /// The remote layout this mlv writes and reads.
     public static let formatVersion = 1
+    /// The remote layout's version (see `docs/design.md`, Remotes).
     public var format: Int
+    /// The chunker parameters every store pushing here must use.
     public var chunker: ChunkerParameters
 
     func encoded() -> [UInt8] {

@@ -27,6 +27,7 @@ public struct FetchResult: Sendable {
 
 /// What `pull` changed here.
 public struct PullResult: Sendable {
+    /// What was received.
     public var fetch = FetchResult()
     /// Versions made local: `dataset:mnist@v4`.
     public var created: [String] = []
@@ -41,6 +42,7 @@ public struct PullResult: Sendable {
 
 /// One line of `status --remote`.
 public struct RemoteRefStatus: Sendable, Equatable {
+    /// How the two sides differ; for registries, by ancestry of their event chains.
     public enum State: String, Sendable {
         case localOnly = "local only"
         case remoteOnly = "remote only"
@@ -49,6 +51,7 @@ public struct RemoteRefStatus: Sendable, Equatable {
         case behind = "behind"
         case diverged = "diverged"
     }
+    /// The ref as people name it (`dataset:mnist@v3`, `model:digits registry`).
     public var ref: String
     public var state: State
 }
