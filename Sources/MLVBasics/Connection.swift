@@ -56,7 +56,6 @@ public final class TCPConnection: Connection {
     /// - Throws: `NetworkError.unreachable` (refused, no route, unknown host) or
     ///   `.timedOut` when no address answered within `timeouts.connect`.
     public static func connect(host: String, port: Int, timeouts: ConnectionTimeouts) throws -> TCPConnection {
-        ignoreSIGPIPE
         let endpoint = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
@@ -182,7 +181,7 @@ public final class TLSConnection: Connection {
             _ = SSL_set1_host(ssl, host)
         }
         ERR_clear_error()
-        if SSL_connect(ssl) != 1 {
+        if withoutSIGPIPE({ SSL_connect(ssl) }) != 1 {
             let verify = SSL_get_verify_result(ssl)
             let reason = verify != X509_V_OK
                 ? "certificate not accepted: " + String(cString: X509_verify_cert_error_string(verify))
@@ -195,7 +194,7 @@ public final class TLSConnection: Connection {
 
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         ERR_clear_error()
-        let n = SSL_read(ssl, buffer.baseAddress, Int32(min(buffer.count, Int(Int32.max))))
+        let n = withoutSIGPIPE { SSL_read(ssl, buffer.baseAddress, Int32(min(buffer.count, Int(Int32.max)))) }
         if n > 0 { return Int(n) }
         return try fail(n, call: "SSL_read", zeroIsEnd: true)
     }
@@ -204,7 +203,7 @@ public final class TLSConnection: Connection {
         var offset = 0
         while offset < bytes.count {
             ERR_clear_error()
-            let n = SSL_write(ssl, bytes.baseAddress! + offset, Int32(min(bytes.count - offset, 1 << 20)))
+            let n = withoutSIGPIPE { SSL_write(ssl, bytes.baseAddress! + offset, Int32(min(bytes.count - offset, 1 << 20))) }
             if n > 0 { offset += Int(n); continue }
             _ = try fail(n, call: "SSL_write", zeroIsEnd: false)
         }
@@ -262,8 +261,27 @@ final class TLSContexts: @unchecked Sendable {
     }
 }
 
-/// Writes to a socket whose peer is gone must fail with EPIPE, not kill the process:
-/// OpenSSL writes with plain `write(2)`, which raises SIGPIPE.
-private let ignoreSIGPIPE: Void = {
-    signal(SIGPIPE, SIG_IGN)
-}()
+/// Runs an OpenSSL call with SIGPIPE blocked in this thread, and swallows a SIGPIPE the
+/// call raised: OpenSSL writes with plain `write(2)`, and a peer that is gone must make
+/// the call fail with EPIPE, not kill the process. Nothing process-wide changes (plain TCP
+/// writes use `MSG_NOSIGNAL` instead).
+private func withoutSIGPIPE<R>(_ body: () -> R) -> R {
+    var pipe = sigset_t()
+    sigemptyset(&pipe)
+    sigaddset(&pipe, SIGPIPE)
+    var old = sigset_t()
+    var before = sigset_t()
+    pthread_sigmask(SIG_BLOCK, &pipe, &old)
+    sigpending(&before)
+    let result = body()
+    let code = errno
+    var after = sigset_t()
+    sigpending(&after)
+    if sigismember(&after, SIGPIPE) == 1 && sigismember(&before, SIGPIPE) == 0 {
+        var zero = timespec()
+        _ = sigtimedwait(&pipe, nil, &zero)
+    }
+    pthread_sigmask(SIG_SETMASK, &old, nil)
+    errno = code
+    return result
+}

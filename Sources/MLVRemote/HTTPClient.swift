@@ -132,9 +132,10 @@ public final class HTTPClient: Sendable {
             do {
                 return try exchange(request, on: reused, endpoint: endpoint, downloadTo: downloadTo)
             } catch let failure as ExchangeFailure {
-                // No response on a kept-alive connection: the server most likely closed it
-                // while idle. Resend on another unless the server may have acted on it.
-                if request.idempotent || !failure.sentRequest { continue }
+                // A kept-alive connection closed before any answer: the server most likely
+                // closed it while idle. Resend on another unless the server may have acted
+                // on it. A timeout is not retried: the server is slow, not gone.
+                if failure.error.kind == .closed && (request.idempotent || !failure.sentRequest) { continue }
                 throw failure.error
             }
         }
@@ -144,11 +145,6 @@ public final class HTTPClient: Sendable {
         } catch let failure as ExchangeFailure {
             throw failure.error
         }
-    }
-
-    /// Closes every idle connection.
-    public func closeIdleConnections() {
-        idle.withLock { $0.removeAll() }
     }
 
     // MARK: connections
@@ -179,33 +175,48 @@ public final class HTTPClient: Sendable {
     /// A connection failure before any response byte, with whether the whole request
     /// had been sent (so the server may have acted on it).
     private struct ExchangeFailure: Error {
-        var error: Error
+        var error: NetworkError
         var sentRequest: Bool
     }
 
     private func exchange(_ request: HTTPRequest, on connection: any Connection, endpoint: HTTPEndpoint,
                           downloadTo: String?) throws -> HTTPResponse {
         var sent = false
-        var gotResponse = false
+        var reader = HTTPReader(connection)
         do {
             try writeHead(request, endpoint: endpoint, on: connection)
-            try writeBody(request.body, on: connection)
-            sent = true
-            var reader = HTTPReader(connection)
-            var (status, headers, version) = try reader.readHead()
-            gotResponse = true
-            while (100..<200).contains(status) {  // 100 Continue and friends: read on
-                (status, headers, version) = try reader.readHead()
+            do {
+                try writeBody(request.body, on: connection)
+            } catch let e as NetworkError {
+                // A server may answer before the body is all sent (403, 413) and close:
+                // that answer says more than the broken pipe.
+                if let early = try? readResponse(&reader, request, downloadTo: nil) { return early.0 }
+                throw e
             }
-            var response = HTTPResponse(status: status, headers: headers, body: [], bytesToFile: 0)
-            let reusable = try reader.readBody(
-                of: &response, method: request.method, version: version,
-                to: (200..<300).contains(status) ? downloadTo : nil)
-            if reusable { giveBack(connection, endpoint) }
-            return response
-        } catch let e as NetworkError where !gotResponse {
+            sent = true
+            guard try reader.waitForHead() else {
+                throw NetworkError(.closed, endpoint: connection.endpoint, "connection closed before the response")
+            }
+        } catch let e as NetworkError {
             throw ExchangeFailure(error: e, sentRequest: sent)
         }
+        let (response, reusable) = try readResponse(&reader, request, downloadTo: downloadTo)
+        if reusable { giveBack(connection, endpoint) }
+        return response
+    }
+
+    /// Reads a whole response (skipping 1xx ones); returns it and whether the connection
+    /// can carry another request.
+    private func readResponse(_ reader: inout HTTPReader, _ request: HTTPRequest, downloadTo: String?) throws -> (HTTPResponse, Bool) {
+        var (status, headers, version) = try reader.readHead()
+        while (100..<200).contains(status) {  // 100 Continue and friends: read on
+            (status, headers, version) = try reader.readHead()
+        }
+        var response = HTTPResponse(status: status, headers: headers, body: [], bytesToFile: 0)
+        let reusable = try reader.readBody(
+            of: &response, method: request.method, version: version,
+            to: (200..<300).contains(status) ? downloadTo : nil)
+        return (response, reusable)
     }
 
     private func writeHead(_ request: HTTPRequest, endpoint: HTTPEndpoint, on connection: any Connection) throws {
@@ -252,6 +263,8 @@ struct HTTPReader {
     private let connection: any Connection
     private var buffer: [UInt8] = []
     private var start = 0
+    /// Where reads land: once per reader, and body bytes go from here straight to their sink.
+    private var scratch = [UInt8](repeating: 0, count: 256 << 10)
     private static let maxHead = 64 << 10
 
     init(_ connection: any Connection) {
@@ -260,14 +273,26 @@ struct HTTPReader {
 
     private var available: Int { buffer.count - start }
 
-    /// Reads more bytes; false at end of stream.
+    /// Reads until the first response byte arrives; false when the peer closed first.
+    /// A failure here means the server never answered (see `HTTPClient.send`'s retry).
+    mutating func waitForHead() throws -> Bool {
+        if available > 0 { return true }
+        return try fill()
+    }
+
+    /// Reads more bytes into `buffer`; false at end of stream.
     private mutating func fill() throws -> Bool {
         if start > 0 && start == buffer.count { buffer.removeAll(keepingCapacity: true); start = 0 }
-        var chunk = [UInt8](repeating: 0, count: 64 << 10)
-        let n = try chunk.withUnsafeMutableBytes { try connection.read(into: $0) }
+        let n = try readScratch(max: scratch.count)
         if n == 0 { return false }
-        buffer.append(contentsOf: chunk[0..<n])
+        buffer.append(contentsOf: scratch[0..<n])
         return true
+    }
+
+    /// Reads up to `max` bytes into `scratch`; 0 at end of stream.
+    private mutating func readScratch(max: Int) throws -> Int {
+        let c = connection
+        return try scratch.withUnsafeMutableBytes { try c.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<max])) }
     }
 
     private func malformed(_ what: String) -> NetworkError {
@@ -355,16 +380,22 @@ struct HTTPReader {
 
     private mutating func copy(_ count: Int64, into sink: inout BodySink) throws {
         var left = count
+        if sink.inMemory { sink.memory.reserveCapacity(Int(min(count, 1 << 30))) }
         while left > 0 {
-            if available == 0 {
-                guard try fill() else {
-                    throw NetworkError(.closed, endpoint: connection.endpoint,
-                                       "connection closed with \(left) of \(count) body bytes unread")
-                }
+            if available > 0 {
+                let n = Int(min(Int64(available), left))
+                try sink.write(buffer[start..<(start + n)])
+                start += n
+                left -= Int64(n)
+                continue
             }
-            let n = Int(min(Int64(available), left))
-            try sink.write(buffer[start..<(start + n)])
-            start += n
+            // Never read past the body: the connection may carry the next response.
+            let n = try readScratch(max: Int(min(Int64(scratch.count), left)))
+            if n == 0 {
+                throw NetworkError(.closed, endpoint: connection.endpoint,
+                                   "connection closed with \(left) of \(count) body bytes unread")
+            }
+            try sink.write(scratch[0..<n])
             left -= Int64(n)
         }
     }
@@ -381,6 +412,8 @@ private struct BodySink {
         self.path = path
         if let path { fd = try FS.open(path, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o644) }
     }
+
+    var inMemory: Bool { path == nil }
 
     mutating func write(_ bytes: ArraySlice<UInt8>) throws {
         if let path {

@@ -4,7 +4,8 @@ import MLVBasics
 /// writes (a shared directory, an S3-compatible bucket, or memory in tests).
 ///
 /// Keys are `/`-separated relative paths of printable ASCII (`packs/<id>.pack`,
-/// `refs/dataset/mnist/versions/3`). Every implementation makes an object appear under
+/// `refs/dataset/mnist/versions/3`); `RemoteKey` has the full rules, which every
+/// implementation checks before it touches anything. Every implementation makes an object appear under
 /// its key only when it is complete, and moves refs only by the two conditional writes,
 /// so a push interrupted at any point leaves the remote consistent.
 public protocol Remote: Sendable {
@@ -16,6 +17,7 @@ public protocol Remote: Sendable {
     func get(_ key: String) throws -> RemoteObject?
 
     /// `length` bytes starting at `offset` of an object (for reading a few records of a pack).
+    /// Fewer when the object ends first; none when `offset` is at or past its end.
     /// - Throws: `RemoteError.notFound` when the key does not exist.
     func getRange(_ key: String, offset: Int64, length: Int) throws -> [UInt8]
 
@@ -42,7 +44,8 @@ public protocol Remote: Sendable {
     /// - Throws: `RemoteError.preconditionFailed` when it changed or no longer exists.
     func replace(_ key: String, _ bytes: [UInt8], expected: String) throws -> String
 
-    /// Every key under `prefix`, sorted by key bytes.
+    /// Every key that starts with `prefix` (a string prefix, as in S3: `refs/a` also
+    /// matches `refs/ab/1`, `refs/a/` does not), sorted by key bytes.
     func list(prefix: String) throws -> [RemoteEntry]
 
     /// Removes an object; removing an absent key is not an error.

@@ -26,6 +26,7 @@ public final class LoopbackServer: @unchecked Sendable {
 
     public let port: Int
     private let listener: Int32
+    private let readBodies: Bool
     private let respond: @Sendable (Request) -> Reply
     /// Connections accepted so far.
     public let accepted = AtomicCounter()
@@ -33,8 +34,11 @@ public final class LoopbackServer: @unchecked Sendable {
 
     /// Listens on a free loopback port; `backlog` 0 with no `accept` (see `acceptConnections`)
     /// makes a blackhole once the queue is full.
-    public init(acceptConnections: Bool = true, respond: @escaping @Sendable (Request) -> Reply) throws {
+    /// With `readBodies` false, a request is answered as soon as its head arrived, the way
+    /// a server refuses an upload without reading it.
+    public init(acceptConnections: Bool = true, readBodies: Bool = true, respond: @escaping @Sendable (Request) -> Reply) throws {
         self.respond = respond
+        self.readBodies = readBodies
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         self.listener = listener
         var one: Int32 = 1
@@ -125,7 +129,7 @@ public final class LoopbackServer: @unchecked Sendable {
             guard let colon = line.firstIndex(of: ":") else { continue }
             headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters()
         }
-        let length = Int(headers["content-length"] ?? "0") ?? 0
+        let length = readBodies ? Int(headers["content-length"] ?? "0") ?? 0 : 0
         while buffer.count < length {
             guard receive(fd, &buffer) else { return nil }
         }

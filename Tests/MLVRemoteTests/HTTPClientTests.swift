@@ -88,6 +88,19 @@ struct HTTPClientTests {
         #expect(server.accepted.current == 3)
     }
 
+    @Test("an answer sent before the upload finished is returned instead of the broken pipe")
+    func earlyAnswer() throws {
+        let server = try LoopbackServer(readBodies: false) { _ in
+            .sendAndClose(LoopbackServer.response(403, Array("<Error><Code>AccessDenied</Code></Error>".utf8)))
+        }
+        let client = HTTPClient(timeouts: Self.fast)
+        let response = try client.send(
+            HTTPRequest(method: "PUT", target: "/big", body: .bytes([UInt8](repeating: 0, count: 32 << 20)), idempotent: false),
+            to: endpoint(server))
+        #expect(response.status == 403)
+        #expect(response.body == Array("<Error><Code>AccessDenied</Code></Error>".utf8))
+    }
+
     @Test("a refused connect fails at once as unreachable")
     func refused() throws {
         let server = try LoopbackServer { _ in .hang }

@@ -74,4 +74,21 @@ struct TLSTests {
         #expect(error?.kind == .tls, "\(String(describing: error))")
         #expect(error?.message.contains("mismatch") == true, "\(String(describing: error))")
     }
+
+    @Test("a TLS write to a peer that is gone throws instead of raising SIGPIPE")
+    func peerGone() throws {
+        // With SIGPIPE at its default, a raised one would end this test process.
+        let previous = signal(SIGPIPE, SIG_DFL)
+        defer { signal(SIGPIPE, previous) }
+        let server = try Server()
+        let connection = try TLSConnection(host: "127.0.0.1", port: server.port,
+                                           timeouts: ConnectionTimeouts(connect: 2000, io: 5000), caFile: server.certificate)
+        kill(server.process.pid, SIGKILL)
+        _ = server.process.wait()
+        let chunk = [UInt8](repeating: 0, count: 1 << 20)
+        let error = #expect(throws: NetworkError.self) {
+            for _ in 0..<64 { try connection.write(chunk) }
+        }
+        #expect(error?.kind == .closed)
+    }
 }
