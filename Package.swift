@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "MLVKit", dependencies: ["MLVBasics", "MLVModel", "MLVStore", "MLVRemote"], exclude: ["README.md"]),
         // swift-argument-parser commands: parse, call MLVKit, render.
         .target(name: "MLVCommands", dependencies: [
-            "MLVKit", "MLVModel", "MLVStore", "MLVBasics",
+            "MLVKit", "MLVModel", "MLVStore", "MLVRemote", "MLVBasics",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], exclude: ["README.md"]),
         .executableTarget(name: "mlv", dependencies: ["MLVCommands"], exclude: ["README.md"]),

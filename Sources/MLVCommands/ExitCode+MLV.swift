@@ -1,5 +1,6 @@
 import ArgumentParser
 import MLVKit
+import MLVRemote
 import MLVStore
 
 /// mlv's exit codes, mapped in this one place and listed in `docs/cli.md`.
@@ -7,11 +8,11 @@ import MLVStore
 /// | code | meaning |
 /// | --- | --- |
 /// | 0 | success |
-/// | 1 | the check failed: fsck found damage, audit --verify found tampering, status found changes with --exit-code |
+/// | 1 | the check failed: fsck found damage, audit --verify found tampering, status found changes with --exit-code; or a remote could not be reached |
 /// | 2 | not found: no store, no such path, ref, version, split, model, stage or alias |
-/// | 3 | conflict: checkout would overwrite, a ref moved (a registry change lost a race), a lock is held |
+/// | 3 | conflict: checkout would overwrite, a ref moved (a registry change lost a race, a push found a stage moved on the remote, a pull found a diverged chain), a lock is held |
 /// | 4 | the store is damaged (a corrupt or missing object, a bad ref) |
-/// | 5 | refused: bad input (invalid name, unsafe path, unsupported file, newer store format, missing approvals, empty identity) |
+/// | 5 | refused: bad input (invalid name, unsafe path, unsupported file, newer store format, missing approvals, empty identity, a remote that ignores conditional writes or rejects the credentials) |
 /// | 64 | usage error (unknown option, missing argument) |
 public enum MLVExit {
     public static let success: Int32 = 0
@@ -28,7 +29,8 @@ public enum MLVExit {
         case let e as MLVError:
             switch e {
             case .notARepository, .pathNotFound, .unknownRef, .unknownSplit, .notInVersion, .notFound: return notFound
-            case .checkoutConflict, .registryChanged: return conflict
+            case .checkoutConflict, .registryChanged, .remoteConflict: return conflict
+            case .remote(let r): return code(for: r)
             case .damaged: return damaged
             case .store(let s): return code(for: s)
             case .ambiguousPrefix, .invalidName, .invalidArgument, .insideStore, .unsupportedFile, .unsafePath,
@@ -42,8 +44,21 @@ public enum MLVExit {
             case .newerFormat: return refused
             case .io: return checkFailed
             }
+        case let r as RemoteError:
+            return code(for: r)
         default:
             return checkFailed
+        }
+    }
+
+    /// A remote's answer: absent is not found, a lost conditional write a conflict, bad
+    /// credentials or a remote that lacks what mlv needs refused, anything else failed.
+    static func code(for error: RemoteError) -> Int32 {
+        switch error.kind {
+        case .notFound: return notFound
+        case .preconditionFailed: return conflict
+        case .unauthorized, .unsupported: return refused
+        case .unreachable, .failed: return checkFailed
         }
     }
 }

@@ -192,17 +192,40 @@ func renderChanges(_ changes: [Change]) {
 
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Compare a directory with a dataset's latest version: added, modified, deleted.",
-        discussion: "Reads only files whose size, times or inode changed since the last add or status. Exit codes: 0 ok; 1 changes found with --exit-code; 2 unknown dataset or path.")
-    @Argument(help: "Dataset name.") var name: String
+        abstract: "Compare a directory with a dataset's latest version, or this store with a remote.",
+        discussion: """
+            Reads only files whose size, times or inode changed since the last add or status. With             --remote, NAME is a remote (default: origin) and the refs that are here only, there only,             or different are listed; nothing is transferred but the refs. Exit codes: 0 ok; 1 changes             found with --exit-code, or the remote could not be reached; 2 unknown dataset, path or remote.
+            """)
+    @Argument(help: "Dataset name (with --remote: remote name).") var name: String?
     @Argument(help: "Directory to compare (default: where the latest version was added from).") var path: String?
+    @Flag(help: "Compare refs with a remote instead.") var remote = false
     @Flag(help: "Exit with 1 when there are changes.") var exitCode = false
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: JSONOption
 
+    func validate() throws {
+        if !remote && name == nil { throw ValidationError("missing the dataset name") }
+        if remote && path != nil { throw ValidationError("--remote takes at most a remote name") }
+    }
+
     func run() throws {
         var changed = false
         try MLVCommands.run {
+            if remote {
+                let repo = try store.open()
+                let (settings, target) = try repo.remote(named: name)
+                let report = try repo.remoteStatus(target, remoteName: settings.name)
+                changed = !report.isEmpty
+                if output.json {
+                    sayJSON(.object(["remote": .string(settings.name), "clean": .bool(!changed),
+                                     "refs": .array(report.map { .object(["ref": .string($0.ref), "state": .string($0.state.rawValue)]) })]))
+                    return
+                }
+                if report.isEmpty { say("in sync with \(settings.name)"); return }
+                say(table([["REF", "STATE"]] + report.map { [$0.ref, $0.state.rawValue] }))
+                return
+            }
+            let name = name!
             let report = try store.open().status(dataset: name, path: path)
             changed = !report.changes.isEmpty
             if output.json {

@@ -10,7 +10,9 @@ struct Checkout: ParsableCommand {
         discussion: """
             Every file is written to a staging directory and checked against its SHA-256 before the \
             target is touched; a damaged object aborts the checkout with the target unchanged. \
-            Exit codes: 0 ok; 2 unknown ref or subpath; 3 files in the way (use --force); 4 damaged object.
+            Objects not stored here (after 'mlv pull --lazy' or 'mlv clone --lazy') are fetched from \
+            the configured remotes (origin first) and verified. Exit codes: 0 ok; 1 a remote could not \
+            be reached; 2 unknown ref or subpath; 3 files in the way (use --force); 4 damaged object.
             """)
     @Argument(help: "A version: NAME@vN, NAME@vN#SPLIT, NAME (latest), or an id prefix.") var ref: String
     @Argument(help: "Only this subdirectory of the version.") var subpath: String?

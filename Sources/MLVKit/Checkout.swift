@@ -86,8 +86,22 @@ extension Repository {
     /// all of it verified. Existing files that differ are conflicts unless `force`.
     /// Never writes through a symlink: staged files are created with O_EXCL|O_NOFOLLOW in
     /// directories mlv made, and parents in an existing target must be real directories.
+    ///
+    /// When an object is not stored here (a lazy pull leaves chunks on the remote), the
+    /// objects of the version are fetched from the configured remotes (`origin` first),
+    /// verified, stored, and the checkout runs again.
     public func checkout(_ ref: String, subpath: String? = nil, to target: String, force: Bool = false,
                          progress: Progress? = nil) throws -> CheckoutResult {
+        do {
+            return try checkoutStored(ref, subpath: subpath, to: target, force: force, progress: progress)
+        } catch MLVError.store(.missingObject(let id)) {
+            guard try fetchForCheckout(ref, subpath: subpath) else { throw MLVError.store(.missingObject(id)) }
+            return try checkoutStored(ref, subpath: subpath, to: target, force: force, progress: progress)
+        }
+    }
+
+    private func checkoutStored(_ ref: String, subpath: String?, to target: String, force: Bool,
+                                progress: Progress?) throws -> CheckoutResult {
         let r = try resolve(ref)
         return try checkoutTree(try treeID(of: r, subpath: subpath), to: target, force: force, progress: progress)
     }

@@ -1,5 +1,6 @@
 import MLVBasics
 import MLVModel
+import MLVRemote
 import MLVStore
 
 /// What the library reports to its callers. Each case names the path, ref or id.
@@ -29,6 +30,11 @@ public enum MLVError: Error, CustomStringConvertible {
     case refused(String)
     case store(StoreError)
     case model(String)
+    /// Talking to a remote failed (unreachable, unauthorized, not found ...).
+    case remote(RemoteError)
+    /// A push or pull found a ref that moved on the other side; the message says what
+    /// changed and how to reconcile.
+    case remoteConflict(String)
 
     public var description: String {
         switch self {
@@ -74,6 +80,10 @@ public enum MLVError: Error, CustomStringConvertible {
         case .store(let e):
             return e.description
         case .model(let message):
+            return message
+        case .remote(let e):
+            return e.description
+        case .remoteConflict(let message):
             return message
         }
     }

@@ -52,21 +52,37 @@ extension Repository {
         func problem(_ subject: String, _ message: String) {
             report.problems.append(Problem(severity: .error, subject: subject, message: message))
         }
+        // After a lazy pull, chunks stay on the remote: an object missing here that a
+        // remote's (cached) pack index lists is a warning, not damage.
+        let remoteIndexes = cachedRemoteIndexes()
+        func missing(_ id: ObjectID, _ message: String) {
+            if let remote = remoteIndexes.first(where: { $0.1.find(id) != nil })?.0 {
+                report.problems.append(Problem(severity: .warning, subject: id.hex, message: message + "; it is on remote \(remote) (a lazy pull), and a checkout fetches it"))
+            } else {
+                problem(id.hex, message)
+            }
+        }
         func blob(_ id: ObjectID, _ where_: String) {
             guard seen.insert(id).inserted else { return }
             report.blobs += 1
-            guard let info = objects.info(id) else { problem(id.hex, "blob missing (file \(where_))"); return }
+            guard let info = objects.info(id) else { missing(id, "blob missing (file \(where_))"); return }
             if info.kind == .chunkList {
                 do {
                     let (_, list) = try objects.read(id)
+                    var complete = true
                     for c in try ChunkList.decode(list, blob: id) {
                         seen.insert(c.id)
-                        guard let ci = objects.info(c.id), ci.kind == .chunk, ci.size == c.length else {
-                            problem(c.id.hex, "chunk of blob \(id.short) (file \(where_)) is missing or has the wrong size")
+                        guard let ci = objects.info(c.id) else {
+                            missing(c.id, "chunk of blob \(id.short) (file \(where_)) is missing")
+                            complete = false
+                            continue
+                        }
+                        guard ci.kind == .chunk, ci.size == c.length else {
+                            problem(c.id.hex, "chunk of blob \(id.short) (file \(where_)) has the wrong kind or size")
                             continue
                         }
                     }
-                    if full {
+                    if full && complete {
                         try readBlob(id) { _ in }
                         report.chunksVerified += 1
                     }

@@ -1,5 +1,6 @@
 import MLVBasics
 import MLVModel
+import MLVRemote
 import MLVStore
 #if canImport(Glibc)
 import Glibc
@@ -28,6 +29,13 @@ public final class Repository: @unchecked Sendable {
     /// Registry event time in seconds since the epoch instead of the clock; for tests of
     /// point-in-time queries (set through `@testable import`).
     var clockOverride: Int64?
+
+    /// Remotes by URL that `openRemote` returns instead of connecting (tests: an
+    /// in-memory remote behind a configured name).
+    let remoteOverrides = Locked<[String: any Remote]>([:])
+
+    /// A push builds pack files of at most this many bytes (64 MiB; tests set less).
+    var pushPackBytes = 64 << 20
 
     var packsPath: String { storePath + "/packs" }
     var cachePath: String { storePath + "/cache" }

@@ -97,36 +97,15 @@ public final class PackStore: ObjectStore, @unchecked Sendable {
         let n = try record.withUnsafeMutableBytes { b in
             try io { try FS.pread(fd, into: b, at: entry.offset, path: index.packPath) }
         }
-        let damaged = { (reason: String) in StoreError.corruptObject(entry.id, pack: index.packPath, reason: reason) }
-        guard n == record.count else { throw damaged("pack is truncated") }
-        return try record.withUnsafeBytes { b in
-            guard b.readID(at: 0) == entry.id, b[32] == entry.kind.rawValue, b[33] == entry.flags,
-                  Int(b.readLE(UInt32.self, at: 36)) == entry.storedLength,
-                  Int(b.readLE(UInt32.self, at: 40)) == entry.rawLength else {
-                throw damaged("record header does not match the index")
-            }
-            let payload = UnsafeRawBufferPointer(rebasing: b[PackFormat.recordHeaderSize...])
-            guard b.readLE(UInt32.self, at: 44) == UInt32(truncatingIfNeeded: XXHash.xxh3_64(payload)) else {
-                throw damaged("record checksum mismatch")
-            }
-            return Array(payload)
+        guard n == record.count else {
+            throw StoreError.corruptObject(entry.id, pack: index.packPath, reason: "pack is truncated")
         }
+        return try record.withUnsafeBytes { try PackFormat.checkRecord($0, entry, source: index.packPath) }
     }
 
     /// The raw (decompressed) bytes of a record, checked but not hash-verified.
     func readRecord(_ index: PackIndex, _ entry: IndexEntry) throws -> [UInt8] {
-        let stored = try readStored(index, entry)
-        guard entry.isCompressed else {
-            guard stored.count == entry.rawLength else {
-                throw StoreError.corruptObject(entry.id, pack: index.packPath, reason: "length mismatch")
-            }
-            return stored
-        }
-        do {
-            return try stored.withUnsafeBytes { try Deflate.decompress($0, expectedSize: entry.rawLength) }
-        } catch {
-            throw StoreError.corruptObject(entry.id, pack: index.packPath, reason: "does not decompress to \(entry.rawLength) bytes")
-        }
+        try PackFormat.decodePayload(try readStored(index, entry), entry, source: index.packPath, verifyHash: false)
     }
 
     private func descriptor(_ path: String) throws -> (fd: Int32, size: Int) {

@@ -207,15 +207,7 @@ public final class PackWriter: ObjectWriter, @unchecked Sendable {
         FS.close(s.fd)
         s.fd = -1
 
-        s.entries.sort { $0.id < $1.id }
-        var index: [UInt8] = []
-        index.reserveCapacity(PackFormat.indexHeaderSize + s.entries.count * PackFormat.indexEntrySize + 16)
-        index.append(contentsOf: PackFormat.indexMagic)
-        index.appendLE(UInt64(s.entries.count))
-        for e in s.entries { e.append(to: &index) }
-        index.appendLE(s.checksum.digest)
-        let name = SHA256.hash(index).hex
-        index.appendLE(XXHash.xxh3_64(index))
+        let (name, index) = PackFormat.encodeIndex(s.entries, packChecksum: s.checksum.digest)
 
         let packPath = directory + "/pack-\(name).pack"
         let indexFinal = directory + "/pack-\(name).idx"

@@ -29,6 +29,22 @@ public final class RefStore: @unchecked Sendable {
         return try io { try FS.listDirectory(path) }.map(\.name).filter { !$0.hasPrefix(".") }.sorted()
     }
 
+    /// Creates `name@vN` pointing at `id` when that number is free (a version taken from
+    /// a remote keeps its number).
+    /// - Returns: false when the version already exists (whatever it points at).
+    public func createVersion(kind: String, name: String, number: Int, id: ObjectID) throws -> Bool {
+        let path = dir(kind, name) + "/versions"
+        try io { try FS.makeDirectories(path) }
+        return try io { try FS.createExclusive(path + "/\(number)", Array((id.hex + "\n").utf8)) }
+    }
+
+    /// Points an existing `name@vN` at another manifest. Only `mlv pull` does this, when the
+    /// remote made the same number first: the local manifest has already been given a new
+    /// number, and the remote's takes this one. Temp file, fsync, rename.
+    public func repointVersion(kind: String, name: String, number: Int, id: ObjectID) throws {
+        try io { try FS.atomicWrite(dir(kind, name) + "/versions/\(number)", Array((id.hex + "\n").utf8)) }
+    }
+
     /// All versions of `name`, ascending by number.
     /// - Throws: `StoreError.badRef` for a damaged ref file.
     public func versions(kind: String, name: String) throws -> [(number: Int, id: ObjectID)] {

@@ -176,10 +176,11 @@ struct SessionTests {
         }
         let implemented = ["init", "add", "datasets", "log", "ls", "show", "status", "diff", "runs", "logs", "metrics", "compare",
                            "checkout", "run", "rerun", "models", "registry",
-                           "stage", "approve", "promote", "alias", "audit", "hash", "chunks", "fsck", "gc", "config"]
+                           "stage", "approve", "promote", "alias", "audit", "remote", "push", "fetch", "pull", "clone",
+                           "hash", "chunks", "fsck", "gc", "config"]
         #expect(commands == implemented)
         // Nothing that is not built yet: those are usage errors.
-        for missing in ["blame", "push"] {
+        for missing in ["blame"] {
             try s.mlv(missing, status: 64)
         }
         try s.mlv("log", "run", "x", status: 64)
@@ -191,7 +192,8 @@ struct SessionTests {
                       "show run", "status", "diff", "diff versions", "diff run", "runs", "logs", "metrics", "compare", "checkout",
                       "run", "rerun", "log run", "log metric",
                       "models", "registry", "stage list", "stage add", "stage set", "stage remove", "approve", "promote model",
-                      "alias set", "alias remove", "audit", "hash", "chunks", "fsck", "gc", "config"]
+                      "alias set", "alias remove", "audit", "remote add", "remote list", "remote remove", "push", "fetch",
+                      "pull", "clone", "hash", "chunks", "fsck", "gc", "config"]
         for leaf in leaves {
             let r = try s.run(leaf.split(separator: " ").map(String.init) + ["--help"])
             #expect(r.stdout.contains("USAGE: mlv \(leaf)"), "\(r)")
