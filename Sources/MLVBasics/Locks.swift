@@ -32,7 +32,9 @@ public final class LockFile {
         public var description: String {
             switch self {
             case .held(let path, let owner):
-                return "'\(path)' is locked" + (owner.map { " by \($0)" } ?? "")
+                guard let owner else { return "'\(path)' is locked (its owner cannot be read)" }
+                let stale = LockFile.isAlive(owner) ? "" : "; that process is no longer running, so the lock is stale: 'mlv unlock' removes it"
+                return "'\(path)' is locked by \(owner)" + stale
             case .system(let e):
                 return e.description
             }
@@ -44,7 +46,8 @@ public final class LockFile {
     }
 
     /// Creates `path` exclusively, retrying for up to `timeoutMilliseconds` while another
-    /// process holds it.
+    /// process holds it; at once when the owner it names is a process of this host that
+    /// no longer runs (a stale lock, which only `mlv unlock` removes).
     /// - Throws: `LockFile.Failure.held` naming the owner when it stays locked.
     public static func acquire(_ path: String, timeoutMilliseconds: Int = 5000) throws -> LockFile {
         let deadline = monotonicMilliseconds() + timeoutMilliseconds
@@ -57,8 +60,13 @@ public final class LockFile {
                 FS.close(fd)
                 return LockFile(path: path)
             } catch let e as FileSystemError where e.isExists {
+                let current = owner(of: path)
+                // A lock whose owner died will not be released: say so at once.
+                if let current, current.host == hostName(), !isAlive(current) {
+                    throw Failure.held(path: path, owner: current)
+                }
                 if monotonicMilliseconds() >= deadline {
-                    throw Failure.held(path: path, owner: owner(of: path))
+                    throw Failure.held(path: path, owner: current)
                 }
                 usleep(delay)
                 delay = min(delay * 2, 50_000)

@@ -18,7 +18,7 @@ public struct MLV: AsyncParsableCommand {
         subcommands: [
             Init.self, Add.self, Datasets.self, Log.self, Ls.self, Show.self, Status.self, Diff.self,
             Checkout.self, Models.self, RegistryBoard.self, Stage.self, Approve.self, Promote.self, Alias.self, Audit.self,
-            Hash.self, Chunks.self, Fsck.self, GC.self, Config.self,
+            Hash.self, Chunks.self, Fsck.self, GC.self, Unlock.self, Config.self,
         ]
     )
     public init() {}

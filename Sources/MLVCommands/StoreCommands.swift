@@ -179,3 +179,55 @@ struct Config: ParsableCommand {
         }
     }
 }
+
+struct Unlock: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Remove lock files left behind by mlv processes that were killed.",
+        discussion: """
+            A ref or the stage configuration is changed under a lock file that names its owner's \
+            pid, host and start time. A process killed while holding one leaves it behind, and later \
+            changes are refused naming that owner. unlock removes each lock whose owner no longer \
+            runs on this host, and refuses (naming pid, host and age) while the owner lives. A lock \
+            taken on another host cannot be checked from here: --force removes it, with a warning. \
+            Exit codes: 0 every lock found was removed (or there were none); 2 no store; 5 a lock was kept.
+            """)
+    @Flag(help: "Also remove locks from other hosts, or naming no owner, whose process cannot be checked.") var force = false
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var output: JSONOption
+
+    func run() throws {
+        var kept = false
+        try MLVCommands.run {
+            let reports = try store.open().unlock(force: force)
+            kept = reports.contains { !$0.wasRemoved }
+            if output.json {
+                sayJSON(.array(reports.map { r in
+                    var o: [String: JSON] = ["path": .string(r.path), "outcome": .string(r.outcome.rawValue)]
+                    if let owner = r.owner {
+                        o["pid"] = .int(Int64(owner.pid))
+                        o["host"] = .string(owner.host)
+                        o["since"] = .int(owner.since)
+                    }
+                    return .object(o)
+                }))
+                return
+            }
+            if reports.isEmpty { say("no lock files") }
+            for r in reports {
+                let who = r.owner.map { "held by \($0)" } ?? "naming no owner"
+                switch r.outcome {
+                case .removed:
+                    say("removed \(r.path) (\(who); that process is not running)")
+                case .forced:
+                    printError("warning: removed \(r.path) (\(who)) with --force; its process could not be checked from this host")
+                    say("removed \(r.path)")
+                case .ownerAlive:
+                    printError("error: kept \(r.path): \(who), and that process is still running")
+                case .cannotCheck:
+                    printError("error: kept \(r.path): \(who), which cannot be checked from this host; use --force if it is gone")
+                }
+            }
+        }
+        if kept { throw ExitCode(MLVExit.refused) }
+    }
+}

@@ -193,9 +193,12 @@ extension Repository {
             }
             let id = SHA256.hash(bytes)
             try wrap { try writer.put(id, kind: .manifest, bytes: bytes, compression: .always) }
+            CrashPoint.hit("add.manifest-written")
             let stored = writer.written.bytes
             try wrap { try writer.commit() }
+            CrashPoint.hit("add.committed")
             let version = try wrap { try refs.createNextVersion(kind: kind.rawValue, name: name, id: id) }
+            CrashPoint.hit("add.version-created")
             try? FS.atomicWrite(cacheFile, scan.makeCache().encoded(), durable: false)
             return AddDatasetResult(version: version, id: id, created: true, files: scan.files, bytes: scan.bytes,
                                     newBytesStored: stored, filesHashed: scan.filesHashed)

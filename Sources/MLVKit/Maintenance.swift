@@ -243,11 +243,14 @@ extension Repository {
             writer.abort()
             throw error
         }
+        CrashPoint.hit("gc.repacked")
         objects.closeDescriptors()
         for (index, _) in rewrite {
             try wrap {
                 try FS.unlink(index.indexPath)
+                CrashPoint.hit("gc.index-deleted")
                 try FS.unlink(index.packPath)
+                CrashPoint.hit("gc.pack-deleted")
             }
         }
         for path in leftovers { try? FS.unlink(path) }

@@ -106,7 +106,10 @@ extension Repository {
         defer { lock.release() }
         var config = try stageConfig()
         try change(&config)
-        try wrap { try FS.atomicWrite(stagesPath, config.canonicalBytes()) }
+        try wrap {
+            try FS.atomicWrite(stagesPath, config.canonicalBytes(),
+                               crashPoints: PublishCrashPoints(before: "stages.before-rename", after: "stages.after-rename"))
+        }
     }
 
     func stageNameProblem(_ name: String) -> String? {
@@ -341,6 +344,7 @@ extension Repository {
             writer.abort()
             throw error
         }
+        CrashPoint.hit("registry.event-committed")
         do {
             try refs.updateHead(kind: Self.modelKind, name: model, expected: head?.id, new: id)
         } catch StoreError.refChanged {

@@ -19,6 +19,9 @@ public final class RefStore: @unchecked Sendable {
         self.root = root
     }
 
+    static let versionCrashPoints = PublishCrashPoints(before: "ref.version.before-link", after: "ref.version.after-link")
+    static let headCrashPoints = PublishCrashPoints(before: "ref.head.before-rename", after: "ref.head.after-rename")
+
     private func dir(_ kind: String, _ name: String) -> String { "\(root)/\(kind)/\(name)" }
 
     /// Every name that has refs of `kind`, sorted.
@@ -71,7 +74,7 @@ public final class RefStore: @unchecked Sendable {
         try io { try FS.makeDirectories(path) }
         var next = (try versions(kind: kind, name: name).last?.number ?? 0) + 1
         while true {
-            if try io({ try FS.createExclusive(path + "/\(next)", Array((id.hex + "\n").utf8)) }) {
+            if try io({ try FS.createExclusive(path + "/\(next)", Array((id.hex + "\n").utf8), crashPoints: Self.versionCrashPoints) }) {
                 return next
             }
             next += 1
@@ -101,7 +104,7 @@ public final class RefStore: @unchecked Sendable {
     ///   `StoreError.locked` when another writer holds its lock.
     public func updateAlias(kind: String, name: String, alias: String, expected: ObjectID?, new: ObjectID?) throws {
         try compareAndSwap(directory: dir(kind, name) + "/aliases", file: alias, display: "\(name)@\(alias)",
-                           expected: expected, new: new)
+                           expected: expected, new: new, crashPoints: nil)
     }
 
     /// The id of the newest event of `name`'s registry chain (`refs/<kind>/<name>/head`), or nil.
@@ -117,13 +120,14 @@ public final class RefStore: @unchecked Sendable {
     ///   `StoreError.locked` when another writer holds its lock.
     public func updateHead(kind: String, name: String, expected: ObjectID?, new: ObjectID) throws {
         try compareAndSwap(directory: dir(kind, name), file: "head", display: "\(kind):\(name) head",
-                           expected: expected, new: new)
+                           expected: expected, new: new, crashPoints: Self.headCrashPoints)
     }
 
     /// Takes `<file>.lock` with O_CREAT|O_EXCL, checks the current value against
     /// `expected`, then writes `new` (temp file, fsync, rename, fsync the directory) or
     /// removes the file when `new` is nil.
-    private func compareAndSwap(directory: String, file: String, display: String, expected: ObjectID?, new: ObjectID?) throws {
+    private func compareAndSwap(directory: String, file: String, display: String, expected: ObjectID?, new: ObjectID?,
+                                crashPoints: PublishCrashPoints?) throws {
         try io { try FS.makeDirectories(directory) }
         let path = directory + "/" + file
         let lock: LockFile
@@ -138,7 +142,7 @@ public final class RefStore: @unchecked Sendable {
             throw StoreError.refChanged(ref: display, expected: expected?.short ?? "unset", found: current?.short ?? "unset")
         }
         if let new {
-            try io { try FS.atomicWrite(path, Array((new.hex + "\n").utf8)) }
+            try io { try FS.atomicWrite(path, Array((new.hex + "\n").utf8), crashPoints: crashPoints) }
         } else {
             try io {
                 try FS.unlink(path)
