@@ -225,6 +225,10 @@ extension Repository {
         }
         report.temporaryFilesRemoved = leftovers.count
         if dryRun { return report }
+        // Leftovers go first: the repack below may write a pack under the very name of a
+        // leftover (an earlier gc that failed before indexing it), and deleting the
+        // leftover after that would delete the new, live pack.
+        for path in leftovers { try? FS.unlink(path) }
 
         // Copy live objects out first and commit them, then delete the old packs: a crash
         // in between leaves duplicates, never a loss.
@@ -253,7 +257,6 @@ extension Repository {
                 CrashPoint.hit("gc.pack-deleted")
             }
         }
-        for path in leftovers { try? FS.unlink(path) }
         try wrap { try FS.fsyncDirectory(packsPath) }
         try wrap { try objects.reload() }
         return report
