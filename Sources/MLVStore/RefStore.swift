@@ -181,7 +181,12 @@ public final class RefStore: @unchecked Sendable {
     /// Reads and validates one ref file.
     /// - Throws: `StoreError.badRef` naming the path, `.io` when unreadable.
     public static func readRef(_ path: String) throws -> ObjectID {
-        let bytes = try io { try FS.readFile(path) }
+        try parseRef(try io { try FS.readFile(path) }, path: path)
+    }
+
+    /// Parses the bytes of a ref file: exactly 64 hex digits and a newline.
+    /// - Throws: `StoreError.badRef` naming `path`.
+    public static func parseRef(_ bytes: [UInt8], path: String) throws -> ObjectID {
         let text = String(decoding: bytes, as: UTF8.self)
         guard text.hasSuffix("\n"), let id = ObjectID(hex: text.dropLast()) else {
             throw StoreError.badRef(path: path, reason: bytes.isEmpty ? "empty file" : "does not hold an object id")
