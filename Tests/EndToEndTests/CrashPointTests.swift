@@ -199,3 +199,35 @@ struct CrashPointTests {
         #expect(r.status == 0, "\(r)")
     }
 }
+
+@Suite("mlv unlock")
+struct UnlockEndToEndTests {
+    /// A lock whose owner lives is kept (exit 5, naming pid, host and age) until that
+    /// process dies; a lock from another host needs --force, which warns.
+    @Test func removesOnlyLocksWhoseOwnerIsGone() throws {
+        let s = try CrashStore.session()
+        try s.mlv("unlock")
+        let sleeper = try ChildProcess(executable: "/bin/sleep", arguments: ["30"], directory: s.directory)
+        let lock = s.path(".mlv/refs/model/digits/head.lock")
+        try Scenario.write(.text("\(sleeper.pid) \(hostName()) \(Int(time(nil)) - 120)\n"), at: lock)
+
+        let kept = try s.run(["unlock"], status: 5)
+        #expect(kept.stderr.contains("pid \(sleeper.pid) on \(hostName())") && kept.stderr.contains("still running"), "\(kept)")
+        #expect(kept.stderr.contains("s ago"), "\(kept)")
+        #expect(FS.exists(lock))
+
+        kill(sleeper.pid, SIGKILL)
+        _ = sleeper.wait()
+        let removed = try s.mlv("unlock")
+        #expect(removed.stdout.contains("removed .mlv/refs/model/digits/head.lock"), "\(removed)")
+        try s.mlv("promote", "model", "digits@v2", "--to", "production", "-m", "x")
+
+        try Scenario.write(.text("77 build-host-2 \(Int(time(nil)))\n"), at: lock)
+        let foreign = try s.run(["unlock"], status: 5)
+        #expect(foreign.stderr.contains("build-host-2") && foreign.stderr.contains("--force"), "\(foreign)")
+        let forced = try MLVBinary.run(["unlock", "--force"], in: s.directory, environment: s.environment)
+        #expect(forced.status == 0 && forced.stderr.contains("warning:"), "\(forced)")
+        #expect(!FS.exists(lock))
+        #expect(try s.mlv("unlock").stdout == "no lock files\n")
+    }
+}
