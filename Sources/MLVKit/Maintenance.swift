@@ -49,11 +49,16 @@ extension Repository {
     /// Missing or damaged objects are reported, never skipped silently.
     func reachable(full: Bool, report: inout FsckReport) -> Set<ObjectID> {
         var seen = Set<ObjectID>()
+        // Visited per role, not just per id: an id reached once as a tree and again from a
+        // ref (which needs a manifest) or a file entry (which needs a blob) must be checked
+        // for each role, or a ref naming a tree would pass unnoticed.
+        var blobsVisited = Set<ObjectID>(), treesVisited = Set<ObjectID>(), manifestsVisited = Set<ObjectID>()
         func problem(_ subject: String, _ message: String) {
             report.problems.append(Problem(severity: .error, subject: subject, message: message))
         }
         func blob(_ id: ObjectID, _ where_: String) {
-            guard seen.insert(id).inserted else { return }
+            guard blobsVisited.insert(id).inserted else { return }
+            seen.insert(id)
             report.blobs += 1
             guard let info = objects.info(id) else { problem(id.hex, "blob missing (file \(where_))"); return }
             if info.kind == .chunkList {
@@ -80,7 +85,8 @@ extension Repository {
             }
         }
         func tree(_ id: ObjectID, _ where_: String) {
-            guard seen.insert(id).inserted else { return }
+            guard treesVisited.insert(id).inserted else { return }
+            seen.insert(id)
             report.trees += 1
             do {
                 for e in try self.tree(id).entries {
@@ -94,7 +100,8 @@ extension Repository {
             } catch { problem(id.hex, "tree at '\(where_.isEmpty ? "/" : where_)': \(error)") }
         }
         func manifest(_ id: ObjectID, _ ref: String) {
-            guard seen.insert(id).inserted else { return }
+            guard manifestsVisited.insert(id).inserted else { return }
+            seen.insert(id)
             report.manifests += 1
             do {
                 let json = try manifestJSON(id)
