@@ -175,7 +175,7 @@ struct SessionTests {
             }
         }
         let implemented = ["init", "add", "datasets", "log", "ls", "show", "status", "diff", "checkout", "models", "registry",
-                           "stage", "approve", "promote", "alias", "audit", "hash", "chunks", "fsck", "gc", "config"]
+                           "stage", "approve", "promote", "alias", "audit", "hash", "chunks", "fsck", "gc", "unlock", "config"]
         #expect(commands == implemented)
         // Nothing that is not built yet: those are usage errors.
         for missing in ["compare", "blame", "push", "runs"] {
@@ -188,7 +188,7 @@ struct SessionTests {
         // Every command's help works and lists its exit codes.
         let leaves = ["init", "add dataset", "add model", "datasets", "log dataset", "log model", "ls", "show", "status", "diff", "checkout",
                       "models", "registry", "stage list", "stage add", "stage set", "stage remove", "approve", "promote model",
-                      "alias set", "alias remove", "audit", "hash", "chunks", "fsck", "gc", "config"]
+                      "alias set", "alias remove", "audit", "hash", "chunks", "fsck", "gc", "unlock", "config"]
         for leaf in leaves {
             let r = try s.run(leaf.split(separator: " ").map(String.init) + ["--help"])
             #expect(r.stdout.contains("USAGE: mlv \(leaf)"), "\(r)")
