@@ -84,10 +84,32 @@ public final class LockFile {
         return Owner(pid: pid, host: String(parts[1]), since: since)
     }
 
-    /// True when `owner` is a process on this host that still runs.
+    /// True when `owner` is a process on this host that still runs. A process under that
+    /// pid that started after the lock was taken is another process reusing the pid (after
+    /// a reboot, say), so the owner is gone.
     public static func isAlive(_ owner: Owner) -> Bool {
         guard owner.host == hostName() else { return true }  // cannot tell: assume alive
-        return kill(owner.pid, 0) == 0 || errno == EPERM
+        guard kill(owner.pid, 0) == 0 || errno == EPERM else { return false }
+        if let started = processStartTime(owner.pid), started > owner.since + 2 { return false }
+        return true
+    }
+
+    /// When process `pid` started, in seconds since the epoch, from Linux's `/proc`
+    /// (field 22 of `/proc/PID/stat` in clock ticks after `btime` in `/proc/stat`); nil
+    /// where that cannot be read.
+    static func processStartTime(_ pid: Int32) -> Int64? {
+        guard let stat = try? FS.readFileIfExists("/proc/\(pid)/stat"), let all = try? FS.readFileIfExists("/proc/stat") else {
+            return nil
+        }
+        // The command name (field 2) is in parentheses and may hold spaces: count after the last ')'.
+        let text = String(decoding: stat, as: UTF8.self)
+        guard let close = text.lastIndex(of: ")") else { return nil }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        let hz = Int64(sysconf(Int32(_SC_CLK_TCK)))
+        guard fields.count > 19, let ticks = Int64(fields[19]), hz > 0 else { return nil }
+        let boot = String(decoding: all, as: UTF8.self).split(separator: "\n")
+            .first { $0.hasPrefix("btime ") }.flatMap { Int64($0.dropFirst(6)) }
+        return boot.map { $0 + ticks / hz }
     }
 
     /// Removes the lock file.

@@ -44,7 +44,7 @@ struct UnlockTests {
     @Test func aLockWhoseOwnerRunsIsKeptEvenWithForce() throws {
         let t = try registryRepository()
         let lock = t.repository.storePath + "/stages.lock"
-        try writeLock(lock, pid: getpid())
+        try writeLock(lock, pid: getpid(), since: Int64(time(nil)))
         for force in [false, true] {
             let reports = try t.repository.unlock(force: force)
             #expect(reports.map(\.outcome) == [.ownerAlive])
@@ -55,6 +55,17 @@ struct UnlockTests {
         let message = LockFile.Failure.held(path: lock, owner: owner).description
         #expect(message.contains("pid \(getpid()) on \(hostName())") && message.contains("s ago"), "\(message)")
         #expect(!message.contains("no longer running"))
+    }
+
+    /// A lock naming a pid that runs now but started after the lock was taken (the pid
+    /// was reused, after a reboot say) is stale.
+    @Test func aLockWhosePidWasReusedIsStale() throws {
+        let t = try registryRepository()
+        let lock = t.repository.storePath + "/stages.lock"
+        try writeLock(lock, pid: getpid(), since: 1_000_000_000)  // 2001, long before this process
+        #expect(!LockFile.isAlive(try #require(LockFile.owner(of: lock))))
+        #expect(try t.repository.unlock(force: false).map(\.outcome) == [.removed])
+        #expect(!FS.exists(lock))
     }
 
     @Test func aLockFromAnotherHostOrNamingNoOwnerNeedsForce() throws {
