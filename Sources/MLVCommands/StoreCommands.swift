@@ -94,23 +94,41 @@ struct Chunks: ParsableCommand {
 struct Fsck: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Verify every ref, manifest, tree and blob; name anything damaged.",
-        discussion: "Exit codes: 0 clean (warnings allowed); 1 damage found; 2 no store.")
+        discussion: """
+            A pack index that fails its checks stops the store from opening. --repair copies every \
+            record of that pack that still verifies into a new pack, then moves the damaged index and \
+            pack into .mlv/damaged/ (nothing is deleted), and checks the store as usual. \
+            Exit codes: 0 clean (warnings allowed); 1 damage found; 2 no store.
+            """)
     @Flag(help: "Also re-read and re-hash every chunk and check every pack's checksum.") var full = false
+    @Flag(help: "Salvage the records of packs whose index is damaged, then move the damaged files into .mlv/damaged/.")
+    var repair = false
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: JSONOption
 
     func run() throws {
         var clean = true
         try MLVCommands.run {
-            let report = try store.open().fsck(full: full)
+            let repo = try store.open(tolerateDamage: repair)
+            let salvaged = repair ? try repo.repair() : []
+            // After a repair, open strictly again: every index left must pass its checks.
+            let report = try (repair ? Repository.open(searchingFrom: repo.root) : repo).fsck(full: full)
             clean = report.isClean
             if output.json {
                 sayJSON(.object([
                     "clean": .bool(report.isClean), "refs": .int(Int64(report.refs)), "manifests": .int(Int64(report.manifests)),
                     "trees": .int(Int64(report.trees)), "blobs": .int(Int64(report.blobs)),
                     "problems": .array(report.problems.map { .object(["severity": .string($0.severity.rawValue), "subject": .string($0.subject), "message": .string($0.message)]) }),
+                    "repaired": .array(salvaged.map { p in .object([
+                        "pack": .string(p.name), "reason": .string(p.reason), "salvaged": .int(Int64(p.recordsSalvaged)),
+                        "lost": .int(Int64(p.recordsLost)), "truncated": .bool(p.truncated), "movedTo": .array(p.movedTo.map { .string($0) }),
+                    ]) }),
                 ]))
                 return
+            }
+            for p in salvaged {
+                say("repaired pack-\(p.name): \(p.reason); salvaged \(p.recordsSalvaged) records into a new pack, " +
+                    "\(p.recordsLost) failed their checks\(p.truncated ? ", the pack is cut short" : ""); moved \(p.movedTo.joined(separator: " and "))")
             }
             for p in report.problems { say(p.description) }
             let verified = full ? ", \(report.chunksVerified) blobs re-hashed" : ""

@@ -177,6 +177,10 @@ extension Repository {
                 }
             }
         }
+        for name in ((try? FS.listDirectory(damagedPath)) ?? []).map(\.name).sorted() {
+            report.problems.append(Problem(severity: .warning, subject: ".mlv/damaged/" + name,
+                                           message: "moved aside by 'mlv fsck --repair'; remove it once you no longer need it"))
+        }
         _ = reachable(full: full, report: &report)
         return report
     }

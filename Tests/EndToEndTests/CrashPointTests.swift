@@ -235,3 +235,64 @@ struct UnlockEndToEndTests {
         #expect(try s.mlv("unlock").stdout == "no lock files\n")
     }
 }
+
+@Suite("mlv fsck --repair")
+struct RepairEndToEndTests {
+    /// A damaged index stops every command (exit 4, naming it); `fsck --repair` salvages its
+    /// pack, moves the damaged files into .mlv/damaged/, and the store works again.
+    @Test func aDamagedIndexIsSalvagedAndMovedAside() throws {
+        let s = try CrashStore.session()
+        let packs = s.path(".mlv/packs")
+        let index = try indexHoldingManifest(of: "dataset/d/versions/1", in: s)
+        try patchFile(packs + "/" + index, at: 20) { $0 ^ 0xFF }
+        let broken = try s.run(["checkout", "d@v1", "--to", "repaired"], status: 4)
+        #expect(broken.stderr.contains(index), "\(broken)")
+        try s.run(["fsck"], status: 4)
+
+        let repaired = try s.mlv("fsck", "--repair")
+        #expect(repaired.stdout.contains("repaired pack-") && repaired.stdout.contains(".mlv/damaged/" + index), "\(repaired)")
+        #expect(FS.exists(s.path(".mlv/damaged/" + index)))
+        try s.mlv("fsck", "--full")
+        try s.mlv("checkout", "d@v1", "--to", "repaired")
+        let same = try Scenario.snapshot(s.path("repaired")) == Scenario.snapshot(s.path("one"))
+        #expect(same)
+    }
+
+    /// Killed after moving the damaged files aside and before salvaging them: the store
+    /// opens, fsck names what is missing, and the next repair salvages from .mlv/damaged/.
+    @Test func aRepairKilledMidwayIsFinishedByTheNext() throws {
+        let s = try CrashStore.session()
+        let packs = s.path(".mlv/packs")
+        let index = try indexHoldingManifest(of: "dataset/d/versions/1", in: s)
+        try patchFile(packs + "/" + index, at: 20) { $0 ^ 0xFF }
+        let killed = try MLVBinary.run(["fsck", "--repair"], in: s.directory,
+                                       environment: s.environment.merging(["MLV_CRASH_AT": "repair.moved"]) { $1 })
+        #expect(killed.status == killedBySIGKILL, "\(killed)")
+        #expect(FS.exists(s.path(".mlv/damaged/" + index)))
+        try s.run(["fsck"], status: 1)
+        try s.run(["gc", "--grace", "0"], status: 4)  // refuses: the store has damage
+        let again = try s.mlv("fsck", "--repair")
+        #expect(again.stdout.contains("earlier repair"), "\(again)")
+        try s.mlv("fsck", "--full")
+        try s.mlv("checkout", "d@v1", "--to", "repaired")
+        let same = try Scenario.snapshot(s.path("repaired")) == Scenario.snapshot(s.path("one"))
+        #expect(same)
+    }
+}
+
+/// The name of the pack index that lists the manifest a ref names (entries are 56 bytes
+/// after a 16-byte header, each starting with the id).
+func indexHoldingManifest(of ref: String, in s: Session) throws -> String {
+    let hex = String(decoding: try Scenario.read(s.path(".mlv/refs/" + ref)), as: UTF8.self).prefix(64)
+    let id = try #require(ObjectID(hex: hex)).bytes
+    let packs = s.path(".mlv/packs")
+    for name in try Scenario.names(in: packs) where name.hasSuffix(".idx") {
+        let b = try Scenario.read(packs + "/" + name)
+        var at = 16
+        while at + 56 <= b.count - 16 {
+            if Array(b[at..<(at + 32)]) == id { return name }
+            at += 56
+        }
+    }
+    throw CrashStore.PackFailure("no index lists the manifest of \(ref)")
+}
