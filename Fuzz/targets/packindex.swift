@@ -1,5 +1,6 @@
-// libFuzzer target: the pack index reader (and the stat cache decoder, the other binary
-// format mlv reads back). The input's first byte picks the mode; the rest is the file.
+// libFuzzer target: the pack index reader, the stat cache decoder, and the record walk
+// repair makes over a pack without its index. The input's first byte picks the mode
+// (bit 1: stat cache, bit 2: pack walk, else index); the rest is the file.
 // In "sealed" mode the harness rewrites the trailing XXH3 checksum to match, so the
 // fuzzer gets past it to the structural checks (entry count, sorted unique ids, offsets,
 // kinds) instead of stopping at the checksum every time.
@@ -27,6 +28,21 @@ public func fuzzPackIndex(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     }
     if mode & 2 == 2 {
         _ = StatCache.decode(bytes)
+        return 0
+    }
+    if mode & 4 == 4 {
+        // A pack walked without its index, as repair does.
+        let pack = scratch + "/pack-y.pack"
+        let fd = open(pack, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard fd >= 0 else { fatalError("open \(pack) failed") }
+        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        var previousEnd = 8
+        _ = try? PackStore.salvageRecords(packPath: pack) { entry, stored in
+            if entry.offset < previousEnd || stored.count != entry.storedLength { fatalError("records overlap or lengths disagree") }
+            previousEnd = entry.offset + 48 + stored.count
+            if previousEnd > bytes.count { fatalError("a record runs past the pack") }
+        }
         return 0
     }
     let path = scratch + "/pack-x.idx"
