@@ -98,7 +98,8 @@ struct Fsck: ParsableCommand {
             A pack index that fails its checks stops the store from opening. --repair copies every \
             record of that pack that still verifies into a new pack, then moves the damaged index and \
             pack into .mlv/damaged/ (nothing is deleted), and checks the store as usual. \
-            Exit codes: 0 clean (warnings allowed); 1 damage found; 2 no store.
+            Exit codes: 0 clean (warnings allowed); 1 damage found; 2 no store; 4 the store does not \
+            open (a damaged index without --repair, or a damaged config).
             """)
     @Flag(help: "Also re-read and re-hash every chunk and check every pack's checksum.") var full = false
     @Flag(help: "Salvage the records of packs whose index is damaged, then move the damaged files into .mlv/damaged/.")
