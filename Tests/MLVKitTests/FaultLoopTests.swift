@@ -77,7 +77,7 @@ func failable(_ code: Int32) -> Set<FSOperation> {
     code == ENOSPC ? [.write, .fsync, .rename, .link, .mkdir, .fsyncDirectory] : Set(FSOperation.allCases)
 }
 
-@Suite("fault loops: promote and gc fail at each file-system call in turn")
+@Suite("fault loops: add, promote and gc fail at each file-system call in turn")
 struct FaultLoopTests {
     /// A store with `mnist@v1` and `digits` v1..v3, v1 in production.
     static let registryTemplate: Result<TestRepository, Error> = Result {
@@ -109,6 +109,39 @@ struct FaultLoopTests {
             #expect(try repo.verifyChain(model: "digits").isIntact, "round \(round)")
             #expect(try repo.history(model: "digits").count == 2)
             #expect(repo.fsck(full: true).isClean, "round \(round): committed data")
+            #expect(error is MLVError, "round \(round): \(error)")
+        })
+        #expect(failures >= (code == ENOSPC ? 8 : 15), "only \(failures) calls could be failed")
+    }
+
+    /// A store with `d@v1` and, beside it, `next`: the content of the add that fails.
+    static let addTemplate: Result<TestRepository, Error> = Result {
+        let t = try TestRepository()
+        try t.write("first", ["a.bin": .random(seed: 7, count: 100_000), "x.txt": "one\n"])
+        try t.write("next", ["a.bin": .random(seed: 8, count: 100_000), "x.txt": "two\n", "sub/y.txt": "y\n"])
+        try t.add("d", "first")
+        return t
+    }
+
+    /// The whole `add` (scan, pack commit, version link, stat cache), not only the pack
+    /// commit the store-level loop covers.
+    @Test(arguments: [EIO, ENOSPC])
+    func add(code: Int32) throws {
+        let template = try Self.addTemplate.get()
+        let failures = try faultLoop(template: template.directory, code: code, operations: failable(code), { repo in
+            _ = try repo.addDataset(AddDatasetRequest(name: "d", path: repo.root + "/next"))
+        }, check: { round, copy, error in
+            let repo = try copy.open()
+            #expect(repo.fsck(full: true).isClean, "round \(round): \(repo.fsck().problems)")
+            let versions = try repo.versions(of: "d")
+            #expect(versions.count == 1 || versions.count == 2, "round \(round): \(versions.count) versions")
+            _ = try repo.checkout("d@v1", to: copy.directory + "/out-v1")
+            #expect(try Scenario.snapshot(copy.directory + "/out-v1") == Scenario.snapshot(copy.directory + "/first"))
+            // The add works when run again, and makes exactly one new version in all.
+            _ = try repo.addDataset(AddDatasetRequest(name: "d", path: copy.directory + "/next"))
+            #expect(try repo.versions(of: "d").count == 2, "round \(round)")
+            _ = try repo.checkout("d", to: copy.directory + "/out")
+            #expect(try Scenario.snapshot(copy.directory + "/out") == Scenario.snapshot(copy.directory + "/next"))
             #expect(error is MLVError, "round \(round): \(error)")
         })
         #expect(failures >= (code == ENOSPC ? 8 : 15), "only \(failures) calls could be failed")
