@@ -19,7 +19,9 @@ let package = Package(
         .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
 
         // Hashing, compression, file-system and socket/TLS primitives. The only target that imports C modules.
-        .target(name: "MLVBasics", dependencies: ["CZlib", "CCrypto", "CSSL", "CXXHash"], exclude: ["README.md"]),
+        // Debug builds compile in the crash points (`CrashPoint`) that the reliability tests arm.
+        .target(name: "MLVBasics", dependencies: ["CZlib", "CCrypto", "CSSL", "CXXHash"], exclude: ["README.md"],
+                swiftSettings: [.define("MLV_CRASH_POINTS", .when(configuration: .debug))]),
         // Pure values: canonical JSON, manifests, trees, ref syntax, path rules. No I/O.
         .target(name: "MLVModel", dependencies: ["MLVBasics"], exclude: ["README.md"]),
         // The object store: chunker, packs, index, refs with compare-and-swap, stat cache, gc, fsck.

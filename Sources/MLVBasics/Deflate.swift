@@ -42,11 +42,22 @@ public enum Deflate {
     /// allocates more than `expectedSize`, so a decompression bomb cannot exhaust memory.
     /// - Throws: `Deflate.Failure` when the data is corrupt or its size is not the declared one.
     public static func decompress(_ input: UnsafeRawBufferPointer, expectedSize: Int) throws -> [UInt8] {
+        // Deflate expands at most 1032:1, so a declared size beyond that cannot be met:
+        // refuse it before allocating, or a forged size alone could claim gigabytes.
+        guard expectedSize >= 0, expectedSize <= maximumExpansion(of: input.count) else {
+            throw Failure.wrongSize(expected: expectedSize)
+        }
         var output = [UInt8](repeating: 0, count: expectedSize)
         try output.withUnsafeMutableBytes { out in
             try decompress(input, into: out)
         }
         return output
+    }
+
+    /// The most bytes `count` bytes of a zlib stream can inflate to (deflate's 1032:1 limit,
+    /// with room for the stream's header and trailer).
+    public static func maximumExpansion(of count: Int) -> Int {
+        count > Int.max / 1040 ? Int.max : count * 1032 + 1024
     }
 
     /// Decompresses `input` into `output`, which must be filled exactly.

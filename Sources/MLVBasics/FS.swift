@@ -160,14 +160,18 @@ public enum FS {
 
     /// Replaces `path` with `bytes` so readers see the old or the new file, never a mix:
     /// write a temp file beside it, fsync, rename, fsync the directory.
-    public static func atomicWrite(_ path: String, _ bytes: [UInt8], durable: Bool = true) throws {
+    /// `crashPoints` are hit just before and after the rename (see `CrashPoint`).
+    public static func atomicWrite(_ path: String, _ bytes: [UInt8], durable: Bool = true,
+                                   crashPoints: PublishCrashPoints? = nil) throws {
         let tmp = temporaryName(for: path)
         let fd = try open(tmp, O_WRONLY | O_CREAT | O_EXCL, mode: 0o644)
         do {
             try writeAll(fd, bytes, path: tmp)
             if durable { try fsync(fd, path: tmp) }
             close(fd)
+            crashPoints?.hitBefore()
             try rename(tmp, path)
+            crashPoints?.hitAfter()
             if durable { try fsyncDirectory(parent(of: path)) }
         } catch {
             close(fd)
@@ -178,8 +182,9 @@ public enum FS {
 
     /// Creates `path` with `bytes` only if nothing is there: a temp file is written and
     /// fsynced, then `link(2)`ed into place, which fails with EEXIST instead of replacing.
+    /// `crashPoints` are hit just before and after the link (see `CrashPoint`).
     /// - Returns: false when `path` already existed (nothing was changed).
-    public static func createExclusive(_ path: String, _ bytes: [UInt8]) throws -> Bool {
+    public static func createExclusive(_ path: String, _ bytes: [UInt8], crashPoints: PublishCrashPoints? = nil) throws -> Bool {
         let tmp = temporaryName(for: path)
         let fd = try open(tmp, O_WRONLY | O_CREAT | O_EXCL, mode: 0o644)
         defer { _ = Glibc.unlink(tmp) }
@@ -191,7 +196,13 @@ public enum FS {
             close(fd)
             throw error
         }
-        if try !link(tmp, path) { return false }
+        try FaultInjection.check(.link, path)
+        crashPoints?.hitBefore()
+        if Glibc.link(tmp, path) != 0 {
+            if errno == EEXIST { return false }
+            throw FileSystemError(call: "link", path: path, errno: errno)
+        }
+        crashPoints?.hitAfter()
         try fsyncDirectory(parent(of: path))
         return true
     }

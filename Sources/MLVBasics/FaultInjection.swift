@@ -17,19 +17,33 @@ public enum FSOperation: String, Sendable, CaseIterable {
 public enum FaultInjection {
     public typealias Hook = @Sendable (FSOperation, String) -> Int32?
 
-    private static let hook = Mutex<Hook?>(nil)
+    /// The installed hooks: slot 0 is `install`'s, the others belong to `withHook` calls
+    /// running now (tests in different suites may run at the same time).
+    private static let hooks = Mutex<[Int: Hook]>([:])
+    private static let nextSlot = Atomic<Int>(1)
 
     /// Installs `hook` (nil removes it). The hook returns an errno to fail the call.
     public static func install(_ newHook: Hook?) {
-        hook.withLock { $0 = newHook }
+        hooks.withLock { $0[0] = newHook }
     }
 
-    /// Called by `FS` before each operation; throws when the hook says so.
+    /// Runs `body` with `hook` installed beside any other hook, and removes it after.
+    /// Hooks must act only on paths of their own test, since others may be installed.
+    public static func withHook<T>(_ hook: @escaping Hook, _ body: () throws -> T) rethrows -> T {
+        let slot = nextSlot.add(1, ordering: .relaxed).newValue
+        hooks.withLock { $0[slot] = hook }
+        defer { _ = hooks.withLock { $0.removeValue(forKey: slot) } }
+        return try body()
+    }
+
+    /// Called by `FS` before each operation; throws when a hook says so.
     @inline(__always)
     static func check(_ operation: FSOperation, _ path: String) throws {
-        guard let h = hook.withLock({ $0 }) else { return }
-        if let code = h(operation, path) {
-            throw FileSystemError(call: operation.rawValue, path: path, errno: code)
+        let installed = hooks.withLock { $0.isEmpty ? [] : Array($0.values) }
+        for h in installed {
+            if let code = h(operation, path) {
+                throw FileSystemError(call: operation.rawValue, path: path, errno: code)
+            }
         }
     }
 }

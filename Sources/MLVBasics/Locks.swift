@@ -32,7 +32,9 @@ public final class LockFile {
         public var description: String {
             switch self {
             case .held(let path, let owner):
-                return "'\(path)' is locked" + (owner.map { " by \($0)" } ?? "")
+                guard let owner else { return "'\(path)' is locked (its owner cannot be read)" }
+                let stale = LockFile.isAlive(owner) ? "" : "; that process is no longer running, so the lock is stale: 'mlv unlock' removes it"
+                return "'\(path)' is locked by \(owner)" + stale
             case .system(let e):
                 return e.description
             }
@@ -44,7 +46,8 @@ public final class LockFile {
     }
 
     /// Creates `path` exclusively, retrying for up to `timeoutMilliseconds` while another
-    /// process holds it.
+    /// process holds it; at once when the owner it names is a process of this host that
+    /// no longer runs (a stale lock, which only `mlv unlock` removes).
     /// - Throws: `LockFile.Failure.held` naming the owner when it stays locked.
     public static func acquire(_ path: String, timeoutMilliseconds: Int = 5000) throws -> LockFile {
         let deadline = monotonicMilliseconds() + timeoutMilliseconds
@@ -57,8 +60,13 @@ public final class LockFile {
                 FS.close(fd)
                 return LockFile(path: path)
             } catch let e as FileSystemError where e.isExists {
+                let current = owner(of: path)
+                // A lock whose owner died will not be released: say so at once.
+                if let current, current.host == hostName(), !isAlive(current) {
+                    throw Failure.held(path: path, owner: current)
+                }
                 if monotonicMilliseconds() >= deadline {
-                    throw Failure.held(path: path, owner: owner(of: path))
+                    throw Failure.held(path: path, owner: current)
                 }
                 usleep(delay)
                 delay = min(delay * 2, 50_000)
@@ -76,10 +84,32 @@ public final class LockFile {
         return Owner(pid: pid, host: String(parts[1]), since: since)
     }
 
-    /// True when `owner` is a process on this host that still runs.
+    /// True when `owner` is a process on this host that still runs. A process under that
+    /// pid that started after the lock was taken is another process reusing the pid (after
+    /// a reboot, say), so the owner is gone.
     public static func isAlive(_ owner: Owner) -> Bool {
         guard owner.host == hostName() else { return true }  // cannot tell: assume alive
-        return kill(owner.pid, 0) == 0 || errno == EPERM
+        guard kill(owner.pid, 0) == 0 || errno == EPERM else { return false }
+        if let started = processStartTime(owner.pid), started > owner.since + 2 { return false }
+        return true
+    }
+
+    /// When process `pid` started, in seconds since the epoch, from Linux's `/proc`
+    /// (field 22 of `/proc/PID/stat` in clock ticks after `btime` in `/proc/stat`); nil
+    /// where that cannot be read.
+    static func processStartTime(_ pid: Int32) -> Int64? {
+        guard let stat = try? FS.readFileIfExists("/proc/\(pid)/stat"), let all = try? FS.readFileIfExists("/proc/stat") else {
+            return nil
+        }
+        // The command name (field 2) is in parentheses and may hold spaces: count after the last ')'.
+        let text = String(decoding: stat, as: UTF8.self)
+        guard let close = text.lastIndex(of: ")") else { return nil }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        let hz = Int64(sysconf(Int32(_SC_CLK_TCK)))
+        guard fields.count > 19, let ticks = Int64(fields[19]), hz > 0 else { return nil }
+        let boot = String(decoding: all, as: UTF8.self).split(separator: "\n")
+            .first { $0.hasPrefix("btime ") }.flatMap { Int64($0.dropFirst(6)) }
+        return boot.map { $0 + ticks / hz }
     }
 
     /// Removes the lock file.

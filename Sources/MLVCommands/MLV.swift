@@ -21,7 +21,7 @@ public struct MLV: AsyncParsableCommand {
             Runs.self, Logs.self, Metrics.self, Compare.self,
             Checkout.self, Run.self, Rerun.self, Models.self, RegistryBoard.self, Stage.self, Approve.self, Promote.self, Alias.self, Audit.self,
             RemoteCommand.self, Push.self, Fetch.self, Pull.self, Clone.self,
-            Hash.self, Chunks.self, Fsck.self, GC.self, Config.self,
+            Hash.self, Chunks.self, Fsck.self, GC.self, Unlock.self, Config.self,
         ]
     )
     public init() {}

@@ -7,8 +7,8 @@ struct StoreOptions: ParsableArguments {
     @Option(name: .customLong("store"), help: ArgumentHelp("Directory to search upward from for .mlv (default: the current directory).", valueName: "DIR"))
     var directory: String?
 
-    func open() throws -> Repository {
-        try Repository.open(searchingFrom: directory ?? FS.currentDirectory())
+    func open(tolerateDamage: Bool = false) throws -> Repository {
+        try Repository.open(searchingFrom: directory ?? FS.currentDirectory(), tolerateDamage: tolerateDamage)
     }
 }
 

@@ -96,23 +96,42 @@ struct Chunks: ParsableCommand {
 struct Fsck: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Verify every ref, manifest, tree and blob; name anything damaged.",
-        discussion: "Exit codes: 0 clean (warnings allowed); 1 damage found; 2 no store.")
+        discussion: """
+            A pack index that fails its checks stops the store from opening. --repair copies every \
+            record of that pack that still verifies into a new pack, then moves the damaged index and \
+            pack into .mlv/damaged/ (nothing is deleted), and checks the store as usual. \
+            Exit codes: 0 clean (warnings allowed); 1 damage found; 2 no store; 4 the store does not \
+            open (a damaged index without --repair, or a damaged config).
+            """)
     @Flag(help: "Also re-read and re-hash every chunk and check every pack's checksum.") var full = false
+    @Flag(help: "Salvage the records of packs whose index is damaged, then move the damaged files into .mlv/damaged/.")
+    var repair = false
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: JSONOption
 
     func run() throws {
         var clean = true
         try MLVCommands.run {
-            let report = try store.open().fsck(full: full)
+            let repo = try store.open(tolerateDamage: repair)
+            let salvaged = repair ? try repo.repair() : []
+            // After a repair, open strictly again: every index left must pass its checks.
+            let report = try (repair ? Repository.open(searchingFrom: repo.root) : repo).fsck(full: full)
             clean = report.isClean
             if output.json {
                 sayJSON(.object([
                     "clean": .bool(report.isClean), "refs": .int(Int64(report.refs)), "manifests": .int(Int64(report.manifests)),
                     "trees": .int(Int64(report.trees)), "blobs": .int(Int64(report.blobs)),
                     "problems": .array(report.problems.map { .object(["severity": .string($0.severity.rawValue), "subject": .string($0.subject), "message": .string($0.message)]) }),
+                    "repaired": .array(salvaged.map { p in .object([
+                        "pack": .string(p.name), "reason": .string(p.reason), "salvaged": .int(Int64(p.recordsSalvaged)),
+                        "lost": .int(Int64(p.recordsLost)), "truncated": .bool(p.truncated), "movedTo": .array(p.movedTo.map { .string($0) }),
+                    ]) }),
                 ]))
                 return
+            }
+            for p in salvaged {
+                say("repaired pack-\(p.name): \(p.reason); salvaged \(p.recordsSalvaged) records into a new pack, " +
+                    "\(p.recordsLost) failed their checks\(p.truncated ? ", the pack is cut short" : ""); moved \(p.movedTo.joined(separator: " and "))")
             }
             for p in report.problems { say(p.description) }
             let verified = full ? ", \(report.chunksVerified) blobs re-hashed" : ""
@@ -179,5 +198,57 @@ struct Config: ParsableCommand {
             guard let value else { say(repo.identity); return }
             try repo.setIdentity(value.isEmpty ? nil : value)
         }
+    }
+}
+
+struct Unlock: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Remove lock files left behind by mlv processes that were killed.",
+        discussion: """
+            A ref or the stage configuration is changed under a lock file that names its owner's \
+            pid, host and start time. A process killed while holding one leaves it behind, and later \
+            changes are refused naming that owner. unlock removes each lock whose owner no longer \
+            runs on this host, and refuses (naming pid, host and age) while the owner lives. A lock \
+            taken on another host cannot be checked from here: --force removes it, with a warning. \
+            Exit codes: 0 every lock found was removed (or there were none); 2 no store; 5 a lock was kept.
+            """)
+    @Flag(help: "Also remove locks from other hosts, or naming no owner, whose process cannot be checked.") var force = false
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var output: JSONOption
+
+    func run() throws {
+        var kept = false
+        try MLVCommands.run {
+            let reports = try store.open().unlock(force: force)
+            kept = reports.contains { !$0.wasRemoved }
+            if output.json {
+                sayJSON(.array(reports.map { r in
+                    var o: [String: JSON] = ["path": .string(r.path), "outcome": .string(r.outcome.rawValue)]
+                    if let owner = r.owner {
+                        o["pid"] = .int(Int64(owner.pid))
+                        o["host"] = .string(owner.host)
+                        o["since"] = .int(owner.since)
+                    }
+                    return .object(o)
+                }))
+                return
+            }
+            if reports.isEmpty { say("no lock files") }
+            for r in reports {
+                let who = r.owner.map { "held by \($0)" } ?? "naming no owner"
+                switch r.outcome {
+                case .removed:
+                    say("removed \(r.path) (\(who); that process is not running)")
+                case .forced:
+                    printError("warning: removed \(r.path) (\(who)) with --force; its process could not be checked from this host")
+                    say("removed \(r.path)")
+                case .ownerAlive:
+                    printError("error: kept \(r.path): \(who), and that process is still running")
+                case .cannotCheck:
+                    printError("error: kept \(r.path): \(who), which cannot be checked from this host; use --force if it is gone")
+                }
+            }
+        }
+        if kept { throw ExitCode(MLVExit.refused) }
     }
 }

@@ -144,8 +144,10 @@ extension Repository {
                 prepared.saveCache()
                 return prepared.result(version: latest, created: false)
             }
+            CrashPoint.hit("add.manifest-written")
             let stored = writer.written.bytes
             try wrap { try writer.commit() }
+            CrashPoint.hit("add.committed")
             let version = try createVersionRef(prepared)
             var result = prepared.result(version: version, created: true)
             result.newBytesStored = stored
@@ -260,6 +262,7 @@ extension Repository {
     /// - Returns: the version number.
     func createVersionRef(_ prepared: PreparedVersion) throws -> Int {
         let version = try wrap { try refs.createNextVersion(kind: prepared.kind.rawValue, name: prepared.name, id: prepared.id) }
+        CrashPoint.hit("add.version-created")
         prepared.saveCache()
         return version
     }

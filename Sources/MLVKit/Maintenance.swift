@@ -49,6 +49,10 @@ extension Repository {
     /// Missing or damaged objects are reported, never skipped silently.
     func reachable(full: Bool, report: inout FsckReport) -> Set<ObjectID> {
         var seen = Set<ObjectID>()
+        // Visited per role, not just per id: an id reached once as a tree and again from a
+        // ref (which needs a manifest) or a file entry (which needs a blob) must be checked
+        // for each role, or a ref naming a tree would pass unnoticed.
+        var blobsVisited = Set<ObjectID>(), treesVisited = Set<ObjectID>(), manifestsVisited = Set<ObjectID>()
         func problem(_ subject: String, _ message: String) {
             report.problems.append(Problem(severity: .error, subject: subject, message: message))
         }
@@ -63,7 +67,8 @@ extension Repository {
             }
         }
         func blob(_ id: ObjectID, _ where_: String) {
-            guard seen.insert(id).inserted else { return }
+            guard blobsVisited.insert(id).inserted else { return }
+            seen.insert(id)
             report.blobs += 1
             guard let info = objects.info(id) else { missing(id, "blob missing (file \(where_))"); return }
             if info.kind == .chunkList {
@@ -96,7 +101,8 @@ extension Repository {
             }
         }
         func tree(_ id: ObjectID, _ where_: String) {
-            guard seen.insert(id).inserted else { return }
+            guard treesVisited.insert(id).inserted else { return }
+            seen.insert(id)
             report.trees += 1
             do {
                 for e in try self.tree(id).entries {
@@ -110,7 +116,8 @@ extension Repository {
             } catch { problem(id.hex, "tree at '\(where_.isEmpty ? "/" : where_)': \(error)") }
         }
         func manifest(_ id: ObjectID, _ ref: String) {
-            guard seen.insert(id).inserted else { return }
+            guard manifestsVisited.insert(id).inserted else { return }
+            seen.insert(id)
             report.manifests += 1
             do {
                 let json = try manifestJSON(id)
@@ -190,6 +197,10 @@ extension Repository {
                 }
             }
         }
+        for name in ((try? FS.listDirectory(damagedPath)) ?? []).map(\.name).sorted() {
+            report.problems.append(Problem(severity: .warning, subject: ".mlv/damaged/" + name,
+                                           message: "moved aside by 'mlv fsck --repair'; remove it once you no longer need it"))
+        }
         _ = reachable(full: full, report: &report)
         return report
     }
@@ -245,6 +256,10 @@ extension Repository {
         }
         report.temporaryFilesRemoved = leftovers.count
         if dryRun { return report }
+        // Leftovers go first: the repack below may write a pack under the very name of a
+        // leftover (an earlier gc that failed before indexing it), and deleting the
+        // leftover after that would delete the new, live pack.
+        for path in leftovers { try? FS.unlink(path) }
 
         // Copy live objects out first and commit them, then delete the old packs: a crash
         // in between leaves duplicates, never a loss.
@@ -263,14 +278,16 @@ extension Repository {
             writer.abort()
             throw error
         }
+        CrashPoint.hit("gc.repacked")
         objects.closeDescriptors()
         for (index, _) in rewrite {
             try wrap {
                 try FS.unlink(index.indexPath)
+                CrashPoint.hit("gc.index-deleted")
                 try FS.unlink(index.packPath)
+                CrashPoint.hit("gc.pack-deleted")
             }
         }
-        for path in leftovers { try? FS.unlink(path) }
         try wrap { try FS.fsyncDirectory(packsPath) }
         try wrap { try objects.reload() }
         return report

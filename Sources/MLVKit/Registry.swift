@@ -106,7 +106,10 @@ extension Repository {
         defer { lock.release() }
         var config = try stageConfig()
         try change(&config)
-        try wrap { try FS.atomicWrite(stagesPath, config.canonicalBytes()) }
+        try wrap {
+            try FS.atomicWrite(stagesPath, config.canonicalBytes(),
+                               crashPoints: PublishCrashPoints(before: "stages.before-rename", after: "stages.after-rename"))
+        }
     }
 
     func stageNameProblem(_ name: String) -> String? {
@@ -333,10 +336,11 @@ extension Repository {
         }
     }
 
-    /// Appends one event to `model`'s chain: reads the head, lets `change` compute the
-    /// new state from it, writes the event object (pack, index, fsync), then moves the
-    /// head from the id read to the new event by compare-and-swap. The event is durable
-    /// before the ref names it; a lost race leaves only an unreferenced event object.
+    /// Appends one event to `model`'s chain: reads the head, takes its lock and checks the
+    /// head is still the one read (else the change lost a race and writes nothing), lets
+    /// `change` compute the new state, writes the event object (pack, index, fsync), then
+    /// moves the head to it and releases the lock. The event is durable before the ref
+    /// names it; only a crash between the two leaves an unreferenced event object.
     private func record(
         model: String, display: String, actor: String, message: String,
         _ change: (_ previous: Event?, _ now: String) throws -> (Event.Action, Resolved, String?, String?, [Approval], RegistryState)
@@ -344,6 +348,18 @@ extension Repository {
         let guardLock = try lock(.shared)
         defer { withExtendedLifetime(guardLock) {} }
         let head = try registryHead(model: model)
+        // The head's lock is taken before anything is written, so a change that cannot
+        // move the head (it moved since it was read, or a lock is held) writes nothing.
+        let held: HeldRef
+        do {
+            held = try refs.lockHead(kind: Self.modelKind, name: model)
+            try held.expect(head?.id)
+        } catch StoreError.refChanged {
+            throw MLVError.registryChanged(ref: display)
+        } catch let e as StoreError {
+            throw MLVError.store(e)
+        }
+        defer { held.release() }
         var now = clockOverride.map { Timestamp.format(seconds: $0) } ?? Timestamp.now()
         if let previous = head?.event, let p = Timestamp.parse(previous.time), let n = Timestamp.parse(now), n < p {
             now = previous.time  // times never run backwards along a chain
@@ -362,13 +378,8 @@ extension Repository {
             writer.abort()
             throw error
         }
-        do {
-            try refs.updateHead(kind: Self.modelKind, name: model, expected: head?.id, new: id)
-        } catch StoreError.refChanged {
-            throw MLVError.registryChanged(ref: display)
-        } catch let e as StoreError {
-            throw MLVError.store(e)
-        }
+        CrashPoint.hit("registry.event-committed")
+        try wrap { try held.write(id) }
         return RegistryHead(id: id, event: event)
     }
 }

@@ -41,11 +41,11 @@ public final class Repository: @unchecked Sendable {
     var cachePath: String { storePath + "/cache" }
     var lockPath: String { storePath + "/lock" }
 
-    private init(root: String, config: RepositoryConfig) throws {
+    private init(root: String, config: RepositoryConfig, tolerateDamage: Bool = false) throws {
         self.root = root
         storePath = root + "/" + Self.storeDirectoryName
         self.config = config
-        objects = try wrap { try PackStore(directory: root + "/.mlv/packs") }
+        objects = try wrap { try PackStore(directory: root + "/.mlv/packs", tolerateDamage: tolerateDamage) }
         refs = RefStore(root: root + "/.mlv/refs")
     }
 
@@ -74,8 +74,11 @@ public final class Repository: @unchecked Sendable {
     }
 
     /// Opens the store in `directory` or the nearest parent that has one.
+    /// - Parameter tolerateDamage: open even when pack indexes fail their checks (they
+    ///   are skipped and listed by `objects.damagedIndexes`); for `repair` only.
     /// - Throws: `MLVError.notARepository`, `.store(.newerFormat)`, or a damaged config.
-    public static func open(searchingFrom directory: String = FS.currentDirectory()) throws -> Repository {
+    public static func open(searchingFrom directory: String = FS.currentDirectory(),
+                            tolerateDamage: Bool = false) throws -> Repository {
         var dir = FS.absolute(directory)
         while true {
             let candidate = dir + "/" + storeDirectoryName
@@ -83,7 +86,7 @@ public final class Repository: @unchecked Sendable {
                 let configPath = candidate + "/config"
                 let bytes = try wrap { try FS.readFile(configPath) }
                 let config = try RepositoryConfig.decode(bytes, path: configPath)
-                return try Repository(root: dir, config: config)
+                return try Repository(root: dir, config: config, tolerateDamage: tolerateDamage)
             }
             if dir == "/" { throw MLVError.notARepository(searchedFrom: FS.absolute(directory)) }
             dir = FS.parent(of: dir)

@@ -8,13 +8,21 @@ public final class PackStore: ObjectStore, @unchecked Sendable {
     public let directory: String
     private let indexes = Locked<[PackIndex]>([])
     private let descriptors = Locked<[String: (fd: Int32, size: Int)]>([:])
+    private let tolerateDamage: Bool
+    private let damaged = Locked<[(name: String, error: StoreError)]>([])
 
     /// Opens the packs in `directory`, checking every index.
+    /// - Parameter tolerateDamage: skip an index that fails its checks (listing it in
+    ///   `damagedIndexes`) instead of refusing to open; for repair only.
     /// - Throws: `StoreError.corruptFile` for a damaged index, `.io` when unreadable.
-    public init(directory: String) throws {
+    public init(directory: String, tolerateDamage: Bool = false) throws {
         self.directory = directory
+        self.tolerateDamage = tolerateDamage
         try reload()
     }
+
+    /// The indexes skipped as damaged when the store was opened with `tolerateDamage`.
+    public var damagedIndexes: [(name: String, error: StoreError)] { damaged.withLock { $0 } }
 
     deinit {
         descriptors.withLock { for d in $0.values { FS.close(d.fd) } }
@@ -23,13 +31,20 @@ public final class PackStore: ObjectStore, @unchecked Sendable {
     /// Re-reads the list of indexes (after a commit or gc).
     public func reload() throws {
         var found: [PackIndex] = []
+        var bad: [(name: String, error: StoreError)] = []
         let known = indexes.withLock { Dictionary(uniqueKeysWithValues: $0.map { ($0.name, $0) }) }
         for name in try packNames() {
             if let existing = known[name] { found.append(existing); continue }
-            found.append(try PackIndex(indexPath: directory + "/pack-\(name).idx",
-                                       packPath: directory + "/pack-\(name).pack", name: name))
+            do {
+                found.append(try PackIndex(indexPath: directory + "/pack-\(name).idx",
+                                           packPath: directory + "/pack-\(name).pack", name: name))
+            } catch StoreError.corruptFile(let path, let reason) where tolerateDamage {
+                // Only damage: an index from a newer mlv, or one that cannot be read, still stops us.
+                bad.append((name, .corruptFile(path: path, reason: reason)))
+            }
         }
         indexes.withLock { $0 = found }
+        damaged.withLock { $0 = bad }
     }
 
     /// Names of packs that have an index, sorted.
@@ -140,6 +155,53 @@ public final class PackStore: ObjectStore, @unchecked Sendable {
 }
 
 extension PackStore {
+    /// Walks a pack file's records from the start without its index (for salvage when the
+    /// index is damaged), handing `body` each record that passes every check a read makes:
+    /// a known kind and flags, the record checksum, exact decompression, and for every
+    /// kind but chunk lists the SHA-256 of the content. A record that fails is counted and
+    /// skipped when its header still gives its length; the walk stops at a header that
+    /// does not fit in the file.
+    /// - Returns: how many records failed, and whether the walk stopped before the end.
+    /// - Throws: `.io` when the pack cannot be read, or what `body` throws.
+    public static func salvageRecords(packPath: String,
+                                      _ body: (IndexEntry, UnsafeRawBufferPointer) throws -> Void) throws -> (lost: Int, truncated: Bool) {
+        let file = try io { try MappedFile(path: packPath) }
+        let b = file.bytes
+        guard b.count >= PackFormat.packMagic.count, Array(b[0..<PackFormat.packMagic.count]) == PackFormat.packMagic else {
+            return (0, b.count > 0)
+        }
+        var offset = PackFormat.packMagic.count, lost = 0
+        while offset < b.count {
+            guard offset + PackFormat.recordHeaderSize <= b.count else { return (lost, true) }
+            let id = b.readID(at: offset)
+            let kind = ObjectKind(rawValue: b[offset + 32]), flags = b[offset + 33]
+            let stored = Int(b.readLE(UInt32.self, at: offset + 36)), raw = Int(b.readLE(UInt32.self, at: offset + 40))
+            let payloadStart = offset + PackFormat.recordHeaderSize
+            guard let kind, flags & ~PackFormat.flagCompressed == 0, payloadStart + stored <= b.count else { return (lost, true) }
+            let payload = UnsafeRawBufferPointer(rebasing: b[payloadStart..<(payloadStart + stored)])
+            let entry = IndexEntry(id: id, offset: offset, storedLength: stored, rawLength: raw, kind: kind, flags: flags)
+            offset = payloadStart + stored
+            guard b.readLE(UInt32.self, at: entry.offset + 44) == UInt32(truncatingIfNeeded: XXHash.xxh3_64(payload)) else {
+                lost += 1
+                continue
+            }
+            do {
+                if entry.isCompressed {
+                    let bytes = try Deflate.decompress(payload, expectedSize: raw)
+                    try bytes.withUnsafeBytes { try verify(id, kind, $0, pack: packPath) }
+                } else {
+                    guard stored == raw else { lost += 1; continue }
+                    try verify(id, kind, payload, pack: packPath)
+                }
+            } catch {
+                lost += 1
+                continue
+            }
+            try body(entry, payload)
+        }
+        return (lost, false)
+    }
+
     /// A record's stored (possibly compressed) bytes, checksum-checked, for copying into
     /// a new pack unchanged.
     public func readRecordForRepack(_ index: PackIndex, _ entry: IndexEntry) throws -> [UInt8] {

@@ -206,6 +206,7 @@ public final class PackWriter: ObjectWriter, @unchecked Sendable {
         try io { try FS.fsync(s.fd, path: s.tmpPath) }
         FS.close(s.fd)
         s.fd = -1
+        CrashPoint.hit("pack.data-synced")
 
         let (name, index) = PackFormat.encodeIndex(s.entries, packChecksum: s.checksum.digest)
 
@@ -220,6 +221,7 @@ public final class PackWriter: ObjectWriter, @unchecked Sendable {
             return
         }
         try io { try FS.rename(s.tmpPath, packPath) }
+        CrashPoint.hit("pack.renamed")
         // A leftover from a crash may exist (read-only): replace it, never write into it.
         try io { try FS.unlink(indexTmp) }
         let fd = try io { try FS.open(indexTmp, O_WRONLY | O_CREAT | O_EXCL, mode: 0o444) }
@@ -228,6 +230,7 @@ public final class PackWriter: ObjectWriter, @unchecked Sendable {
             try FS.writeAll(fd, index, path: indexTmp)
             try FS.fsync(fd, path: indexTmp)
         }
+        CrashPoint.hit("pack.index-written")
         s.finishedIndexes.append((indexTmp, indexFinal, packPath))
     }
 
@@ -240,11 +243,14 @@ public final class PackWriter: ObjectWriter, @unchecked Sendable {
             guard !s.finishedIndexes.isEmpty else { return }
             // The packs' renames must be durable before any index names them.
             try io { try FS.fsyncDirectory(directory) }
+            CrashPoint.hit("pack.before-index-rename")
             while let (tmp, final, _) = s.finishedIndexes.first {
                 try io { try FS.rename(tmp, final) }
                 s.finishedIndexes.removeFirst()  // live now: abort must not touch it
+                CrashPoint.hit("pack.index-renamed")
             }
             try io { try FS.fsyncDirectory(directory) }
+            CrashPoint.hit("pack.committed")
         }
         try store.reload()
     }

@@ -20,6 +20,9 @@ public final class RefStore: @unchecked Sendable {
         self.root = root
     }
 
+    static let versionCrashPoints = PublishCrashPoints(before: "ref.version.before-link", after: "ref.version.after-link")
+    static let headCrashPoints = PublishCrashPoints(before: "ref.head.before-rename", after: "ref.head.after-rename")
+
     private func dir(_ kind: String, _ name: String) -> String { "\(root)/\(kind)/\(name)" }
 
     /// Every name that has refs of `kind`, sorted.
@@ -88,7 +91,7 @@ public final class RefStore: @unchecked Sendable {
         try io { try FS.makeDirectories(path) }
         var next = (try versions(kind: kind, name: name).last?.number ?? 0) + 1
         while true {
-            if try io({ try FS.createExclusive(path + "/\(next)", Array((id.hex + "\n").utf8)) }) {
+            if try io({ try FS.createExclusive(path + "/\(next)", Array((id.hex + "\n").utf8), crashPoints: Self.versionCrashPoints) }) {
                 return next
             }
             next += 1
@@ -140,7 +143,7 @@ public final class RefStore: @unchecked Sendable {
     ///   `StoreError.locked` when another writer holds its lock.
     public func updateAlias(kind: String, name: String, alias: String, expected: ObjectID?, new: ObjectID?) throws {
         try compareAndSwap(directory: dir(kind, name) + "/aliases", file: alias, display: "\(name)@\(alias)",
-                           expected: expected, new: new)
+                           expected: expected, new: new, crashPoints: nil)
     }
 
     /// The id of the newest event of `name`'s registry chain (`refs/<kind>/<name>/head`), or nil.
@@ -155,35 +158,38 @@ public final class RefStore: @unchecked Sendable {
     /// - Throws: `StoreError.refChanged` when the head is not at `expected`;
     ///   `StoreError.locked` when another writer holds its lock.
     public func updateHead(kind: String, name: String, expected: ObjectID?, new: ObjectID) throws {
-        try compareAndSwap(directory: dir(kind, name), file: "head", display: "\(kind):\(name) head",
-                           expected: expected, new: new)
+        let held = try lockHead(kind: kind, name: name)
+        defer { held.release() }
+        try held.expect(expected)
+        try held.write(new)
+    }
+
+    /// Takes `name`'s `head.lock`, so a caller can check the head, write what the move
+    /// needs, and move it, with nobody else moving it in between.
+    /// - Throws: `StoreError.locked` when another writer holds the lock (naming its owner).
+    public func lockHead(kind: String, name: String) throws -> HeldRef {
+        try lockRef(directory: dir(kind, name), file: "head", display: "\(kind):\(name) head", crashPoints: Self.headCrashPoints)
+    }
+
+    private func lockRef(directory: String, file: String, display: String, crashPoints: PublishCrashPoints?) throws -> HeldRef {
+        try io { try FS.makeDirectories(directory) }
+        let path = directory + "/" + file
+        do {
+            return HeldRef(path: path, display: display, crashPoints: crashPoints, lock: try LockFile.acquire(path + ".lock"))
+        } catch let e as LockFile.Failure {
+            throw StoreError.locked(e.description)
+        }
     }
 
     /// Takes `<file>.lock` with O_CREAT|O_EXCL, checks the current value against
     /// `expected`, then writes `new` (temp file, fsync, rename, fsync the directory) or
     /// removes the file when `new` is nil.
-    private func compareAndSwap(directory: String, file: String, display: String, expected: ObjectID?, new: ObjectID?) throws {
-        try io { try FS.makeDirectories(directory) }
-        let path = directory + "/" + file
-        let lock: LockFile
-        do {
-            lock = try LockFile.acquire(path + ".lock")
-        } catch let e as LockFile.Failure {
-            throw StoreError.locked(e.description)
-        }
-        defer { lock.release() }
-        let current = FS.exists(path) ? try readRef(path) : nil
-        guard current == expected else {
-            throw StoreError.refChanged(ref: display, expected: expected?.short ?? "unset", found: current?.short ?? "unset")
-        }
-        if let new {
-            try io { try FS.atomicWrite(path, Array((new.hex + "\n").utf8)) }
-        } else {
-            try io {
-                try FS.unlink(path)
-                try FS.fsyncDirectory(directory)
-            }
-        }
+    private func compareAndSwap(directory: String, file: String, display: String, expected: ObjectID?, new: ObjectID?,
+                                crashPoints: PublishCrashPoints?) throws {
+        let held = try lockRef(directory: directory, file: file, display: display, crashPoints: crashPoints)
+        defer { held.release() }
+        try held.expect(expected)
+        try held.write(new)
     }
 
     /// Every ref file under the store with its target, for gc and fsck. Damaged refs are
@@ -208,11 +214,70 @@ public final class RefStore: @unchecked Sendable {
 
     /// Reads and validates one ref file.
     public func readRef(_ path: String) throws -> ObjectID {
-        let bytes = try io { try FS.readFile(path) }
+        try Self.readRef(path)
+    }
+
+    /// Reads and validates one ref file.
+    /// - Throws: `StoreError.badRef` naming the path, `.io` when unreadable.
+    public static func readRef(_ path: String) throws -> ObjectID {
+        try parseRef(try io { try FS.readFile(path) }, path: path)
+    }
+
+    /// Parses the bytes of a ref file: exactly 64 hex digits and a newline.
+    /// - Throws: `StoreError.badRef` naming `path`.
+    public static func parseRef(_ bytes: [UInt8], path: String) throws -> ObjectID {
         let text = String(decoding: bytes, as: UTF8.self)
         guard text.hasSuffix("\n"), let id = ObjectID(hex: text.dropLast()) else {
             throw StoreError.badRef(path: path, reason: bytes.isEmpty ? "empty file" : "does not hold an object id")
         }
         return id
+    }
+}
+
+/// A ref whose lock file this process holds: nobody else moves the ref until `release`.
+public final class HeldRef: @unchecked Sendable {
+    public let path: String
+    private let display: String
+    private let crashPoints: PublishCrashPoints?
+    private let lock: LockFile
+
+    init(path: String, display: String, crashPoints: PublishCrashPoints?, lock: LockFile) {
+        self.path = path
+        self.display = display
+        self.crashPoints = crashPoints
+        self.lock = lock
+    }
+
+    /// The ref's current target, nil when it does not exist.
+    /// - Throws: `StoreError.badRef` for a damaged ref file.
+    public func current() throws -> ObjectID? {
+        FS.exists(path) ? try RefStore.readRef(path) : nil
+    }
+
+    /// - Throws: `StoreError.refChanged` when the ref is not at `expected` (nil: absent).
+    public func expect(_ expected: ObjectID?) throws {
+        let now = try current()
+        guard now == expected else {
+            throw StoreError.refChanged(ref: display, expected: expected?.short ?? "unset", found: now?.short ?? "unset")
+        }
+    }
+
+    /// Points the ref at `new` (temp file, fsync, rename, fsync the directory), or removes
+    /// it when `new` is nil.
+    /// - Throws: `StoreError.io`.
+    public func write(_ new: ObjectID?) throws {
+        if let new {
+            try io { try FS.atomicWrite(path, Array((new.hex + "\n").utf8), crashPoints: crashPoints) }
+        } else {
+            try io {
+                try FS.unlink(path)
+                try FS.fsyncDirectory(FS.parent(of: path))
+            }
+        }
+    }
+
+    /// Removes the lock file.
+    public func release() {
+        lock.release()
     }
 }

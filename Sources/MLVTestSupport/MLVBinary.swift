@@ -6,6 +6,8 @@ import Glibc
 /// What a finished child process left behind.
 public struct ProcessResult: Sendable, CustomStringConvertible {
     public var arguments: [String]
+    /// The process id it ran as (lock files it left behind name it).
+    public var pid: pid_t
     /// The exit status, or 128 + signal number when it was killed.
     public var status: Int32
     public var stdout: String
@@ -103,7 +105,7 @@ public final class ChildProcess: @unchecked Sendable {
         Scenario.removeTree(FS.parent(of: outPath))
         // WIFEXITED / WEXITSTATUS / WTERMSIG, spelled out (the C macros are not imported).
         let code: Int32 = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
-        return ProcessResult(arguments: arguments, status: code, stdout: String(decoding: out, as: UTF8.self),
+        return ProcessResult(arguments: arguments, pid: pid, status: code, stdout: String(decoding: out, as: UTF8.self),
                              stderr: String(decoding: err, as: UTF8.self), timedOut: timedOut)
     }
 }

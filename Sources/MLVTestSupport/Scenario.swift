@@ -42,8 +42,8 @@ public enum ScenarioEntry: Sendable, Equatable, ExpressibleByStringLiteral {
 /// libc, never through `FS`, so a fault injector cannot interfere with set-up or checks.
 public enum Scenario {
     /// Creates `<tmp>/<prefix>.XXXXXX` with `mkdtemp(3)` and returns its real path.
-    public static func makeDirectory(prefix: String) throws -> String {
-        let path = try TemporaryDirectory.make(prefix: prefix)
+    public static func makeDirectory(prefix: String, inMemory: Bool = false) throws -> String {
+        let path = try TemporaryDirectory.make(prefix: prefix, inMemory: inMemory)
         return (try? FS.realPath(path)) ?? path
     }
 

@@ -21,8 +21,12 @@ public final class TemporaryDirectory: @unchecked Sendable {
     /// Creates `<tmp>/<prefix>.XXXXXX` with `mkdtemp(3)` and returns its path; the caller
     /// removes it.
     /// - Throws: `FileSystemError` from `mkdtemp`.
-    public static func make(prefix: String) throws -> String {
+    /// - Parameter inMemory: make it in `/dev/shm` (tmpfs) when that is writable, for tests
+    ///   that run many fsyncs whose durability they do not test (process kills, injected
+    ///   faults): on tmpfs an fsync costs nothing.
+    public static func make(prefix: String, inMemory: Bool = false) throws -> String {
         var base = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
+        if inMemory && access("/dev/shm", W_OK) == 0 && FS.isDirectory("/dev/shm") { base = "/dev/shm" }
         if base.isEmpty { base = "/tmp" }
         while base.count > 1 && base.hasSuffix("/") { base.removeLast() }
         var template = Array((base + "/" + prefix + ".XXXXXX").utf8CString)

@@ -48,4 +48,57 @@ struct ConcurrentProcessTests {
         try s.mlv("checkout", "second", "--to", "out")
         #expect(try Scenario.snapshot(s.path("out")) == Scenario.snapshot(s.path("two")))
     }
+
+    /// Adds, promotions and gc, all at once, as separate processes on one store: every
+    /// add lands and reads back, every promotion either lands or is refused as a lost race
+    /// (never half), the audit chain holds exactly one event per promotion that landed and
+    /// verifies, and fsck finds nothing wrong.
+    @Test func addsPromotionsAndGCAtOnce() throws {
+        let s = try Session()
+        try s.mlv("init")
+        for v in 1...4 {
+            try s.write("m\(v)/model.bin", .random(seed: UInt64(40 + v), count: 20_000))
+            try s.mlv("add", "model", "digits", "m\(v)/model.bin")
+        }
+        try s.mlv("promote", "model", "digits@v1", "--to", "staging", "-m", "base")
+        try s.write("junk", ["j.bin": .random(seed: 50, count: 200_000)])
+        try s.mlv("add", "dataset", "junk", "junk")
+        Scenario.removeTree(s.path(".mlv/refs/dataset/junk"))
+        for i in 0..<3 {
+            try s.write("d\(i)", ["a.bin": .random(seed: UInt64(60 + i), count: 400_000), "n.txt": .text("\(i)\n")])
+        }
+
+        var commands: [[String]] = []
+        for i in 0..<3 { commands.append(["add", "dataset", "d\(i)", "d\(i)"]) }
+        for v in 2...4 { commands.append(["promote", "model", "digits@v\(v)", "--to", "production", "-m", "race \(v)"]) }
+        commands.append(["promote", "model", "digits@v1", "--to", "archived", "-m", "race 1"])
+        commands.append(["gc", "--grace", "0"])
+        commands.append(["gc", "--grace", "0"])
+        let children = try commands.map { try MLVBinary.start($0, in: s.directory, environment: s.environment) }
+        let results = children.map { $0.wait() }
+
+        var promoted: [Int] = []
+        for (command, r) in zip(commands, results) {
+            #expect(!r.timedOut, "\(r)")
+            switch command[0] {
+            case "add", "gc":
+                #expect(r.status == 0, "\(r)")
+            default:
+                #expect(r.status == 0 || r.status == 3, "\(r)")
+                if r.status == 3 { #expect(r.stderr.contains("changed since you read it"), "\(r)") }
+                if r.status == 0 { promoted.append(Int(command[2].dropFirst("digits@v".count))!) }
+            }
+        }
+        #expect(!promoted.isEmpty)
+        try s.mlv("fsck", "--full")
+        try s.mlv("audit", "--verify")
+        let events = try #require(try s.json("audit", "digits").array)
+        #expect(events.count == 1 + promoted.count, "one event per successful promotion: \(events.count) events, \(promoted)")
+        let versions = events.dropLast().compactMap { $0["event"]?["version"]?.int.map(Int.init) }
+        #expect(Set(versions) == Set(promoted) && versions.count == promoted.count)
+        for i in 0..<3 {
+            try s.mlv("checkout", "d\(i)", "--to", "out\(i)")
+            #expect(try Scenario.snapshot(s.path("out\(i)")) == Scenario.snapshot(s.path("d\(i)")))
+        }
+    }
 }

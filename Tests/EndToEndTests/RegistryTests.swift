@@ -125,21 +125,25 @@ struct RegistryEndToEndTests {
     /// production, and the chain holds one new event.
     @Test func twoProcessesPromotingAtOnceExactlyOneWins() throws {
         let s = try store()
+        let packs = s.path(".mlv/packs")
+        func packFiles() throws -> Set<String> { Set(try Scenario.names(in: packs).filter { $0.hasSuffix(".pack") }) }
+        let beforeBase = try packFiles()
         try s.mlv("promote", "model", "digits@v1", "--to", "production", "-m", "base")
+        // The base promotion's pack holds the head event (each registry change has its own).
+        let headPack = try #require(try packFiles().subtracting(beforeBase).first)
         try s.write("out/model.bin", .random(seed: 3, count: 5000))
         try s.mlv("add", "model", "digits", "out/model.bin")
         let lock = s.path(".mlv/refs/model/digits/head.lock")
         try Scenario.write(.text("held by the test"), at: lock)
-        let packs = s.path(".mlv/packs")
-        let before = try Scenario.names(in: packs).filter { $0.hasSuffix(".pack") }.count
+        let packsBefore = try packFiles()
         let children = try [2, 3].map { v in
             try MLVBinary.start(["promote", "model", "digits@v\(v)", "--to", "production", "-m", "race"], in: s.directory,
                                 environment: s.environment)
         }
-        // Release the lock once both have written their event, so both read the same head.
+        // Release the lock once both have read the head: each keeps the head event's pack open.
         let deadline = monotonicMilliseconds() + 20_000
-        while try Scenario.names(in: packs).filter({ $0.hasSuffix(".pack") }).count < before + 2 && monotonicMilliseconds() < deadline {
-            usleep(10_000)
+        while !children.allSatisfy({ hasOpen($0.pid, packs + "/" + headPack) }) && monotonicMilliseconds() < deadline {
+            usleep(5_000)
         }
         unlink(lock)
         let results = children.map { $0.wait() }
@@ -147,6 +151,7 @@ struct RegistryEndToEndTests {
         let loser = try #require(results.first { $0.status != 0 })
         #expect(loser.status == 3, "\(loser)")
         #expect(loser.stderr.contains("digits@production changed since you read it"), "\(loser)")
+        #expect(try packFiles().count == packsBefore.count + 1, "the loser wrote nothing")
         let audit = try s.json("audit", "digits")
         #expect(audit.array?.count == 2)
         let production = try s.json("models").array?.first?["stages"]?["production"]
@@ -165,4 +170,11 @@ struct RegistryEndToEndTests {
         let r = try s.run(["audit", "--verify"], status: 1)
         #expect(r.stdout.contains("TAMPERED") && r.stdout.contains("moved back"), "\(r)")
     }
+}
+
+/// Whether process `pid` has `path` open (Linux: one of `/proc/PID/fd/*` links to it).
+func hasOpen(_ pid: pid_t, _ path: String) -> Bool {
+    let dir = "/proc/\(pid)/fd"
+    guard let fds = try? Scenario.names(in: dir) else { return false }
+    return fds.contains { (try? FS.readLink(dir + "/" + $0)) == path }
 }

@@ -177,7 +177,7 @@ struct SessionTests {
         let implemented = ["init", "add", "datasets", "log", "ls", "show", "status", "diff", "runs", "logs", "metrics", "compare",
                            "checkout", "run", "rerun", "models", "registry",
                            "stage", "approve", "promote", "alias", "audit", "remote", "push", "fetch", "pull", "clone",
-                           "hash", "chunks", "fsck", "gc", "config"]
+                           "hash", "chunks", "fsck", "gc", "unlock", "config"]
         #expect(commands == implemented)
         // Nothing that is not built yet: those are usage errors.
         for missing in ["blame"] {
@@ -193,7 +193,7 @@ struct SessionTests {
                       "run", "rerun", "log run", "log metric",
                       "models", "registry", "stage list", "stage add", "stage set", "stage remove", "approve", "promote model",
                       "alias set", "alias remove", "audit", "remote add", "remote list", "remote remove", "push", "fetch",
-                      "pull", "clone", "hash", "chunks", "fsck", "gc", "config"]
+                      "pull", "clone", "hash", "chunks", "fsck", "gc", "unlock", "config"]
         for leaf in leaves {
             let r = try s.run(leaf.split(separator: " ").map(String.init) + ["--help"])
             #expect(r.stdout.contains("USAGE: mlv \(leaf)"), "\(r)")

@@ -7,8 +7,9 @@ final class Session: @unchecked Sendable {
     let directory: String
     let environment: [String: String]
 
-    init(identity: String = "e2e@test") throws {
-        directory = try Scenario.makeDirectory(prefix: "mlv-e2e")
+    /// - Parameter inMemory: on tmpfs where there is one (see `TemporaryDirectory.make`).
+    init(identity: String = "e2e@test", inMemory: Bool = false) throws {
+        directory = try Scenario.makeDirectory(prefix: "mlv-e2e", inMemory: inMemory)
         environment = ["MLV_IDENTITY": identity]
     }
 

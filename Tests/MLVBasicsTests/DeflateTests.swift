@@ -77,7 +77,10 @@ struct DeflateTests {
             ("bad adler-32", Array(good.dropLast()) + [good.last! ^ 0xFF]),
         ]
         for (name, bytes) in damaged {
-            #expect(throws: Deflate.Failure.corrupt, "\(name)") { try decompress(bytes, expectedSize: text.count) }
+            // Input too short to inflate to the declared size is refused before inflating.
+            let expected = text.count > Deflate.maximumExpansion(of: bytes.count)
+                ? Deflate.Failure.wrongSize(expected: text.count) : .corrupt
+            #expect(throws: expected, "\(name)") { try decompress(bytes, expectedSize: text.count) }
         }
     }
 
@@ -89,6 +92,17 @@ struct DeflateTests {
             try decompress(good, expectedSize: text.count + delta)
         }
         #expect(throws: Deflate.Failure.wrongSize(expected: 0)) { try decompress(good, expectedSize: 0) }
+    }
+
+    @Test("a declared size beyond deflate's 1032:1 limit is refused before anything is allocated")
+    func impossibleDeclaredSize() throws {
+        let zeros = [UInt8](repeating: 0, count: 1 << 20)
+        let packed = try #require(compress(zeros, level: 9))
+        // The real size is within the limit and decodes.
+        #expect(try decompress(packed, expectedSize: zeros.count) == zeros)
+        let impossible = Deflate.maximumExpansion(of: packed.count) + 1
+        #expect(throws: Deflate.Failure.wrongSize(expected: impossible)) { try decompress(packed, expectedSize: impossible) }
+        #expect(throws: Deflate.Failure.wrongSize(expected: 4 << 30)) { try decompress(Array(packed.prefix(40)), expectedSize: 4 << 30) }
     }
 
     @Test("a decompression bomb stops at the expected size")

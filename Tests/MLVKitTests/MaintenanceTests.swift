@@ -237,6 +237,32 @@ struct GCTests {
         #expect(try t.packFiles() == packs)
     }
 
+    /// Regression: a gc that failed after naming its new pack but before indexing it left
+    /// that pack behind; the next gc wrote the same pack again (same objects, same name)
+    /// and then deleted it as a leftover, losing live objects.
+    @Test func aRetriedGCDoesNotDeleteThePackItRewroteAsALeftover() throws {
+        let t = try TestRepository()
+        try t.write("half", ["c.bin": .random(seed: 2, count: 120_000)])
+        try t.add("x", "half")
+        try t.add("y", "half")
+        Scenario.removeTree(t.repository.storePath + "/refs/dataset/x")  // x's pack is now half live
+        let packs = t.repository.storePath + "/packs/"
+        #expect(throws: MLVError.self) {
+            try FaultInjection.withHook({ op, path in
+                op == .open && path.hasPrefix(packs) && path.hasSuffix(".idx.tmp") ? EIO : nil
+            }) {
+                try t.repository.gc(graceSeconds: 0, dryRun: false)
+            }
+        }
+        #expect(t.repository.fsck().problems.contains { $0.message.contains("pack without an index") })
+        let report = try t.repository.gc(graceSeconds: 0, dryRun: false)
+        #expect(report.packsRewritten.count == 1)
+        let repo = try t.reopen()
+        #expect(repo.fsck(full: true).isClean, "\(repo.fsck(full: true).problems)")
+        _ = try repo.checkout("y", to: t.path("out"))
+        #expect(try t.snapshot("out") == t.snapshot("half"))
+    }
+
     @Test func removesLeftoversOfInterruptedWrites() throws {
         let t = try TestRepository()
         try t.write("data", ["a.txt": "a\n"])

@@ -239,25 +239,33 @@ struct RegistryTests {
 @Suite("registry races", .serialized)
 struct RegistryRaceTests {
     /// Two promotions into production from two threads, both having read the same head:
-    /// the head's lock is held until both have written their event (so both read the
-    /// head before either could move it), then released.
+    /// the head's lock is held by the test until both have read the head and tried to take
+    /// the lock, then released. The one that gets it second finds the head moved and
+    /// writes nothing.
     @Test func twoThreadsPromotingAtOnceExactlyOneWins() throws {
         let t = try registryRepository()
         try t.repository.promote("digits@v1", to: "production", message: "base")
         let repos = [try t.reopen(), try t.reopen()]
         let lock = t.repository.storePath + "/refs/model/digits/head.lock"
         try Scenario.write(.text("held by the test"), at: lock)
-        let packsBefore = try t.packFiles().count
+        let packsBefore = try t.packFiles()
+        let attempts = AtomicCounter()
         let results = Mutex<[Result<RegistryHead, Error>]>([])
-        let threads = repos.enumerated().map { i, repo in
-            startThread {
-                let r = Result { try repo.promote("digits@v\(i + 2)", to: "production", message: "race \(i)") }
-                results.withLock { $0.append(r) }
+        try FaultInjection.withHook({ op, path in
+            if op == .open && path == lock { attempts.add(1) }
+            return nil
+        }) {
+            let threads = repos.enumerated().map { i, repo in
+                startThread {
+                    let r = Result { try repo.promote("digits@v\(i + 2)", to: "production", message: "race \(i)") }
+                    results.withLock { $0.append(r) }
+                }
             }
+            try waitUntil { attempts.current >= 2 }
+            unlink(lock)
+            for thread in threads { pthread_join(thread, nil) }
         }
-        try waitUntil { try t.packFiles().count >= packsBefore + 2 }
-        unlink(lock)
-        for thread in threads { pthread_join(thread, nil) }
+        #expect(try t.packFiles().count == packsBefore.count + 1, "the loser wrote nothing")
         let all = results.withLock { $0 }
         let won = all.compactMap { try? $0.get() }
         #expect(won.count == 1)

@@ -397,6 +397,34 @@ struct PackStoreTests {
         }
     }
 
+    @Test("a compressed record claiming a size deflate cannot reach fails the read without allocating it")
+    func forgedRawLength() throws {
+        let f = try PackFixture()
+        let o = TestObject.text(size: 20_000, seed: 40)
+        try f.commit([o], compression: .always)
+        let (indexPath, packPath) = try f.onlyPack()
+        let index = try #require(f.store.packIndexes.first)
+        var entries = index.entries
+        #expect(entries[0].isCompressed)
+        // Record header and index agree on a 4 GiB size, as a hostile writer would make them.
+        entries[0].rawLength = Int(UInt32.max)
+        try PackDamage.writeIndex(indexPath, entries: entries, packChecksum: index.packChecksum)
+        var pack = try PackDamage.readFile(packPath)
+        for i in 0..<4 { pack[entries[0].offset + 40 + i] = 0xFF }
+        try PackDamage.writeFile(packPath, pack)
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let peakBefore = usage.ru_maxrss  // KiB
+        let error = storeError { try PackStore(directory: f.path).read(o.id) }
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        #expect(usage.ru_maxrss - peakBefore < 512 << 10, "the read allocated the forged size")
+        guard case .corruptObject(let id, _, let reason)? = error else {
+            Issue.record("expected corruptObject, got \(String(describing: error))")
+            return
+        }
+        #expect(id == o.id && reason.contains("decompress"))
+    }
+
     @Test("index entries pointing past the pack or at another record fail the read, not the process")
     func misleadingOffsets() throws {
         let f = try PackFixture()
