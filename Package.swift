@@ -16,9 +16,10 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
 
         // Hashing, compression, file-system primitives. The only target that imports C modules.
-        .target(name: "MLVBasics", dependencies: ["CZlib", "CCrypto", "CXXHash"], exclude: ["README.md"]),
+        .target(name: "MLVBasics", dependencies: ["CZlib", "CCrypto", "CXXHash", "CSQLite"], exclude: ["README.md"]),
         // Pure values: canonical JSON, manifests, trees, ref syntax, path rules. No I/O.
         .target(name: "MLVModel", dependencies: ["MLVBasics"], exclude: ["README.md"]),
         // The object store: chunker, packs, index, refs with compare-and-swap, stat cache, gc, fsck.

@@ -196,6 +196,7 @@ extension Repository {
             let stored = writer.written.bytes
             try wrap { try writer.commit() }
             let version = try wrap { try refs.createNextVersion(kind: kind.rawValue, name: name, id: id) }
+            updateLineageIndex()
             try? FS.atomicWrite(cacheFile, scan.makeCache().encoded(), durable: false)
             return AddDatasetResult(version: version, id: id, created: true, files: scan.files, bytes: scan.bytes,
                                     newBytesStored: stored, filesHashed: scan.filesHashed)

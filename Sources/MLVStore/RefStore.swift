@@ -9,6 +9,7 @@ import Glibc
 ///     refs/<kind>/<name>/aliases/<alias>   moved only by compare-and-swap
 ///     refs/<kind>/<name>/head              newest registry event; moved only by compare-and-swap
 ///     refs/runs/<run id>                   create-only: the run's manifest, written when it ends
+///     refs/taint/head                      newest taint event; moved only by compare-and-swap
 ///
 /// Each file holds one object id in hex and a newline. Versions are created with
 /// `link(2)` (never replacing); aliases move under `<alias>.lock` (O_CREAT|O_EXCL),
@@ -129,9 +130,7 @@ public final class RefStore: @unchecked Sendable {
 
     /// The id of the newest event of `name`'s registry chain (`refs/<kind>/<name>/head`), or nil.
     public func head(kind: String, name: String) throws -> ObjectID? {
-        let path = dir(kind, name) + "/head"
-        guard FS.exists(path) else { return nil }
-        return try readRef(path)
+        try chainHead("\(kind)/\(name)/head")
     }
 
     /// Moves `name`'s head from `expected` (nil: must not exist) to `new`, by the same
@@ -139,7 +138,22 @@ public final class RefStore: @unchecked Sendable {
     /// - Throws: `StoreError.refChanged` when the head is not at `expected`;
     ///   `StoreError.locked` when another writer holds its lock.
     public func updateHead(kind: String, name: String, expected: ObjectID?, new: ObjectID) throws {
-        try compareAndSwap(directory: dir(kind, name), file: "head", display: "\(kind):\(name) head",
+        try updateChainHead("\(kind)/\(name)/head", display: "\(kind):\(name) head", expected: expected, new: new)
+    }
+
+    /// The newest event of the chain whose head is at `relative` under the refs root
+    /// (`model/<name>/head`, `taint/head`), or nil.
+    public func chainHead(_ relative: String) throws -> ObjectID? {
+        let path = root + "/" + relative
+        guard FS.exists(path) else { return nil }
+        return try readRef(path)
+    }
+
+    /// Moves the chain head at `relative` by compare-and-swap.
+    /// - Throws: `StoreError.refChanged`, `StoreError.locked`.
+    public func updateChainHead(_ relative: String, display: String, expected: ObjectID?, new: ObjectID) throws {
+        let path = root + "/" + relative
+        try compareAndSwap(directory: FS.parent(of: path), file: FS.baseName(of: path), display: display,
                            expected: expected, new: new)
     }
 
