@@ -11,13 +11,14 @@ public struct MLV: AsyncParsableCommand {
             used by a dataset and a model needs its kind.
 
             Exit codes: 0 success; 1 check failed (fsck damage, audit --verify tampering, status \
-            changes with --exit-code); 2 not found; 3 conflict; 4 store damaged; 5 refused (bad input); \
+            changes with --exit-code, blame --fail-if-stage or --fail-if-empty); 2 not found; 3 conflict; 4 store damaged; 5 refused (bad input); \
             64 usage error.
             """,
         version: "mlv 0.1.0 (store format 1)",
         subcommands: [
             Init.self, Add.self, Datasets.self, Log.self, Ls.self, Show.self, Status.self, Diff.self,
             Checkout.self, Models.self, RegistryBoard.self, Stage.self, Approve.self, Promote.self, Alias.self, Audit.self,
+            LineageCommand.self, BlameCommand.self, TaintCommand.self, UntaintCommand.self, ReindexCommand.self,
             Hash.self, Chunks.self, Fsck.self, GC.self, Config.self,
         ]
     )
