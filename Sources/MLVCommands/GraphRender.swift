@@ -51,7 +51,7 @@ func renderDOT(_ g: LineageGraph, marks: GraphMarks) -> String {
     }
     for e in g.edges {
         guard let p = ids[e.parent], let c = ids[e.child] else { continue }
-        let label = e.role + (e.split.map { "#" + $0 } ?? "")
+        let label = edgeLabel(e)
         out.append("  \(p) -> \(c) [label=\(quote(label))];")
     }
     out.append("}")
@@ -84,7 +84,7 @@ func renderMermaid(_ g: LineageGraph, marks: GraphMarks) -> String {
     }
     for e in g.edges {
         guard let p = ids[e.parent], let c = ids[e.child] else { continue }
-        out.append("  \(p) -->|\(label(e.role + (e.split.map { "#" + $0 } ?? "")))| \(c)")
+        out.append("  \(p) -->|\(label(edgeLabel(e)))| \(c)")
     }
     out += [
         "  classDef dataset fill:#dbeafe,stroke:#1d4ed8",
@@ -95,6 +95,11 @@ func renderMermaid(_ g: LineageGraph, marks: GraphMarks) -> String {
         "  classDef tainted stroke:#dc2626,stroke-width:3px",
     ]
     return out.joined(separator: "\n")
+}
+
+/// `train (split train)`: the role, and the split when only one was used.
+private func edgeLabel(_ e: LineageEdge) -> String {
+    e.role + (e.split.map { " (split \($0))" } ?? "")
 }
 
 /// `n0`, `n1`, ... in the order nodes were reached.
