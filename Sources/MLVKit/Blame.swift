@@ -87,7 +87,11 @@ extension Repository {
     ///   id prefix matching several things; `.invalidArgument` for `--commit` outside a git
     ///   repository; `.notFound` for a commit, revision or path git does not know.
     public func blame(_ target: BlameTarget) throws -> BlameResult {
-        let source = try lineage()
+        try blame(target, source: lineage())
+    }
+
+    /// Blame answered from `source` (the index, or the manifests read directly).
+    func blame(_ target: BlameTarget, source: LineageSource) throws -> BlameResult {
         var starts: [String] = []
         var lead: [String: [String]] = [:]  // displays before a start's own, on every path through it
         var matched: [String] = []
@@ -118,7 +122,11 @@ extension Repository {
                 if runs.count + blobs.count > 1 {
                     throw MLVError.ambiguousPrefix(text, candidates: runs.map { "run \($0)" } + blobs.map { "blob \($0.hex)" }.sorted())
                 }
-                if let run = runs.first {
+                if text.utf8.count == 64, let node = try source.nodes([text])[text] {
+                    starts = [text]  // a code snapshot (or an unversioned manifest) by its full id
+                    includeStarts = false
+                    matched = [node.display]
+                } else if let run = runs.first {
                     starts = [run]
                     includeStarts = false
                     matched = ["run \(run)"]
@@ -209,7 +217,11 @@ extension Repository {
     /// The lineage around a version: up, down or both, at most `depth` hops.
     /// - Throws: `.unknownRef`, `.ambiguousPrefix` for the ref.
     public func lineage(of ref: String, _ direction: LineageDirection, depth: Int? = nil) throws -> LineageGraph {
-        let source = try lineage()
+        try lineage(of: ref, direction, depth: depth, source: lineage())
+    }
+
+    /// The lineage around a version, answered from `source`.
+    func lineage(of ref: String, _ direction: LineageDirection, depth: Int?, source: LineageSource) throws -> LineageGraph {
         let start: String
         let split: String?
         do {

@@ -22,6 +22,9 @@ public struct LineageGraph: Sendable {
     /// Cycles found (hand-edited manifests), each as keys around the loop.
     public var cycles: [[String]] = []
 
+    /// An empty walk from `starts`; walks fill in the rest.
+    public init(starts: [String]) { self.starts = starts }
+
     /// The keys from a start to `key`, following `via`.
     public func pathKeys(to key: String) -> [String] {
         var keys = [key]
