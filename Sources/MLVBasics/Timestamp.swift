@@ -17,6 +17,21 @@ public enum Timestamp {
         format(seconds: Int64(time(nil)))
     }
 
+    /// Formats nanoseconds since the epoch with milliseconds: `2026-11-27T01:00:00.123Z`.
+    public static func format(nanoseconds: Int64) -> String {
+        let seconds = nanoseconds / 1_000_000_000
+        let millis = Int((nanoseconds % 1_000_000_000) / 1_000_000)
+        var text = format(seconds: seconds)
+        text.removeLast()
+        let m = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
+        return text + "." + m + "Z"
+    }
+
+    /// Now, with milliseconds.
+    public static func nowMilliseconds() -> String {
+        format(nanoseconds: wallClockNanoseconds())
+    }
+
     /// Parses `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM[:SS]Z` (UTC); nil otherwise.
     public static func parse(_ text: String) -> Int64? {
         let digits = text.utf8.map { $0 }

@@ -17,7 +17,7 @@ public struct MLV: AsyncParsableCommand {
         version: "mlv 0.1.0 (store format 1)",
         subcommands: [
             Init.self, Add.self, Datasets.self, Log.self, Ls.self, Show.self, Status.self, Diff.self,
-            Checkout.self, Models.self, RegistryBoard.self, Stage.self, Approve.self, Promote.self, Alias.self, Audit.self,
+            Checkout.self, Run.self, Rerun.self, Models.self, RegistryBoard.self, Stage.self, Approve.self, Promote.self, Alias.self, Audit.self,
             LineageCommand.self, BlameCommand.self, TaintCommand.self, UntaintCommand.self, ReindexCommand.self,
             Hash.self, Chunks.self, Fsck.self, GC.self, Config.self,
         ]

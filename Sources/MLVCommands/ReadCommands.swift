@@ -29,8 +29,8 @@ struct Datasets: ParsableCommand {
 }
 
 struct Log: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show the versions of a dataset or a model.",
-                                                    subcommands: [LogDataset.self, LogModel.self])
+    static let configuration = CommandConfiguration(abstract: "Show the versions of a dataset or a model; record a run or a metric.",
+                                                    subcommands: [LogDataset.self, LogModel.self, LogRun.self, LogMetric.self])
 }
 
 struct LogDataset: ParsableCommand {

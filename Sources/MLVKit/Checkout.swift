@@ -89,7 +89,12 @@ extension Repository {
     public func checkout(_ ref: String, subpath: String? = nil, to target: String, force: Bool = false,
                          progress: Progress? = nil) throws -> CheckoutResult {
         let r = try resolve(ref)
-        let tree = try treeID(of: r, subpath: subpath)
+        return try checkoutTree(try treeID(of: r, subpath: subpath), to: target, force: force, progress: progress)
+    }
+
+    /// Materialises a tree (a version's, or a code snapshot's) into `target`, verified,
+    /// as `checkout` does.
+    func checkoutTree(_ tree: ObjectID, to target: String, force: Bool = false, progress: Progress? = nil) throws -> CheckoutResult {
         let entries = try flatten(tree)
         let directories = try directoryPaths(tree)
         for e in entries {

@@ -126,6 +126,38 @@ extension Repository {
     func addVersion(_ kind: ArtifactKind, name: String, path requestPath: String, message: String, from: [String],
                     code: [String], splits requestSplits: [String: String], meta: [String: String],
                     progress: Progress?) throws -> AddDatasetResult {
+        try checkVersionRequest(name: name, path: requestPath, splits: requestSplits)
+        var inputs = try parseInputs(from)
+
+        let guardLock = try lock(.shared)
+        defer { withExtendedLifetime(guardLock) {} }
+        let writer = objects.writer()
+        do {
+            if !code.isEmpty {
+                let snapshot = try snapshotCode(code, writer: writer)
+                inputs.append(Input(role: "code", id: snapshot.id, ref: snapshot.manifest.paths.joined(separator: ", ")))
+            }
+            let prepared = try prepareVersion(kind, name: name, path: requestPath, message: message, inputs: inputs,
+                                              splits: requestSplits, meta: meta, run: nil, writer: writer, progress: progress)
+            if let latest = prepared.unchangedFrom {
+                writer.abort()
+                prepared.saveCache()
+                return prepared.result(version: latest, created: false)
+            }
+            let stored = writer.written.bytes
+            try wrap { try writer.commit() }
+            let version = try createVersionRef(prepared)
+            var result = prepared.result(version: version, created: true)
+            result.newBytesStored = stored
+            return result
+        } catch {
+            writer.abort()
+            throw error
+        }
+    }
+
+    /// Checks a version request's name, path and splits before anything is read.
+    func checkVersionRequest(name: String, path requestPath: String, splits requestSplits: [String: String]) throws {
         if let p = ArtifactName.problem(with: name) { throw MLVError.invalidName(name, reason: p) }
         let path = FS.absolute(requestPath)
         guard FS.exists(path) else { throw MLVError.pathNotFound(requestPath) }
@@ -141,69 +173,96 @@ extension Repository {
                 throw MLVError.invalidArgument("--split \(split)=\(sub): \(p)")
             }
         }
-        var inputs = try parseInputs(from)
+    }
 
-        let guardLock = try lock(.shared)
-        defer { withExtendedLifetime(guardLock) {} }
-        let writer = objects.writer()
-        do {
-            if !code.isEmpty {
-                let snapshot = try snapshotCode(code, writer: writer)
-                inputs.append(Input(role: "code", id: snapshot.id, ref: snapshot.manifest.paths.joined(separator: ", ")))
-            }
-            let cacheFile = cachePath + "/stat/\(kind.rawValue)-\(name)"
-            let previous = StatCacheLoad(path: cacheFile)
-            let ingest = try Ingest(repository: self, mode: .store, writer: writer, progress: progress)
-            let latest = try wrap { try refs.latestVersion(kind: kind.rawValue, name: name) }
-            let latestContent = try latest.map { try artifactContent($0.id) }
-            // Reusing the cached root skips building trees, but splits need node ids.
-            let scan = try ingest.scan(path, previous: previous,
-                                       reusableRoot: requestSplits.isEmpty ? latestContent?.root : nil)
+    /// A version whose objects and manifest are in a writer, before its ref exists.
+    struct PreparedVersion {
+        var kind: ArtifactKind
+        var name: String
+        var id: ObjectID
+        /// The latest version, when it already has this content, inputs and splits (nothing
+        /// was stored then).
+        var unchangedFrom: Int?
+        var files: Int64
+        var bytes: Int64
+        var newBytesStored: Int
+        var filesHashed: Int
+        var cacheFile: String
+        var cache: () -> StatCache
 
-            var splits: [String: Split] = [:]
-            for (split, sub) in requestSplits {
-                let clean = sub.split(separator: "/").joined(separator: "/")
-                guard let node = find(clean, in: scan.root), node.kind == .dir else {
-                    throw MLVError.invalidArgument("--split \(split)=\(sub): '\(clean)' is not a directory in '\(requestPath)'")
-                }
-                splits[split] = Split(path: clean, tree: node.id!, files: node.files, bytes: node.size)
-            }
-
-            if let latest, let content = latestContent {
-                if content.root == scan.rootID, content.inputs == inputs, content.splits == splits {
-                    writer.abort()
-                    try? FS.atomicWrite(cacheFile, scan.makeCache().encoded(), durable: false)
-                    return AddDatasetResult(version: latest.number, id: latest.id, created: false, files: scan.files,
-                                            bytes: scan.bytes, newBytesStored: 0, filesHashed: scan.filesHashed)
-                }
-            }
-
-            let bytes: [UInt8]
-            switch kind {
-            case .dataset:
-                bytes = DatasetManifest(
-                    name: name, root: scan.rootID, files: scan.files, bytes: scan.bytes, inputs: inputs,
-                    splits: splits, message: message, meta: meta, author: try actingIdentity(),
-                    created: Timestamp.now(), source: displayPath(path)).canonicalBytes()
-            case .model:
-                bytes = ModelManifest(
-                    name: name, root: scan.rootID, files: scan.files, bytes: scan.bytes, inputs: inputs,
-                    message: message, meta: meta, author: try actingIdentity(), created: Timestamp.now(),
-                    source: displayPath(path)).canonicalBytes()
-            }
-            let id = SHA256.hash(bytes)
-            try wrap { try writer.put(id, kind: .manifest, bytes: bytes, compression: .always) }
-            let stored = writer.written.bytes
-            try wrap { try writer.commit() }
-            let version = try wrap { try refs.createNextVersion(kind: kind.rawValue, name: name, id: id) }
-            updateLineageIndex()
-            try? FS.atomicWrite(cacheFile, scan.makeCache().encoded(), durable: false)
-            return AddDatasetResult(version: version, id: id, created: true, files: scan.files, bytes: scan.bytes,
-                                    newBytesStored: stored, filesHashed: scan.filesHashed)
-        } catch {
-            writer.abort()
-            throw error
+        /// Replaces the stat cache (derived, so not fsynced).
+        func saveCache() {
+            try? FS.atomicWrite(cacheFile, cache().encoded(), durable: false)
         }
+
+        func result(version: Int, created: Bool) -> AddDatasetResult {
+            AddDatasetResult(version: version, id: id, created: created, files: files, bytes: bytes,
+                             newBytesStored: created ? newBytesStored : 0, filesHashed: filesHashed)
+        }
+    }
+
+    /// Scans `path` (through the stat cache), stores chunks, trees and the kind's manifest
+    /// in `writer`, and says whether the latest version already has this content. The
+    /// caller commits the writer, then calls `createVersionRef`.
+    func prepareVersion(_ kind: ArtifactKind, name: String, path requestPath: String, message: String, inputs: [Input],
+                        splits requestSplits: [String: String], meta: [String: String], run: String?,
+                        writer: PackWriter, progress: Progress?) throws -> PreparedVersion {
+        let path = FS.absolute(requestPath)
+        let cacheFile = cachePath + "/stat/\(kind.rawValue)-\(name)"
+        let previous = StatCacheLoad(path: cacheFile)
+        let ingest = try Ingest(repository: self, mode: .store, writer: writer, progress: progress)
+        let latest = try wrap { try refs.latestVersion(kind: kind.rawValue, name: name) }
+        let latestContent = try latest.map { try artifactContent($0.id) }
+        // Reusing the cached root skips building trees, but splits need node ids.
+        let scan = try ingest.scan(path, previous: previous,
+                                   reusableRoot: requestSplits.isEmpty ? latestContent?.root : nil)
+
+        var splits: [String: Split] = [:]
+        for (split, sub) in requestSplits {
+            let clean = sub.split(separator: "/").joined(separator: "/")
+            guard let node = find(clean, in: scan.root), node.kind == .dir else {
+                throw MLVError.invalidArgument("--split \(split)=\(sub): '\(clean)' is not a directory in '\(requestPath)'")
+            }
+            splits[split] = Split(path: clean, tree: node.id!, files: node.files, bytes: node.size)
+        }
+        let written = writer.written.bytes
+        var prepared = PreparedVersion(kind: kind, name: name, id: latest?.id ?? scan.rootID, unchangedFrom: nil,
+                                       files: scan.files, bytes: scan.bytes, newBytesStored: 0,
+                                       filesHashed: scan.filesHashed, cacheFile: cacheFile, cache: scan.makeCache)
+        if let latest, let content = latestContent,
+           content.root == scan.rootID, content.inputs == inputs, content.splits == splits {
+            prepared.unchangedFrom = latest.number
+            return prepared
+        }
+
+        let bytes: [UInt8]
+        switch kind {
+        case .dataset:
+            bytes = DatasetManifest(
+                name: name, root: scan.rootID, files: scan.files, bytes: scan.bytes, inputs: inputs,
+                splits: splits, message: message, meta: meta, author: try actingIdentity(),
+                created: Timestamp.now(), source: displayPath(path), run: run).canonicalBytes()
+        case .model:
+            bytes = ModelManifest(
+                name: name, root: scan.rootID, files: scan.files, bytes: scan.bytes, inputs: inputs,
+                message: message, meta: meta, author: try actingIdentity(), created: Timestamp.now(),
+                source: displayPath(path), run: run).canonicalBytes()
+        }
+        let id = SHA256.hash(bytes)
+        try wrap { try writer.put(id, kind: .manifest, bytes: bytes, compression: .always) }
+        prepared.id = id
+        prepared.newBytesStored = writer.written.bytes - written
+        return prepared
+    }
+
+    /// Creates the next version ref for a prepared version whose objects are committed,
+    /// then saves its stat cache.
+    /// - Returns: the version number.
+    func createVersionRef(_ prepared: PreparedVersion) throws -> Int {
+        let version = try wrap { try refs.createNextVersion(kind: prepared.kind.rawValue, name: prepared.name, id: prepared.id) }
+        updateLineageIndex()
+        prepared.saveCache()
+        return version
     }
 
     /// What any versioned manifest holds in common: its root tree, inputs and splits.
@@ -277,23 +336,34 @@ extension Repository {
 
     /// Stores one in-memory blob (chunked like any file) and returns its id.
     func storeBlob(_ bytes: [UInt8], writer: PackWriter) throws -> ObjectID {
+        try bytes.withUnsafeBytes { try storeBlob($0, writer: writer) }
+    }
+
+    /// Stores bytes as one blob, chunked like any file, and returns its id. Pages of a
+    /// large mapping are dropped once chunked, so memory stays bounded.
+    func storeBlob(_ data: UnsafeRawBufferPointer, writer: PackWriter) throws -> ObjectID {
         let chunker = try wrap { try FastCDC(config.chunker) }
-        return try bytes.withUnsafeBytes { data in
-            let blob = SHA256.hash(data)
-            var chunks: [(id: ObjectID, length: Int)] = []
-            try chunker.forEachChunk(data) { offset, length in
-                let piece = UnsafeRawBufferPointer(rebasing: data[offset..<(offset + length)])
-                let id = SHA256.hash(piece)
-                try wrap { try writer.put(id, kind: .chunk, bytes: piece, compression: .auto) }
-                chunks.append((id, length))
+        var whole = SHA256()
+        var chunks: [(id: ObjectID, length: Int)] = []
+        var released = 0
+        try chunker.forEachChunk(data) { offset, length in
+            let piece = UnsafeRawBufferPointer(rebasing: data[offset..<(offset + length)])
+            whole.update(piece)
+            let id = SHA256.hash(piece)
+            try wrap { try writer.put(id, kind: .chunk, bytes: piece, compression: .auto) }
+            chunks.append((id, length))
+            if offset + length - released >= Ingest.window {
+                Ingest.release(data, released, offset + length)
+                released = offset + length
             }
-            if chunks.isEmpty {
-                try wrap { try writer.put(blob, kind: .chunk, bytes: data, compression: .never) }
-            } else if chunks.count > 1 {
-                try wrap { try writer.put(blob, kind: .chunkList, bytes: ChunkList.encode(chunks), compression: .never) }
-            }
-            return blob
         }
+        let blob = whole.finalize()
+        if chunks.isEmpty {
+            try wrap { try writer.put(blob, kind: .chunk, bytes: data, compression: .never) }
+        } else if chunks.count > 1 {
+            try wrap { try writer.put(blob, kind: .chunkList, bytes: ChunkList.encode(chunks), compression: .never) }
+        }
+        return blob
     }
 
     private func find(_ path: String, in root: Ingest.Node) -> Ingest.Node? {

@@ -103,10 +103,66 @@ final class Ingest: @unchecked Sendable {
             throw MLVError.unsupportedFile(path: path, what: describe(st.st_mode))
         }
 
+        return try finishScan(root: root, files: files, source: FS.absolute(path), scanStarted: scanStarted,
+                              previous: previous, reusableRoot: reusableRoot)
+    }
+
+    /// Scans the files named by `relativePaths` under `base` (a git work tree's tracked
+    /// and untracked-not-ignored files) into trees, through the stat cache like `scan`.
+    /// Paths that no longer exist (deleted but still tracked) and directories (git
+    /// submodules) are left out; symlinks are recorded, never followed.
+    /// - Throws: `MLVError.unsafePath` for a path that could escape a checkout.
+    func scan(base: String, relativePaths: [String], previous: StatCacheLoad, reusableRoot: ObjectID? = nil) throws -> Result {
+        let scanStarted = repository.fileSystemNow()
+        let root = Node(name: "", kind: .dir, mode: 0o755, size: 0)
+        var directories: [String: Node] = ["": root]
+        func directory(_ rel: Substring) -> Node {
+            if let d = directories[String(rel)] { return d }
+            let parentPath = rel.lastIndex(of: "/").map { rel[..<$0] } ?? ""
+            let name = rel.lastIndex(of: "/").map { String(rel[rel.index(after: $0)...]) } ?? String(rel)
+            let node = Node(name: name, kind: .dir, mode: 0o755, size: 0)
+            directory(parentPath).children.append(node)
+            directories[String(rel)] = node
+            return node
+        }
+        for rel in relativePaths.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+            if let p = PathRules.problem(withRelativePath: rel) { throw MLVError.unsafePath(path: rel, reason: p) }
+            let path = base + "/" + rel
+            guard let st = try statOrThrow(path) else { continue }
+            let slash = rel.lastIndex(of: "/")
+            let name = slash.map { String(rel[rel.index(after: $0)...]) } ?? rel
+            switch st.st_mode & S_IFMT {
+            case S_IFREG:
+                directory(slash.map { rel[..<$0] } ?? "").children.append(fileNode(name: name, path: path, st: st))
+            case S_IFLNK:
+                let target: String
+                do { target = try FS.readLink(path) } catch let e as FileSystemError { throw MLVError.unreadable(path: path, cause: e) }
+                let node = Node(name: name, kind: .symlink, mode: 0o777, size: Int64(target.utf8.count))
+                node.target = target
+                directory(slash.map { rel[..<$0] } ?? "").children.append(node)
+            default:
+                continue
+            }
+        }
+        var files: [(node: Node, rel: String)] = []
+        func collect(_ node: Node, _ prefix: String) {
+            node.children.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+            for c in node.children where c.kind == .file { files.append((c, prefix + c.name)) }
+            for c in node.children where c.kind == .dir { collect(c, prefix + c.name + "/") }
+        }
+        collect(root, "")
+        return try finishScan(root: root, files: files, source: "code:" + base, scanStarted: scanStarted,
+                              previous: previous, reusableRoot: reusableRoot)
+    }
+
+    /// What both scans share once the files are listed: reuse the stat cache, hash what
+    /// changed, and build (or reuse) the trees.
+    private func finishScan(root: Node, files: [(node: Node, rel: String)], source: String, scanStarted: Int64,
+                            previous: StatCacheLoad, reusableRoot: ObjectID?) throws -> Result {
         // Reuse what the stat cache says where it can be trusted. Its entries are in scan
         // order, so an unchanged tree matches entry by entry; a dictionary is built only
         // once the orders diverge.
-        let usable = previous.value.flatMap { $0.source == FS.absolute(path) ? $0 : nil }
+        let usable = previous.value.flatMap { $0.source == source ? $0 : nil }
         let old = usable?.entries ?? []
         var byPath: [String: Int]?
         var cursor = 0
@@ -153,7 +209,6 @@ final class Ingest: @unchecked Sendable {
         } else {
             rootID = try buildTrees(root, trees: &trees)
         }
-        let source = FS.absolute(path)
         let makeCache = {
             StatCache(source: source, root: rootID, scanStarted: scanStarted,
                       structureHigh: structure.high, structureLow: structure.low, entries: files.map { (node, rel) in

@@ -1,0 +1,147 @@
+import MLVBasics
+import MLVModel
+import MLVStore
+
+/// The state of a git work tree, read by running `git` (never by parsing `.git`).
+struct GitState: Sendable {
+    /// The work tree's top directory (absolute).
+    var top: String
+    var commit: String?
+    var branch: String?
+    /// The remote URL (`origin`, else the first remote) without credentials.
+    var remote: String?
+    var dirty: Bool
+}
+
+enum Git {
+    /// The environment git runs with: no optional locks (`git status` would otherwise
+    /// refresh and write the index), and no pager or prompt.
+    static func environment() -> [String: String] {
+        var env = Subprocess.currentEnvironment()
+        env["GIT_OPTIONAL_LOCKS"] = "0"
+        env["GIT_TERMINAL_PROMPT"] = "0"
+        env["GIT_PAGER"] = "cat"
+        return env
+    }
+
+    /// Runs `git ARGS` in `directory`: stdout when it exits 0, nil otherwise (git
+    /// missing, not a work tree, no such ref).
+    static func run(_ arguments: [String], in directory: String) -> [UInt8]? {
+        guard let r = try? Subprocess.capture(["git"] + arguments, directory: directory, environment: environment()),
+              r.termination == .exited(0) else { return nil }
+        return r.stdout
+    }
+
+    /// The state of the work tree containing `directory`; nil when it is not in one.
+    static func state(in directory: String) -> GitState? {
+        guard let topBytes = run(["rev-parse", "--show-toplevel"], in: directory) else { return nil }
+        let top = String(decoding: topBytes, as: UTF8.self).trimmingNewlines
+        guard !top.isEmpty else { return nil }
+        var state = GitState(top: top, dirty: false)
+        // porcelain v2 with --branch: "# branch.oid <sha>|(initial)", "# branch.head <name>|(detached)",
+        // then one NUL-terminated entry per change.
+        if let status = run(["status", "--porcelain=v2", "--branch", "-z", "--untracked-files=normal"], in: top) {
+            for entry in status.split(separator: 0) {
+                let text = String(decoding: entry, as: UTF8.self)
+                if text.hasPrefix("# branch.oid ") {
+                    let oid = String(text.dropFirst("# branch.oid ".count))
+                    if oid != "(initial)" { state.commit = oid }
+                } else if text.hasPrefix("# branch.head ") {
+                    let head = String(text.dropFirst("# branch.head ".count))
+                    if head != "(detached)" { state.branch = head }
+                } else if !text.hasPrefix("#") {
+                    state.dirty = true
+                }
+            }
+        }
+        var remoteName = "origin"
+        if run(["remote", "get-url", "origin"], in: top) == nil,
+           let first = run(["remote"], in: top).map({ String(decoding: $0, as: UTF8.self) })?.split(separator: "\n").first {
+            remoteName = String(first)
+        }
+        if let url = run(["remote", "get-url", remoteName], in: top) {
+            state.remote = Redaction.stripURLCredentials(String(decoding: url, as: UTF8.self).trimmingNewlines)
+        }
+        return state
+    }
+
+    /// `git diff HEAD --binary`: staged and unstaged changes, binary files included.
+    static func diff(top: String) -> [UInt8]? {
+        run(["diff", "HEAD", "--binary", "--no-color", "--no-ext-diff"], in: top)
+    }
+
+    /// Tracked and untracked-not-ignored files, relative to `top`.
+    static func files(top: String) -> [String]? {
+        run(["ls-files", "-z", "--cached", "--others", "--exclude-standard"], in: top).map { bytes in
+            Array(Set(bytes.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }))
+        }
+    }
+}
+
+/// The code a run used: git's view and the snapshot, plus where the command ran
+/// relative to the snapshot's root (so a rerun can run there).
+struct CapturedCode {
+    var code: RunCode
+    /// The working directory relative to the snapshot root (`.` for the root itself).
+    var cwdInSnapshot: String?
+    /// Saves the snapshot's stat cache; call once the objects are committed.
+    var saveCache: () -> Void
+}
+
+extension Repository {
+    /// Captures the code a run in `directory` uses, storing objects in `writer`.
+    ///
+    /// Inside a git work tree: commit, branch, remote (without credentials), dirty flag,
+    /// `git diff HEAD --binary` as a blob, and a `mlv.code/1` snapshot (paths `["."]`) of
+    /// the tracked and untracked-not-ignored files plus any `extraPaths`, scanned through
+    /// a stat cache (`cache/stat/code-<XXH3 of the top directory>`), so an unchanged work
+    /// tree costs one `lstat` per file. Outside git: a snapshot of `extraPaths` only, or
+    /// nothing when none are given.
+    /// - Throws: `MLVError` for an `extraPaths` entry that is missing or outside the work
+    ///   tree or repository; store errors.
+    func captureCode(directory: String, extraPaths: [String], writer: PackWriter) throws -> CapturedCode? {
+        guard let git = Git.state(in: directory) else {
+            guard !extraPaths.isEmpty else { return nil }
+            let snapshot = try snapshotCode(extraPaths.map { FS.absolute($0, relativeTo: directory) }, writer: writer)
+            return CapturedCode(code: RunCode(snapshot: snapshot.id), cwdInSnapshot: relative(directory, to: root),
+                                saveCache: {})
+        }
+        let top = (try? FS.realPath(git.top)) ?? git.top
+        var paths = Git.files(top: top) ?? []
+        for p in extraPaths {
+            let abs = FS.absolute(p, relativeTo: directory)
+            let real = (try? FS.realPath(abs)) ?? abs
+            guard FS.exists(real) else { throw MLVError.pathNotFound(p) }
+            guard real.hasPrefix(top + "/") else { throw MLVError.invalidArgument("--code '\(p)' is outside the git work tree '\(top)'") }
+            paths.append(String(real.dropFirst(top.count + 1)))
+        }
+        // The store itself is never code.
+        if let inside = relative(storePath, to: top) { paths.removeAll { $0 == inside || $0.hasPrefix(inside + "/") } }
+        var code = RunCode(commit: git.commit, branch: git.branch, remote: git.remote, dirty: git.dirty)
+        if git.dirty, git.commit != nil, let diff = Git.diff(top: top), !diff.isEmpty {
+            code.diff = try storeBlob(diff, writer: writer)
+        }
+        let key = XXHash.xxh3_64(Array(top.utf8))
+        let cacheFile = cachePath + "/stat/code-\(String(key, radix: 16))"
+        let previous = StatCacheLoad(path: cacheFile)
+        let ingest = try Ingest(repository: self, mode: .store, writer: writer, progress: nil)
+        // The cached root may be reused only while its trees are still stored.
+        let reusable = previous.value.map(\.root).flatMap { objects.contains($0) ? $0 : nil }
+        let scan = try ingest.scan(base: top, relativePaths: paths, previous: previous, reusableRoot: reusable)
+        let bytes = CodeManifest(root: scan.rootID, paths: ["."]).json.canonicalBytes()
+        let id = SHA256.hash(bytes)
+        if !writer.has(id) { try wrap { try writer.put(id, kind: .manifest, bytes: bytes, compression: .always) } }
+        code.snapshot = id
+        let realDirectory = (try? FS.realPath(directory)) ?? directory
+        return CapturedCode(code: code, cwdInSnapshot: relative(realDirectory, to: top), saveCache: {
+            try? FS.atomicWrite(cacheFile, scan.makeCache().encoded(), durable: false)
+        })
+    }
+
+    /// `path` relative to `base` (`.` when equal), nil when outside it.
+    func relative(_ path: String, to base: String) -> String? {
+        if path == base { return "." }
+        if path.hasPrefix(base + "/") { return String(path.dropFirst(base.count + 1)) }
+        return nil
+    }
+}

@@ -1,0 +1,396 @@
+import Dispatch
+import MLVBasics
+import MLVModel
+import MLVStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `--output KIND:NAME=PATH`: a file or directory a run writes, to become a version.
+public struct RunOutputSpec: Sendable, Equatable {
+    public var kind: ArtifactKind
+    public var name: String
+    public var path: String
+
+    public init(kind: ArtifactKind, name: String, path: String) {
+        self.kind = kind; self.name = name; self.path = path
+    }
+
+    /// Parses `KIND:NAME=PATH` (KIND is `dataset` or `model`).
+    /// - Throws: `MLVError.invalidArgument` / `.invalidName` naming the spec.
+    public init(parsing text: String) throws {
+        guard let colon = text.firstIndex(of: ":"), let eq = text.firstIndex(of: "="), colon < eq else {
+            throw MLVError.invalidArgument("--output '\(text)': expected KIND:NAME=PATH (KIND: dataset or model)")
+        }
+        guard let kind = ArtifactKind(rawValue: String(text[..<colon])) else {
+            throw MLVError.invalidArgument("--output '\(text)': kind '\(text[..<colon])' is not dataset or model")
+        }
+        let name = String(text[text.index(after: colon)..<eq]), path = String(text[text.index(after: eq)...])
+        if let p = ArtifactName.problem(with: name) { throw MLVError.invalidName(name, reason: "--output: \(p)") }
+        if path.isEmpty { throw MLVError.invalidArgument("--output '\(text)': the path is empty") }
+        self.init(kind: kind, name: name, path: path)
+    }
+
+    public var text: String { "\(kind.rawValue):\(name)=\(path)" }
+}
+
+/// What `mlv run` was asked to do.
+public struct RunRequest: Sendable {
+    /// The run's name; nil derives one from the command (`train` for `python train.py`).
+    public var name: String?
+    public var command: [String]
+    public var params: [String: String] = [:]
+    /// `[ROLE=]REF[#SPLIT]`, resolved before anything runs (default role `input`).
+    public var inputs: [String] = []
+    /// `KIND:NAME=PATH`.
+    public var outputs: [String] = []
+    /// `--code PATH`: files to snapshot (outside git), or to add to the git snapshot.
+    public var code: [String] = []
+    /// Seconds between system metric samples.
+    public var metricsInterval: Double = 5
+    public var message: String = ""
+    public var meta: [String: String] = [:]
+    /// Where the command runs (default: the current directory).
+    public var directory: String = FS.currentDirectory()
+    /// Inputs already resolved (a rerun's), used instead of `inputs`.
+    var resolvedInputs: [Input]?
+    /// The code a rerun checked out, used instead of capturing it.
+    var presetCode: (code: RunCode, cwdInSnapshot: String?)?
+
+    public init(name: String? = nil, command: [String]) {
+        self.name = name
+        self.command = command
+    }
+}
+
+/// What a finished `mlv run` recorded.
+public struct RunResult: Sendable {
+    public var record: RunRecord
+    /// Metric lines that were skipped, with their line numbers.
+    public var metricProblems: [MetricLineProblem]
+    /// `--output` paths the command never wrote.
+    public var missingOutputs: [RunOutputSpec]
+    /// Why the command could not be started (not found, not executable), if so.
+    public var startFailure: String?
+    /// The status mlv exits with: the command's, 128 + signal, 127 when not found, and
+    /// non-zero when an output is missing although the command succeeded.
+    public var exitStatus: Int32
+}
+
+/// Runs one command as a recorded run: captures code and inputs before it starts,
+/// passes its output through while logging it, forwards signals, samples the system,
+/// follows its metrics file, then stores everything and records the run.
+///
+/// Write order (docs/design.md "Write ordering"): log, series, system, environment and
+/// diff blobs, the code snapshot and output manifests go to packs and are committed;
+/// then `refs/runs/<id>` is created; then the output version refs; then the active
+/// directory is removed.
+public final class RunLauncher: @unchecked Sendable {
+    public let repository: Repository
+    public let request: RunRequest
+    public let runID: String
+    public let name: String
+    public let inputs: [Input]
+    public let outputs: [RunOutputSpec]
+    public let code: RunCode?
+    public let fingerprint: ObjectID
+    /// Recorded runs with the same fingerprint (same code snapshot, inputs and params) and
+    /// the same command, oldest first. (Without a code snapshot the fingerprint alone would
+    /// call any two parameterless commands identical.)
+    public let previous: [RunRecord]
+    let cwdInSnapshot: String?
+    private let saveCodeCache: () -> Void
+    let activeDirectory: String
+
+    /// Validates the request, resolves the inputs, captures and stores the code, and
+    /// finds earlier runs with the same fingerprint. Nothing runs yet.
+    /// - Throws: `MLVError` for a bad input ref, output spec, name or `--code` path.
+    public init(repository: Repository, request: RunRequest) throws {
+        self.repository = repository
+        self.request = request
+        guard !request.command.isEmpty else { throw MLVError.invalidArgument("no command given (mlv run [OPTIONS] -- CMD ARGS...)") }
+        name = request.name ?? Self.defaultName(request.command)
+        if name.isEmpty || name.utf8.contains(where: { $0 < 32 }) {
+            throw MLVError.invalidName(name, reason: "a run name needs at least one character and no control characters")
+        }
+        if !(request.metricsInterval > 0) { throw MLVError.invalidArgument("--metrics-interval must be more than 0 seconds") }
+        for key in request.params.keys where key.isEmpty {
+            throw MLVError.invalidArgument("--param with an empty name")
+        }
+        inputs = try request.resolvedInputs ?? repository.parseRunInputs(request.inputs)
+        outputs = try request.outputs.map(RunOutputSpec.init(parsing:))
+        var seen = Set<String>()
+        for o in outputs where !seen.insert("\(o.kind):\(o.name)").inserted {
+            throw MLVError.invalidArgument("--output \(o.kind.rawValue):\(o.name) given twice")
+        }
+        runID = Repository.newRunID()
+        activeDirectory = repository.storePath + "/active/" + runID
+
+        if let preset = request.presetCode {
+            code = preset.code
+            cwdInSnapshot = preset.cwdInSnapshot
+            saveCodeCache = {}
+        } else {
+            let guardLock = try repository.lock(.shared)
+            defer { withExtendedLifetime(guardLock) {} }
+            let writer = repository.objects.writer()
+            do {
+                let captured = try repository.captureCode(directory: request.directory, extraPaths: request.code, writer: writer)
+                try wrap { try writer.commit() }
+                code = captured?.code
+                cwdInSnapshot = captured?.cwdInSnapshot
+                saveCodeCache = captured?.saveCache ?? {}
+            } catch {
+                writer.abort()
+                throw error
+            }
+        }
+        fingerprint = RunManifest.fingerprint(code: code?.snapshot, inputs: inputs, params: request.params)
+        let fp = fingerprint
+        previous = try repository.runs().filter { $0.manifest.fingerprint == fp && $0.manifest.command == request.command }
+    }
+
+    /// `train` for `python train.py`, `sh` for `sh -c ...`: the first script argument's
+    /// base name without extension, else the program's base name.
+    static func defaultName(_ command: [String]) -> String {
+        let script = command.dropFirst().first { $0.hasSuffix(".py") || $0.hasSuffix(".sh") || $0.hasSuffix(".R") || $0.hasSuffix(".jl") }
+        var base = FS.baseName(of: script ?? command[0])
+        if let dot = base.lastIndex(of: "."), dot != base.startIndex { base = String(base[..<dot]) }
+        return base
+    }
+
+    /// Runs the command to its end and records the run.
+    /// - Parameters:
+    ///   - stdout, stderr: where the command's output is passed through (mlv's own by default).
+    /// - Throws: store errors while recording; the command's failure is not an error.
+    public func run(stdout passOut: Int32 = 1, stderr passErr: Int32 = 2) throws -> RunResult {
+        let started = Timestamp.nowMilliseconds()
+        let cwd = FS.absolute(request.directory)
+        try wrap { try FS.makeDirectories(activeDirectory) }
+        let state = JSON.object([
+            "run": .string(runID), "name": .string(name), "command": .array(request.command.map { .string($0) }),
+            "cwd": .string(repository.displayPath(cwd)), "started": .string(started), "pid": .int(Int64(getpid())),
+            "host": .string(hostName()),
+        ])
+        try wrap { try FS.atomicWrite(activeDirectory + "/state", state.canonicalBytes() + [10], durable: false) }
+        let metricsPath = activeDirectory + "/metrics.jsonl"
+        try wrap { try FS.atomicWrite(metricsPath, [], durable: false) }
+
+        var env = Subprocess.currentEnvironment()
+        env["MLV_RUN_ID"] = runID
+        env["MLV_METRICS_FILE"] = metricsPath
+        if RunEnvironment.runsPython(request.command), env["PYTHONUNBUFFERED"] == nil { env["PYTHONUNBUFFERED"] = "1" }
+
+        let log = try TerminalLogWriter(path: activeDirectory + "/log")
+        let series = try MetricSeries(path: activeDirectory + "/series.jsonl")
+        let system = try FileAppender(path: activeDirectory + "/system.jsonl")
+        var systemSamples = 0
+        let metricsTail = LineTail(path: metricsPath)
+        func takeMetrics(final: Bool) throws {
+            try metricsTail.poll(final: final) { line, number in
+                try series.take(line, file: "MLV_METRICS_FILE", number: number, arrival: Timestamp.nowMilliseconds())
+            }
+        }
+
+        // The environment is captured beside the command (pip freeze takes a while).
+        let environmentGroup = DispatchGroup()
+        let environment = Locked<JSON?>(nil)
+        let command = request.command
+        var childEnv = env
+        childEnv.removeValue(forKey: "MLV_METRICS_FILE")
+        let capturedEnv = childEnv
+        DispatchQueue.global().async(group: environmentGroup) {
+            let json = RunEnvironment.capture(command: command, variables: capturedEnv, directory: cwd)
+            environment.withLock { $0 = json }
+        }
+
+        var termination: Termination
+        var interrupted = false
+        var startFailure: String?
+        let forwarder = try wrap { try SignalForwarder() }
+        let oldPipe = signal(SIGPIPE, SIG_IGN)
+        defer {
+            forwarder.uninstall()
+            signal(SIGPIPE, oldPipe)
+        }
+        do {
+            let child = try Subprocess(arguments: request.command, environment: env, directory: cwd,
+                                       stdout: .pipe, stderr: .pipe)
+            let sampler = FS.isDirectory("/proc/self") ? SystemSampler(root: child.pid) : nil
+            var open: [Int32] = [child.stdoutPipe, child.stderrPipe]
+            var passOK = [true, true]
+            var buffer = [UInt8](repeating: 0, count: 1 << 17)
+            let sampleEvery = max(50, Int(request.metricsInterval * 1000))
+            var nextSample = monotonicMilliseconds() + sampleEvery
+            var nextMetrics = monotonicMilliseconds() + 1000
+            var exitedAt: Int?
+            while !open.isEmpty {
+                let now = monotonicMilliseconds()
+                if let exitedAt, now - exitedAt > 200 {
+                    // The command ended but something it started holds the pipes open:
+                    // stop waiting for them, as a shell would.
+                    break
+                }
+                let wait = Int32(max(0, min(nextSample, nextMetrics, exitedAt.map { $0 + 200 } ?? Int.max) - now))
+                for fd in Pipes.waitReadable(open + [forwarder.readEnd], timeoutMilliseconds: min(wait, 1000)) {
+                    if fd == forwarder.readEnd {
+                        for s in forwarder.take() {
+                            if s.signal == SIGINT { interrupted = true }
+                            if !s.fromTerminal { child.send(s.signal) }
+                        }
+                        continue
+                    }
+                    let n = buffer.withUnsafeMutableBytes { Pipes.read(fd, into: $0) }
+                    if n <= 0 {
+                        Glibc.close(fd)
+                        open.removeAll { $0 == fd }
+                        continue
+                    }
+                    let isOut = fd == child.stdoutPipe
+                    try buffer.withUnsafeBytes { raw in
+                        let data = UnsafeRawBufferPointer(rebasing: raw[0..<n])
+                        if passOK[isOut ? 0 : 1] { passOK[isOut ? 0 : 1] = Pipes.writeAll(isOut ? passOut : passErr, data) }
+                        try log.write(isOut ? .out : .err, data)
+                    }
+                }
+                let after = monotonicMilliseconds()
+                if after >= nextMetrics {
+                    try takeMetrics(final: false)
+                    nextMetrics = after + 1000
+                }
+                if after >= nextSample {
+                    if let s = sampler?.sample() { try system.append(s.line); systemSamples += 1 }
+                    nextSample = after + sampleEvery
+                }
+                if exitedAt == nil, child.poll() != nil { exitedAt = after }
+            }
+            for fd in open { Glibc.close(fd) }
+            // Keep forwarding signals until the command has ended.
+            while child.poll() == nil {
+                for fd in Pipes.waitReadable([forwarder.readEnd], timeoutMilliseconds: 100) where fd == forwarder.readEnd {
+                    for s in forwarder.take() {
+                        if s.signal == SIGINT { interrupted = true }
+                        if !s.fromTerminal { child.send(s.signal) }
+                    }
+                }
+            }
+            termination = child.wait()
+            for s in forwarder.take() where s.signal == SIGINT { interrupted = true }
+        } catch let e as FileSystemError where e.call == "posix_spawnp" {
+            let code: Int32 = (e.errno == EACCES || e.errno == ENOEXEC) ? 126 : 127
+            startFailure = code == 127 ? "command not found: \(request.command[0])" : "cannot execute \(request.command[0]): \(String(cString: strerror(e.errno)))"
+            termination = .exited(code)
+            let line = Array("mlv: \(startFailure!)\n".utf8)
+            try line.withUnsafeBytes { try log.write(.err, $0) }
+        }
+        try log.close()
+        try takeMetrics(final: true)
+        try series.close()
+        try system.close()
+        let ended = Timestamp.nowMilliseconds()
+        environmentGroup.wait()
+
+        var manifest = RunManifest(run: runID, name: name, command: request.command, cwd: repository.displayPath(cwd),
+                                   started: started, ended: ended, status: .succeeded, params: request.params,
+                                   metrics: series.last, inputs: inputs, code: code, author: try repository.actingIdentity(),
+                                   message: request.message, meta: request.meta)
+        switch termination {
+        case .exited(0):
+            manifest.exitCode = 0
+        case .exited(let c):
+            manifest.status = interrupted ? .interrupted : .failed
+            manifest.exitCode = Int64(c)
+        case .signaled(let s):
+            manifest.status = s == SIGINT ? .interrupted : .killed
+            manifest.signal = signalName(s)
+        }
+        if let cwdInSnapshot { manifest.meta["codeCwd"] = cwdInSnapshot }
+        let envBytes = environment.withLock { $0 }?.canonicalBytes() ?? []
+        let files = RunFiles(log: log.path, series: series.points > 0 ? series.path : nil,
+                             system: systemSamples > 0 ? system.path : nil, environment: envBytes)
+        let stored = try repository.storeRun(&manifest, files: files, outputs: outputs, directory: cwd,
+                                             activeDirectory: activeDirectory)
+        saveCodeCache()
+        var exit = termination.shellStatus
+        if exit == 0 && !stored.missing.isEmpty { exit = 1 }
+        return RunResult(record: stored.record, metricProblems: series.problems, missingOutputs: stored.missing,
+                         startFailure: startFailure, exitStatus: exit)
+    }
+}
+
+/// The files a run leaves in its active directory, to be stored as blobs.
+struct RunFiles {
+    var log: String?
+    var series: String?
+    var system: String?
+    var environment: [UInt8]
+}
+
+extension Repository {
+    /// Parses `[ROLE=]REF[#SPLIT]` run inputs (default role `input`), resolving each.
+    /// - Throws: `MLVError` for a bad role or an unknown ref.
+    func parseRunInputs(_ specs: [String]) throws -> [Input] {
+        try specs.map { spec in
+            var role = "input", text = spec
+            if let eq = spec.firstIndex(of: "="), !spec.hasPrefix("=") {
+                role = String(spec[..<eq]); text = String(spec[spec.index(after: eq)...])
+                if let p = ArtifactName.problem(with: role) { throw MLVError.invalidName(role, reason: "input role: \(p)") }
+            }
+            let r = try resolve(text)
+            return Input(role: role, id: r.id, split: r.split, ref: r.kindDisplay)
+        }
+    }
+
+    /// Stores a finished run: blobs and output manifests to packs (committed), then
+    /// `refs/runs/<id>`, then the output version refs (only when the run succeeded),
+    /// then removes `activeDirectory`.
+    func storeRun(_ manifest: inout RunManifest, files: RunFiles, outputs: [RunOutputSpec], directory: String,
+                  activeDirectory: String?) throws -> (record: RunRecord, missing: [RunOutputSpec]) {
+        let guardLock = try lock(.shared)
+        defer { withExtendedLifetime(guardLock) {} }
+        let writer = objects.writer()
+        var prepared: [PreparedVersion] = []
+        var missing: [RunOutputSpec] = []
+        do {
+            if let log = files.log { manifest.log = try storeFileBlob(log, writer: writer) }
+            if let series = files.series { manifest.series = try storeFileBlob(series, writer: writer) }
+            if let system = files.system { manifest.system = try storeFileBlob(system, writer: writer) }
+            if !files.environment.isEmpty { manifest.environment = try storeBlob(files.environment, writer: writer) }
+            for spec in outputs {
+                let path = FS.absolute(spec.path, relativeTo: directory)
+                guard FS.exists(path) else {
+                    missing.append(spec)
+                    manifest.outputs.append(RunOutput(kind: spec.kind.rawValue, name: spec.name, path: spec.path, id: nil, status: .missing))
+                    continue
+                }
+                try checkVersionRequest(name: spec.name, path: path, splits: [:])
+                let p = try prepareVersion(spec.kind, name: spec.name, path: path, message: manifest.message,
+                                           inputs: manifest.inputs, splits: [:], meta: [:], run: manifest.run,
+                                           writer: writer, progress: nil)
+                prepared.append(p)
+                manifest.outputs.append(RunOutput(kind: spec.kind.rawValue, name: spec.name, path: spec.path, id: p.id,
+                                                  status: manifest.status == .succeeded ? .stored : .failed))
+            }
+            try wrap { try writer.commit() }
+        } catch {
+            writer.abort()
+            throw error
+        }
+        let id = try recordRun(manifest)
+        if manifest.status == .succeeded {
+            for p in prepared {
+                if p.unchangedFrom == nil { _ = try createVersionRef(p) } else { p.saveCache() }
+            }
+        }
+        if let activeDirectory { try? FS.removeTree(activeDirectory) }
+        return (RunRecord(run: manifest.run, id: id, manifest: manifest), missing)
+    }
+
+    /// Stores a file as one blob, chunked like any other, reading it through a mapping
+    /// whose pages are dropped as it goes (a multi-GB log never sits in memory).
+    func storeFileBlob(_ path: String, writer: PackWriter) throws -> ObjectID {
+        let file: MappedFile
+        do { file = try MappedFile(path: path) } catch let e as FileSystemError { throw MLVError.unreadable(path: path, cause: e) }
+        return try storeBlob(file.bytes, writer: writer)
+    }
+}
