@@ -336,7 +336,8 @@ struct Audit: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Walk a model's registry history: who moved what, when, why, with whose approval.",
         discussion: """
-            Events are hash-chained per model: each names the previous one's id. --verify \
+            Events are hash-chained per model: each names the previous one's id. Taints and \
+            untaints form one more chain, checked by --verify without a model name. --verify \
             re-reads every event from the head back (each read re-hashes it), checks the seq \
             numbers, links and times, and looks for events newer than the head; it names the \
             first bad event. --at T shows which version held each stage at T. \
@@ -374,7 +375,10 @@ struct Audit: ParsableCommand {
             }
             let models = try model.map { m in _ = try repo.history(model: m); return [m] } ?? repo.modelNames()
             if verify {
-                let reports = try repo.verifyChains(models: models)
+                var reports = try repo.verifyChains(models: models)
+                if model == nil, (try? repo.refs.chainHead("taint/head")) != nil {
+                    reports.append(repo.verifyTaintChain())
+                }
                 tampered = reports.contains { !$0.isIntact }
                 if output.json {
                     sayJSON(.array(reports.map { r in .object([

@@ -38,7 +38,7 @@ public struct LineageNode: Sendable, Equatable {
         case .dataset: return version.map { "\(name)@v\($0)" } ?? "\(name) (\(id.short), no version)"
         case .model: return version.map { "model:\(name)@v\($0)" } ?? "model:\(name) (\(id.short), no version)"
         case .run: return "run \(name) (\(key.prefix(8)))"
-        case .code: return "code \(id.short) (\(name))"
+        case .code: return "code \(id.short) (\(name == "." ? "the work tree" : name))"
         }
     }
 }
