@@ -34,6 +34,8 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], exclude: ["README.md"]),
         .executableTarget(name: "mlv", dependencies: ["MLVCommands"], exclude: ["README.md"]),
+        // Benchmark helper: writes a generated lineage history into a store (scripts/bench --lineage).
+        .executableTarget(name: "mlv-bench-gen", dependencies: ["MLVTestSupport"], exclude: ["README.md"]),
         .target(name: "MLVTestSupport", dependencies: ["MLVKit", "MLVStore", "MLVModel", "MLVBasics"], exclude: ["README.md"]),
 
         .testTarget(name: "MLVBasicsTests", dependencies: ["MLVBasics", "MLVTestSupport"]),
