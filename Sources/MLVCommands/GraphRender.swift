@@ -49,7 +49,7 @@ func renderDOT(_ g: LineageGraph, marks: GraphMarks) -> String {
         if marks.highlighted.contains(key) { attrs += ["peripheries=2"] }
         out.append("  \(ids[key]!) [label=\(quote(label)), \(attrs.joined(separator: ", "))];")
     }
-    for e in g.edges {
+    for e in g.sortedEdges {
         guard let p = ids[e.parent], let c = ids[e.child] else { continue }
         let label = edgeLabel(e)
         out.append("  \(p) -> \(c) [label=\(quote(label))];")
@@ -82,7 +82,7 @@ func renderMermaid(_ g: LineageGraph, marks: GraphMarks) -> String {
         }
         if marks.taints[key] != nil { out.append("  class \(id) tainted") }
     }
-    for e in g.edges {
+    for e in g.sortedEdges {
         guard let p = ids[e.parent], let c = ids[e.child] else { continue }
         out.append("  \(p) -->|\(label(edgeLabel(e)))| \(c)")
     }
@@ -129,7 +129,7 @@ func graphJSON(_ g: LineageGraph, marks: GraphMarks) -> JSON {
             o["tainted"] = marks.taints[key].map { .string($0) } ?? .null
             return .object(o)
         }),
-        "edges": .array(g.edges.map { e in
+        "edges": .array(g.sortedEdges.map { e in
             .object(["child": .string(e.child), "parent": .string(e.parent), "role": .string(e.role),
                      "split": e.split.map { .string($0) } ?? .null])
         }),
@@ -149,7 +149,7 @@ func renderTree(_ g: LineageGraph, _ direction: LineageDirection, marks: GraphMa
         return s
     }
     var byChild: [String: [LineageEdge]] = [:], byParent: [String: [LineageEdge]] = [:]
-    for e in g.edges {
+    for e in g.sortedEdges {
         byChild[e.child, default: []].append(e)
         byParent[e.parent, default: []].append(e)
     }

@@ -186,6 +186,17 @@ extension Repository {
         var states: [String: RegistryState] = [:]
         let startSet = Set(starts)
         var items: [BlameItem] = []
+        items.reserveCapacity(graph.order.count)
+        let paths = pathDisplays(graph)
+        // Which start each node's path begins at (only blob, commit and text targets lead in).
+        var leadOf: [String: String] = [:]
+        if !lead.isEmpty {
+            for key in graph.order {
+                if graph.depth[key] == 0 { leadOf[key] = key } else if let e = graph.via[key] {
+                    leadOf[key] = leadOf[e.child == key ? e.parent : e.child]
+                }
+            }
+        }
         for key in graph.order {
             guard let node = graph.nodes[key], includeStarts || !startSet.contains(key) else { continue }
             var stages: [String] = [], aliases: [String] = []
@@ -196,9 +207,9 @@ extension Repository {
                     .sorted(by: productionFirst)
                 aliases = state.aliases.filter { $0.value.version == v && $0.value.id == node.id }.keys.sorted()
             }
-            let pathKeys = graph.pathKeys(to: key)
-            items.append(BlameItem(node: node, stages: stages, aliases: aliases,
-                                   path: (lead[pathKeys[0]] ?? []) + pathKeys.map(graph.display)))
+            let path = paths[key] ?? []
+            let start = graph.depth[key] == 0 ? key : (leadOf[key] ?? key)
+            items.append(BlameItem(node: node, stages: stages, aliases: aliases, path: (lead[start] ?? []) + path))
         }
         let kindOrder: [LineageKind: Int] = [.code: 0, .dataset: 1, .run: 2, .model: 3]
         items.sort { a, b in

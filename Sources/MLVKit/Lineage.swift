@@ -205,7 +205,7 @@ extension Repository {
 
     /// Adds the recorded runs that `sink` lacks.
     func syncRuns(into sink: LineageSink, only: Set<String>? = nil) throws {
-        for run in try wrap({ try refs.runIDs() }) where only?.contains(run) ?? true {
+        for run in try only.map({ $0.sorted() }) ?? wrap({ try refs.runIDs() }) {
             guard try !sink.hasNode(run), let id = try wrap({ try refs.run(run) }) else { continue }
             // A run whose manifest cannot be read stays out of the graph; the walk reports it as missing.
             guard let m = try? runManifest(id) else { continue }

@@ -170,18 +170,15 @@ final class LineageIndex: LineageSource, LineageSink {
 
     // MARK: freshness
 
-    /// The signature recorded for a ref directory at its last sync.
-    func signature(_ dir: String) throws -> String? {
-        try query("SELECT sig FROM dirs WHERE path = ?", [.text(dir)]) { $0.text(0) }.first ?? nil
+    /// The signature recorded for each ref directory at its last sync.
+    func signatures() throws -> [String: String] {
+        var out: [String: String] = [:]
+        try statement("SELECT path, sig FROM dirs").forEachRow { out[$0.text(0) ?? ""] = $0.text(1) }
+        return out
     }
 
     func setSignature(_ dir: String, _ sig: String) throws {
         try statement("INSERT OR REPLACE INTO dirs(path, sig) VALUES(?,?)").run([.text(dir), .text(sig)])
-    }
-
-    /// Ref directories synced before, by prefix (`dataset/`).
-    func knownDirectories(prefix: String) throws -> [String] {
-        try query("SELECT path FROM dirs WHERE path >= ? AND path < ?", [.text(prefix), .text(prefix + "\u{10FFFF}")]) { $0.text(0) ?? "" }
     }
 
     func runKeys() throws -> Set<String> {
@@ -255,35 +252,30 @@ extension Repository {
     func catchUp(_ index: LineageIndex) throws {
         try index.db.transaction {
             let refsRoot = refs.root
+            let recorded = try index.signatures()
+            func stale(_ dir: String, _ sig: String) -> Bool { sig == "racy" || recorded[dir] != sig }
             for kind in ArtifactKind.allCases {
                 let top = kind.rawValue
-                var names = Set(try index.knownDirectories(prefix: top + "/").map { $0.split(separator: "/")[1] }.map(String.init))
+                var names = Set(recorded.keys.filter { $0.hasPrefix(top + "/") }.map { String($0.split(separator: "/")[1]) })
                 let topSig = directorySignature(refsRoot + "/" + top)
-                if try stale(index, top, topSig) {
-                    names.formUnion(try wrap { try refs.names(kind: top) })
-                }
+                if stale(top, topSig) { names.formUnion(try wrap { try refs.names(kind: top) }) }
                 for name in names.sorted() {
                     let dir = "\(top)/\(name)/versions"
                     let sig = directorySignature(refsRoot + "/" + dir)
-                    guard try stale(index, dir, sig) else { continue }
+                    guard stale(dir, sig) else { continue }
                     try syncVersions(kind: kind, name: name, into: index)
                     try index.setSignature(dir, sig)
                 }
-                try index.setSignature(top, topSig)
+                if stale(top, topSig) { try index.setSignature(top, topSig) }
             }
             let sig = directorySignature(refsRoot + "/runs")
-            if try stale(index, "runs", sig) {
+            if stale("runs", sig) {
                 let indexed = try index.runKeys()
                 let missing = Set(try wrap { try refs.runIDs() }).subtracting(indexed)
                 if !missing.isEmpty { try syncRuns(into: index, only: missing) }
                 try index.setSignature("runs", sig)
             }
         }
-    }
-
-    private func stale(_ index: LineageIndex, _ dir: String, _ sig: String) throws -> Bool {
-        if sig == "racy" { return true }
-        return try index.signature(dir) != sig
     }
 
     /// mtime, inode and size of a directory ("-" when absent). A directory changed within

@@ -36,6 +36,11 @@ public struct LineageGraph: Sendable {
         return keys.reversed()
     }
 
+    /// The edges in a fixed order (by parent, child, role, split), for output.
+    public var sortedEdges: [LineageEdge] {
+        edges.sorted { ($0.parent, $0.child, $0.role, $0.split ?? "") < ($1.parent, $1.child, $1.role, $1.split ?? "") }
+    }
+
     /// How a key is shown: the node's display, or `missing <id>` when it is not there.
     public func display(_ key: String) -> String {
         nodes[key]?.display ?? "missing object \(key.prefix(12))"
@@ -82,22 +87,25 @@ extension Repository {
         }
         var frontier = starts
         var level = 0
-        var seenEdges = Set<LineageEdge>()
         while !frontier.isEmpty, maxDepth.map({ level < $0 }) ?? true {
-            var edges = try source.edges(of: frontier, direction).sorted {
-                ($0.parent, $0.child, $0.role, $0.split ?? "") < ($1.parent, $1.child, $1.role, $1.split ?? "")
-            }
+            var edges = try source.edges(of: frontier, direction)
             if level == 0, let split { edges = edges.filter { $0.split == nil || $0.split == split || $0.role == "output" } }
-            var next: [String] = []
-            for e in edges where seenEdges.insert(e).inserted {
+            // Each node is expanded once, so each edge arrives once. Of the edges reaching a
+            // new node in this level, the least one is its `via`, whatever order the source
+            // returned them in, so every source gives the same walk.
+            var reached: [String: LineageEdge] = [:]
+            for e in edges {
                 g.edges.append(e)
                 let to = direction == .down ? e.child : e.parent
-                if g.depth[to] == nil {
-                    g.depth[to] = level + 1
-                    g.via[to] = e
-                    g.order.append(to)
-                    next.append(to)
-                }
+                guard g.depth[to] == nil else { continue }
+                if let best = reached[to], !Self.edgePrecedes(e, best) { continue }
+                reached[to] = e
+            }
+            let next = reached.keys.sorted()
+            for key in next {
+                g.depth[key] = level + 1
+                g.via[key] = reached[key]
+                g.order.append(key)
             }
             let found = try source.nodes(next)
             for key in next {
@@ -110,35 +118,69 @@ extension Repository {
         return g
     }
 
-    /// Cycles among the edges a walk followed (Kahn's algorithm: what cannot be sorted
-    /// lies on or behind a cycle; one loop is traced from there).
+    /// The order `sortedEdges` uses.
+    static func edgePrecedes(_ a: LineageEdge, _ b: LineageEdge) -> Bool {
+        (a.parent, a.child, a.role, a.split ?? "") < (b.parent, b.child, b.role, b.split ?? "")
+    }
+
+    /// Cycles among the edges a walk followed (Kahn's algorithm over node numbers: what
+    /// cannot be sorted lies on or behind a cycle; one loop is traced from there).
     private func findCycles(_ g: LineageGraph) -> [[String]] {
-        var indegree: [String: Int] = [:]
-        var out: [String: [String]] = [:]
-        for e in g.edges {
-            out[e.parent, default: []].append(e.child)
-            indegree[e.child, default: 0] += 1
-            if indegree[e.parent] == nil { indegree[e.parent] = 0 }
+        var number: [String: Int] = [:]
+        var keys: [String] = []
+        func n(_ key: String) -> Int {
+            if let i = number[key] { return i }
+            number[key] = keys.count
+            keys.append(key)
+            return keys.count - 1
         }
-        var ready = indegree.filter { $0.value == 0 }.map(\.key)
+        for k in g.order { _ = n(k) }
+        var out: [[Int]] = []
+        var indegree: [Int] = []
+        for e in g.edges {
+            let p = n(e.parent), c = n(e.child)
+            if keys.count > out.count {
+                out += Array(repeating: [], count: keys.count - out.count)
+                indegree += Array(repeating: 0, count: keys.count - indegree.count)
+            }
+            out[p].append(c)
+            indegree[c] += 1
+        }
+        var ready = indegree.indices.filter { indegree[$0] == 0 }
         while let k = ready.popLast() {
-            for c in out[k] ?? [] {
-                indegree[c]! -= 1
+            for c in out[k] {
+                indegree[c] -= 1
                 if indegree[c] == 0 { ready.append(c) }
             }
         }
-        let stuck = Set(indegree.filter { $0.value > 0 }.map(\.key))
-        guard let first = stuck.min() else { return [] }
-        // Follow edges inside the stuck set until a key repeats: that stretch is a loop.
-        var path: [String] = [first]
-        var index: [String: Int] = [first: 0]
+        let stuck = Set(indegree.indices.filter { indegree[$0] > 0 })
+        guard let first = stuck.min(by: { keys[$0] < keys[$1] }) else { return [] }
+        // Follow edges inside the stuck set until a node repeats: that stretch is a loop.
+        var path: [Int] = [first]
+        var index: [Int: Int] = [first: 0]
         var current = first
-        while let next = (out[current] ?? []).filter({ stuck.contains($0) }).min() {
-            if let at = index[next] { return [Array(path[at...])] }
+        while let next = out[current].filter({ stuck.contains($0) }).min(by: { keys[$0] < keys[$1] }) {
+            if let at = index[next] { return [path[at...].map { keys[$0] }] }
             index[next] = path.count
             path.append(next)
             current = next
         }
         return []
+    }
+
+    /// For every node of `g`, the displays from its start to it (shortest path), each
+    /// node's display computed once.
+    func pathDisplays(_ g: LineageGraph) -> [String: [String]] {
+        var paths: [String: [String]] = [:]
+        paths.reserveCapacity(g.order.count)
+        for key in g.order {
+            let d = g.display(key)
+            if let e = g.via[key], let before = paths[e.child == key ? e.parent : e.child] {
+                paths[key] = before + [d]
+            } else {
+                paths[key] = [d]
+            }
+        }
+        return paths
     }
 }

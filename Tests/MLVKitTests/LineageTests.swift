@@ -83,7 +83,7 @@ func summary(_ r: BlameResult) -> [String] {
 }
 
 func summary(_ g: LineageGraph) -> [String] {
-    g.order.map(g.display) + g.edges.map { "\($0.parent)>\($0.child):\($0.role):\($0.split ?? "")" } + g.problems
+    g.order.map(g.display) + g.edges.map { "\($0.parent)>\($0.child):\($0.role):\($0.split ?? "")" }.sorted() + g.problems
 }
 
 @Suite struct LineageTests {
