@@ -104,6 +104,7 @@ struct BlameCommand: ParsableCommand {
     @Flag(help: "Print JSON (same as --format json).") var json = false
     @Option(help: ArgumentHelp("Exit 1 when an affected model holds this stage.", valueName: "STAGE")) var failIfStage: String?
     @Flag(help: "Exit 1 when nothing is affected.") var failIfEmpty = false
+    @Flag(help: "List every affected thing (the tree shows 20 per group, and every model holding a stage).") var all = false
     @OptionGroup var store: StoreOptions
 
     var blameTarget: BlameTarget {
@@ -161,15 +162,20 @@ struct BlameCommand: ParsableCommand {
             let held = kind == .model ? items.filter { !$0.stages.isEmpty }.count : 0
             say((lastGroup ? "└─ " : "├─ ") + "\(label) (\(items.count)" + (held > 0 ? ", \(held) holding a stage" : "") + ")")
             let indent = lastGroup ? "   " : "│  "
-            for (i, item) in items.enumerated() {
-                let last = i == items.count - 1
+            // Models holding a stage come first and are always shown.
+            let shown = all ? items : Array(items.prefix(max(20, held)))
+            for (i, item) in shown.enumerated() {
+                let last = i == shown.count - 1 && shown.count == items.count
                 var line = indent + (last ? "└─ " : "├─ ") + item.node.display
                 let badge = (item.stages + item.aliases.map { "@" + $0 })
                 if !badge.isEmpty { line += "  [" + badge.joined(separator: ", ") + "]" }
                 say(fit(line, width))
                 if kind == .model || kind == .dataset {
-                    say(fit(indent + (last ? "   " : "│  ") + "via " + item.path.dropLast().joined(separator: " -> "), width))
+                    say(fit(indent + (last ? "   " : "│  ") + "via " + result.path(item).dropLast().joined(separator: " -> "), width))
                 }
+            }
+            if shown.count < items.count {
+                say(fit(indent + "└─ … and \(items.count - shown.count) more \(label) (--all lists them, --json gives every one with its path)", width))
             }
         }
         for p in result.problems { say(fit("! " + p, width)) }

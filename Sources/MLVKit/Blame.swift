@@ -44,8 +44,8 @@ public struct BlameItem: Sendable {
     /// Stages held now, production first.
     public var stages: [String]
     public var aliases: [String]
-    /// Displays from the blamed thing to this node.
-    public var path: [String]
+    /// Displays before the walk's start on this item's path (`blob 1a2b3c (src/prep.py)`).
+    var lead: [String]
 }
 
 /// What `mlv blame` found.
@@ -59,6 +59,11 @@ public struct BlameResult: Sendable {
     /// Missing objects, cycles, runs whose commit git does not know.
     public var problems: [String]
 
+    /// Displays from the blamed thing to `item` along a shortest path.
+    public func path(_ item: BlameItem) -> [String] {
+        item.lead + graph.pathKeys(to: item.node.key).map(graph.display)
+    }
+
     /// Whether an affected model holds `stage` now.
     public func holds(_ stage: String) -> Bool {
         affected.contains { $0.node.kind == .model && $0.stages.contains(stage) }
@@ -66,7 +71,18 @@ public struct BlameResult: Sendable {
 
     /// The target as JSON, with the rest of the result.
     public var json: JSON {
-        .object([
+        // Every path at once: each node's display made once, each path from its parent's.
+        var paths: [String: [JSON]] = [:]
+        paths.reserveCapacity(graph.order.count)
+        for key in graph.order {
+            let d = JSON.string(graph.display(key))
+            if let e = graph.via[key], let before = paths[e.child == key ? e.parent : e.child] {
+                paths[key] = before + [d]
+            } else {
+                paths[key] = [d]
+            }
+        }
+        return .object([
             "target": target.json,
             "matched": .array(matched.map { .string($0) }),
             "affected": .array(affected.map { a in .object([
@@ -74,7 +90,7 @@ public struct BlameResult: Sendable {
                 "version": a.node.version.map { .int(Int64($0)) } ?? .null,
                 "id": .string(a.node.kind == .run ? a.node.key : a.node.id.hex),
                 "stages": .array(a.stages.map { .string($0) }), "aliases": .array(a.aliases.map { .string($0) }),
-                "path": .array(a.path.map { .string($0) }),
+                "path": .array(a.lead.map { .string($0) } + (paths[a.node.key] ?? [])),
             ]) }),
             "problems": .array(problems.map { .string($0) }),
         ])
@@ -187,7 +203,6 @@ extension Repository {
         let startSet = Set(starts)
         var items: [BlameItem] = []
         items.reserveCapacity(graph.order.count)
-        let paths = pathDisplays(graph)
         // Which start each node's path begins at (only blob, commit and text targets lead in).
         var leadOf: [String: String] = [:]
         if !lead.isEmpty {
@@ -207,22 +222,18 @@ extension Repository {
                     .sorted(by: productionFirst)
                 aliases = state.aliases.filter { $0.value.version == v && $0.value.id == node.id }.keys.sorted()
             }
-            let path = paths[key] ?? []
             let start = graph.depth[key] == 0 ? key : (leadOf[key] ?? key)
-            items.append(BlameItem(node: node, stages: stages, aliases: aliases, path: (lead[start] ?? []) + path))
+            items.append(BlameItem(node: node, stages: stages, aliases: aliases, lead: lead[start] ?? []))
         }
+        // Sorted through small keys and indices: moving whole items costs more than comparing.
         let kindOrder: [LineageKind: Int] = [.code: 0, .dataset: 1, .run: 2, .model: 3]
-        items.sort { a, b in
-            let ka = kindOrder[a.node.kind]!, kb = kindOrder[b.node.kind]!
-            if ka != kb { return ka < kb }
-            if a.node.kind == .model {
-                let ra = a.stages.contains("production") ? 0 : a.stages.isEmpty ? 2 : 1
-                let rb = b.stages.contains("production") ? 0 : b.stages.isEmpty ? 2 : 1
-                if ra != rb { return ra < rb }
-            }
-            return (a.node.name, a.node.version ?? 0, a.node.created, a.node.key) < (b.node.name, b.node.version ?? 0, b.node.created, b.node.key)
+        let keys = items.map { a -> (Int, Int, String, Int, String, String) in
+            let rank = a.node.kind != .model ? 0 : a.stages.contains("production") ? 0 : a.stages.isEmpty ? 2 : 1
+            return (kindOrder[a.node.kind]!, rank, a.node.name, a.node.version ?? 0, a.node.created, a.node.key)
         }
-        return BlameResult(target: target, matched: starts.isEmpty ? [] : matched, affected: items, graph: graph, problems: problems)
+        let order = items.indices.sorted { keys[$0] < keys[$1] }
+        return BlameResult(target: target, matched: starts.isEmpty ? [] : matched, affected: order.map { items[$0] }, graph: graph,
+                           problems: problems)
     }
 
     /// The lineage around a version: up, down or both, at most `depth` hops.

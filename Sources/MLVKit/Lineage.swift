@@ -101,6 +101,8 @@ final class MemoryLineage: LineageSource, LineageSink {
     var nodeMap: [String: LineageNode] = [:]
     var byParent: [String: [LineageEdge]] = [:]
     var byChild: [String: [LineageEdge]] = [:]
+    /// Every edge once (a run and its output's manifest both record the `output` edge).
+    var allEdges = Set<LineageEdge>()
     var treeEntries: [ObjectID: [(name: String, child: ObjectID, isDirectory: Bool)]] = [:]
     var treesByChild: [ObjectID: [(tree: ObjectID, name: String)]] = [:]
 
@@ -108,7 +110,7 @@ final class MemoryLineage: LineageSource, LineageSink {
 
     func addNode(_ node: LineageNode, edges: [LineageEdge], params: [String: String], metrics: [String: Double]) {
         nodeMap[node.key] = node
-        for e in Set(edges) {
+        for e in edges where allEdges.insert(e).inserted {
             byParent[e.parent, default: []].append(e)
             byChild[e.child, default: []].append(e)
         }

@@ -167,20 +167,4 @@ extension Repository {
         }
         return []
     }
-
-    /// For every node of `g`, the displays from its start to it (shortest path), each
-    /// node's display computed once.
-    func pathDisplays(_ g: LineageGraph) -> [String: [String]] {
-        var paths: [String: [String]] = [:]
-        paths.reserveCapacity(g.order.count)
-        for key in g.order {
-            let d = g.display(key)
-            if let e = g.via[key], let before = paths[e.child == key ? e.parent : e.child] {
-                paths[key] = before + [d]
-            } else {
-                paths[key] = [d]
-            }
-        }
-        return paths
-    }
 }
