@@ -47,7 +47,8 @@ public final class SQLiteDatabase: @unchecked Sendable {
     deinit { sqlite3_close_v2(handle) }
 
     func error(_ call: String, _ rc: Int32) -> SQLiteError {
-        SQLiteError(call: call, path: path, code: rc, message: String(cString: sqlite3_errmsg(handle)))
+        SQLiteError(call: call, path: path, code: sqlite3_extended_errcode(handle),
+                    message: String(cString: sqlite3_errmsg(handle)) + " (errno \(sqlite3_system_errno(handle)))")
     }
 
     /// Runs one or more statements that return no rows (`sqlite3_exec`).

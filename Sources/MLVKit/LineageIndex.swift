@@ -18,9 +18,12 @@ final class LineageIndex: LineageSource, LineageSink {
 
     /// Opens or creates the index; an index of another schema version is emptied.
     /// - Throws: `SQLiteError` when the file cannot be opened or is not a database.
-    init(path: String) throws {
+    /// - Parameter fresh: a new file being built whole (no rollback journal: a failed
+    ///   build is discarded, never opened).
+    init(path: String, fresh: Bool = false) throws {
         db = try SQLiteDatabase(path: path)
-        try db.execute("PRAGMA synchronous=OFF; PRAGMA temp_store=MEMORY")
+        try db.execute("PRAGMA synchronous=OFF; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-32768")
+        if fresh { try db.execute("PRAGMA journal_mode=OFF") }
         try db.execute("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID")
         let version = try query("SELECT value FROM meta WHERE key='schema'", []) { $0.text(0) }.first ?? nil
         if version != Self.schemaVersion {
@@ -217,20 +220,36 @@ extension Repository {
     }
 
     private func openCaughtUpIndex() throws -> LineageIndex {
+        if !FS.exists(lineageIndexPath) { _ = try buildLineageIndex() }
         let index = try LineageIndex(path: lineageIndexPath)
         try catchUp(index)
         return index
     }
 
-    /// Deletes the index and builds it again from every ref and manifest.
+    /// Builds a whole index in a temporary file beside the real one and renames it into
+    /// place, so no reader ever opens a half-built index and a failed build leaves the
+    /// old one as it was.
+    private func buildLineageIndex() throws -> [String: Int] {
+        let tmp = lineageIndexPath + ".tmp-\(getpid())"
+        for suffix in ["", "-journal"] { try? FS.unlink(tmp + suffix) }
+        defer { for suffix in ["", "-journal"] { try? FS.unlink(tmp + suffix) } }
+        let counts: [String: Int]
+        do {
+            let index = try LineageIndex(path: tmp, fresh: true)
+            try catchUp(index)
+            counts = try index.counts()
+        }
+        try wrap { try FS.rename(tmp, lineageIndexPath) }
+        for suffix in ["-journal", "-wal", "-shm"] { try? FS.unlink(lineageIndexPath + suffix) }
+        return counts
+    }
+
+    /// Builds the index again from every ref and manifest and replaces the old one.
     /// - Throws: `.damaged` when the index cannot be written (the cause named).
     @discardableResult
     public func reindex() throws -> ReindexReport {
-        removeLineageIndex()
         do {
-            let index = try LineageIndex(path: lineageIndexPath)
-            try catchUp(index)
-            return ReindexReport(counts: try index.counts(), path: lineageIndexPath)
+            return ReindexReport(counts: try buildLineageIndex(), path: lineageIndexPath)
         } catch let e as SQLiteError {
             throw MLVError.damaged("cannot build the lineage index: \(e)")
         }

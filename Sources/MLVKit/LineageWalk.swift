@@ -94,6 +94,8 @@ extension Repository {
             // new node in this level, the least one is its `via`, whatever order the source
             // returned them in, so every source gives the same walk.
             var reached: [String: LineageEdge] = [:]
+            reached.reserveCapacity(edges.count)
+            g.edges.reserveCapacity(g.edges.count + edges.count)
             for e in edges {
                 g.edges.append(e)
                 let to = direction == .down ? e.child : e.parent
@@ -102,6 +104,9 @@ extension Repository {
                 reached[to] = e
             }
             let next = reached.keys.sorted()
+            g.depth.reserveCapacity(g.depth.count + next.count)
+            g.via.reserveCapacity(g.via.count + next.count)
+            g.nodes.reserveCapacity(g.nodes.count + next.count)
             for key in next {
                 g.depth[key] = level + 1
                 g.via[key] = reached[key]
