@@ -239,11 +239,19 @@ extension Repository {
     /// The lineage around a version: up, down or both, at most `depth` hops.
     /// - Throws: `.unknownRef`, `.ambiguousPrefix` for the ref.
     public func lineage(of ref: String, _ direction: LineageDirection, depth: Int? = nil) throws -> LineageGraph {
-        try lineage(of: ref, direction, depth: depth, source: lineage())
+        let (start, split) = try lineageStart(ref)
+        let source = direction == .up ? try lineage(upstreamOf: [start]) : try lineage()
+        return try walkLineage(source, from: [start], direction, maxDepth: depth, split: split)
     }
 
     /// The lineage around a version, answered from `source`.
     func lineage(of ref: String, _ direction: LineageDirection, depth: Int?, source: LineageSource) throws -> LineageGraph {
+        let (start, split) = try lineageStart(ref)
+        return try walkLineage(source, from: [start], direction, maxDepth: depth, split: split)
+    }
+
+    /// The node a ref names (a version, or a run by id or prefix) and its split.
+    private func lineageStart(_ ref: String) throws -> (String, String?) {
         let start: String
         let split: String?
         do {
@@ -257,7 +265,7 @@ extension Repository {
             start = run
             split = nil
         }
-        return try walkLineage(source, from: [start], direction, maxDepth: depth, split: split)
+        return (start, split)
     }
 
     /// The stages and aliases each model version in `graph` holds now, by key.

@@ -219,6 +219,18 @@ extension Repository {
         return try scanLineage()
     }
 
+    /// The lineage facts for upstream walks from `keys`. Everything upstream of a node
+    /// was created before it, so when the index already holds every key it holds their
+    /// whole upstream too (each sync adds every ref that existed when it listed the ref
+    /// directories), and the per-query catch-up can be skipped.
+    func lineage(upstreamOf keys: [String]) throws -> LineageSource {
+        if FS.exists(lineageIndexPath), let index = try? LineageIndex(path: lineageIndexPath),
+           (try? keys.allSatisfy({ try index.hasNode($0) })) == true {
+            return index
+        }
+        return try lineage()
+    }
+
     private func openCaughtUpIndex() throws -> LineageIndex {
         if !FS.exists(lineageIndexPath) { _ = try buildLineageIndex() }
         let index = try LineageIndex(path: lineageIndexPath)

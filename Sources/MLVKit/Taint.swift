@@ -90,7 +90,7 @@ extension Repository {
     public func taintMarks(of id: ObjectID) throws -> [TaintMark] {
         let all = try taints()
         guard !all.isEmpty else { return [] }
-        return try taintMarks(of: id.hex, taints: all, source: lineage())
+        return try taintMarks(of: id.hex, taints: all, source: lineage(upstreamOf: [id.hex]))
     }
 
     func taintMarks(of key: String, taints all: [ObjectID: Taint], source: LineageSource) throws -> [TaintMark] {
@@ -107,7 +107,7 @@ extension Repository {
     public func taintMarks(of ids: [ObjectID]) throws -> [ObjectID: [TaintMark]] {
         let all = try taints()
         guard !all.isEmpty else { return [:] }
-        let source = try lineage()
+        let source = try lineage(upstreamOf: ids.map(\.hex))
         var out: [ObjectID: [TaintMark]] = [:]
         for id in Set(ids) {
             let marks = try taintMarks(of: id.hex, taints: all, source: source)
