@@ -286,7 +286,9 @@ extension Repository {
     /// The blob id (SHA-256) of the content `path` had at git revision `rev`.
     func gitBlobID(path: String, rev: String) throws -> ObjectID {
         try requireGit("--code")
-        let object = try git(["rev-parse", "--verify", "--quiet", "\(rev):\(path)"])
+        // `REV:./PATH` is relative to the directory git runs in (the repository root), which
+        // may sit below git's top level.
+        let object = try git(["rev-parse", "--verify", "--quiet", "\(rev):./\(path)"])
         guard object.status == 0, !object.text.isEmpty else {
             throw MLVError.notFound("git has no '\(path)' at revision '\(rev)' (paths are relative to \(root))")
         }
