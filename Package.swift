@@ -17,10 +17,11 @@ let package = Package(
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CSSL", pkgConfig: "libssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
 
         // Hashing, compression, file-system and socket/TLS primitives. The only target that imports C modules.
         // Debug builds compile in the crash points (`CrashPoint`) that the reliability tests arm.
-        .target(name: "MLVBasics", dependencies: ["CZlib", "CCrypto", "CSSL", "CXXHash"], exclude: ["README.md"],
+        .target(name: "MLVBasics", dependencies: ["CZlib", "CCrypto", "CSSL", "CXXHash", "CSQLite"], exclude: ["README.md"],
                 swiftSettings: [.define("MLV_CRASH_POINTS", .when(configuration: .debug))]),
         // Pure values: canonical JSON, manifests, trees, ref syntax, path rules. No I/O.
         .target(name: "MLVModel", dependencies: ["MLVBasics"], exclude: ["README.md"]),
@@ -40,6 +41,8 @@ let package = Package(
         .executableTarget(name: "mlv-bench-generate", dependencies: ["MLVKit", "MLVStore", "MLVModel", "MLVBasics"],
                           path: "Benchmarks/Generate"),
         .target(name: "MLVTestSupport", dependencies: ["MLVKit", "MLVRemote", "MLVStore", "MLVModel", "MLVBasics"], exclude: ["README.md"]),
+        // Benchmark helper: writes a generated lineage history into a store (scripts/bench --lineage).
+        .executableTarget(name: "mlv-bench-gen", dependencies: ["MLVTestSupport"], exclude: ["README.md"]),
 
         .testTarget(name: "MLVBasicsTests", dependencies: ["MLVBasics", "MLVTestSupport"]),
         .testTarget(name: "MLVModelTests", dependencies: ["MLVModel", "MLVTestSupport"]),

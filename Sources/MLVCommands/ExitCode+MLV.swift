@@ -8,7 +8,7 @@ import MLVStore
 /// | code | meaning |
 /// | --- | --- |
 /// | 0 | success |
-/// | 1 | the check failed: fsck found damage, audit --verify found tampering, status found changes with --exit-code; or a remote could not be reached |
+/// | 1 | the check failed: fsck found damage, audit --verify found tampering, status found changes with --exit-code, blame --fail-if-stage found a model holding the stage, blame --fail-if-empty found nothing; or a remote could not be reached |
 /// | 2 | not found: no store, no such path, ref, version, split, model, stage or alias |
 /// | 3 | conflict: checkout would overwrite, a ref moved (a registry change lost a race, a push found a stage moved on the remote, a pull found a diverged chain), a lock is held |
 /// | 4 | the store is damaged (a corrupt or missing object, a bad ref) |

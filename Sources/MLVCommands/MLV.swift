@@ -11,7 +11,7 @@ public struct MLV: AsyncParsableCommand {
             used by a dataset and a model needs its kind.
 
             Exit codes: 0 success; 1 check failed (fsck damage, audit --verify tampering, status \
-            changes with --exit-code); 2 not found; 3 conflict; 4 store damaged; 5 refused (bad input); \
+            changes with --exit-code, blame --fail-if-stage or --fail-if-empty); 2 not found; 3 conflict; 4 store damaged; 5 refused (bad input); \
             64 usage error. 'mlv run' and 'mlv rerun' exit with the command's own status once it \
             has started.
             """,
@@ -21,6 +21,7 @@ public struct MLV: AsyncParsableCommand {
             Runs.self, Logs.self, Metrics.self, Compare.self,
             Checkout.self, Run.self, Rerun.self, Models.self, RegistryBoard.self, Stage.self, Approve.self, Promote.self, Alias.self, Audit.self,
             RemoteCommand.self, Push.self, Fetch.self, Pull.self, Clone.self,
+            LineageCommand.self, BlameCommand.self, TaintCommand.self, UntaintCommand.self, ReindexCommand.self,
             Hash.self, Chunks.self, Fsck.self, GC.self, Unlock.self, Config.self,
         ]
     )

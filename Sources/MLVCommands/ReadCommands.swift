@@ -109,9 +109,10 @@ struct ShowVersion: ParsableCommand {
         let state = try repo.registryHead(model: r.name)?.event.state ?? RegistryState()
         let stages = state.stages(of: r.version)
         let aliases = state.aliases.filter { $0.value.version == r.version }.keys.sorted()
+        let taints = try repo.taintMarks(of: r.id)
         if output.json {
             sayJSON(.object(["ref": r.json, "manifest": m.json, "stages": .array(stages.map { .string($0) }),
-                             "aliases": .array(aliases.map { .string($0) })]))
+                             "aliases": .array(aliases.map { .string($0) }), "tainted": taintJSON(taints)]))
             return
         }
         say("model \(r.name)@v\(r.version)")
@@ -123,6 +124,7 @@ struct ShowVersion: ParsableCommand {
         if !m.message.isEmpty { say("message  \(m.message)") }
         if !stages.isEmpty { say("stage    \(stages.joined(separator: ", "))") }
         if !aliases.isEmpty { say("aliases  \(aliases.joined(separator: ", "))") }
+        sayTaints(taints)
         for input in m.inputs {
             say("input    \(input.role): \(input.ref ?? input.id.short) (\(input.id.short)\(input.split.map { ", split \($0)" } ?? ""))")
         }
@@ -144,8 +146,9 @@ struct ShowVersion: ParsableCommand {
                 return
             }
             let m = try repo.datasetManifest(r.id)
+            let taints = try repo.taintMarks(of: r.id)
             if output.json {
-                sayJSON(.object(["ref": r.json, "manifest": m.json]))
+                sayJSON(.object(["ref": r.json, "manifest": m.json, "tainted": taintJSON(taints)]))
                 return
             }
             say("dataset \(r.name)@v\(r.version)")
@@ -155,6 +158,7 @@ struct ShowVersion: ParsableCommand {
             say("created  \(m.created) by \(m.author)")
             say("source   \(m.source)")
             if !m.message.isEmpty { say("message  \(m.message)") }
+            sayTaints(taints)
             for input in m.inputs {
                 say("input    \(input.role): \(input.ref ?? input.id.short) (\(input.id.short)\(input.split.map { ", split \($0)" } ?? ""))")
             }
@@ -278,5 +282,21 @@ struct DiffVersions: ParsableCommand {
             let added = changes.filter { $0.kind == .added }.count, deleted = changes.filter { $0.kind == .deleted }.count
             say("\(added) added, \(changes.count - added - deleted) modified, \(deleted) deleted")
         }
+    }
+}
+
+/// The taints reaching a version, as JSON.
+func taintJSON(_ marks: [TaintMark]) -> JSON {
+    .array(marks.map { t in .object([
+        "ref": .string(t.taint.ref), "id": .string(t.taint.id.hex), "reason": .string(t.taint.reason),
+        "by": .string(t.taint.by), "since": .string(t.taint.since), "path": .array(t.path.map { .string($0) }),
+    ]) })
+}
+
+/// `tainted  via mnist-raw@v3: labels shifted (by ..., since ...)`, one line per taint.
+func sayTaints(_ marks: [TaintMark]) {
+    for t in marks {
+        say("tainted  " + (t.isDirect ? "" : "via \(t.taint.ref): ") + "\(t.taint.reason) (by \(t.taint.by), since \(t.taint.since))")
+        if !t.isDirect { say("         path: " + t.path.joined(separator: " -> ")) }
     }
 }

@@ -78,19 +78,24 @@ struct Models: ParsableCommand {
 
     func run() throws {
         try MLVCommands.run {
-            let all = try store.open().models()
+            let repo = try store.open()
+            let all = try repo.models()
+            let taints = try shownTaints(repo, all)
             if output.json {
                 sayJSON(.array(all.map { m in .object([
                     "name": .string(m.name), "latest": .int(Int64(m.latest)), "id": .string(m.latestID.hex),
                     "versions": .int(Int64(m.versions)), "created": .string(m.manifest.created), "author": .string(m.manifest.author),
                     "stages": .object(m.state.stages.mapValues { .array($0.map { .int(Int64($0.version)) }) }),
                     "aliases": .object(m.state.aliases.mapValues { .int(Int64($0.version)) }),
+                    "tainted": .object((taints[m.name] ?? [:]).mapValues { .string($0) }),
                 ]) }))
                 return
             }
             if all.isEmpty { say("no models yet (add one with 'mlv add model NAME PATH')"); return }
-            say(table([["NAME", "LATEST", "VERSIONS", "STAGES", "ALIASES"]] + all.map { m in
+            let anyTaint = !taints.isEmpty
+            say(table([["NAME", "LATEST", "VERSIONS", "STAGES", "ALIASES"] + (anyTaint ? ["TAINTED"] : [])] + all.map { m in
                 [m.name, "v\(m.latest)", "\(m.versions)", stagesText(m.state), aliasesText(m.state)]
+                    + (anyTaint ? [(taints[m.name] ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: "; ")] : [])
             }))
         }
     }
@@ -110,27 +115,29 @@ struct RegistryBoard: ParsableCommand {
             let repo = try store.open()
             let config = try repo.stageConfig()
             let models = try repo.models(only: name)
+            let taints = try shownTaints(repo, models)
             if output.json {
                 sayJSON(.array(models.map { m in .object([
                     "name": .string(m.name), "head": m.head.map { .string($0.hex) } ?? .null,
                     "stages": .object(m.state.stages.mapValues { .array($0.map(holderJSON)) }),
                     "aliases": .object(m.state.aliases.mapValues(holderJSON)),
                     "pending": .array(m.state.pending.map(approvalJSON)),
+                    "tainted": .object((taints[m.name] ?? [:]).mapValues { .string($0) }),
                 ]) }))
                 return
             }
             for (i, m) in models.enumerated() {
                 if i > 0 { say("") }
                 say("\(m.name) (latest v\(m.latest))")
-                var rows: [[String]] = [["  STAGE", "HOLDER", "SINCE", "BY"]]
+                var rows: [[String]] = [["  STAGE", "HOLDER", "SINCE", "BY", taints.isEmpty ? "" : "TAINTED"]]
                 let stages = Set(config.stages.keys).union(m.state.stages.keys).sorted()
                 for s in stages {
                     let holders = m.state.stages[s] ?? []
-                    if holders.isEmpty { rows.append(["  " + s, "-", "", ""]) }
-                    for h in holders { rows.append(["  " + s, "v\(h.version)", h.since, h.by]) }
+                    if holders.isEmpty { rows.append(["  " + s, "-", "", "", ""]) }
+                    for h in holders { rows.append(["  " + s, "v\(h.version)", h.since, h.by, taints[m.name]?["v\(h.version)"] ?? ""]) }
                 }
                 for (a, h) in m.state.aliases.sorted(by: { $0.key < $1.key }) {
-                    rows.append(["  @" + a, "v\(h.version)", h.since, h.by])
+                    rows.append(["  @" + a, "v\(h.version)", h.since, h.by, taints[m.name]?["v\(h.version)"] ?? ""])
                 }
                 say(table(rows))
                 for p in m.state.pending {
@@ -264,19 +271,22 @@ struct PromoteModel: ParsableCommand {
             A version holds one stage at a time. Promoting into a single-holder stage moves \
             the previous holder to archived in the same event: one atomic move of the model's \
             head ref, so the stage never has zero or two holders. If another change to the \
-            model lands first, this one fails and changes nothing. \
+            model lands first, this one fails and changes nothing. A version that is tainted \
+            (see 'mlv taint'), itself or through anything it was made from, is refused unless \
+            --force is given; the event then records that it was forced and why. \
             Exit codes: 0 ok; 2 unknown version or stage; 3 the registry changed since it was read; \
-            5 approvals missing or already there.
+            5 approvals missing or already there, or the version is tainted.
             """)
     @Argument(help: "A model version: NAME@vN, NAME@ALIAS, NAME@STAGE.") var ref: String
     @Option(name: .customLong("to"), help: ArgumentHelp("The stage.", valueName: "STAGE")) var stage: String
     @Option(name: .shortAndLong, help: "Why.") var message: String
+    @Flag(help: "Promote a tainted version anyway; -m is the recorded reason.") var force = false
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: JSONOption
 
     func run() throws {
         try MLVCommands.run {
-            let head = try store.open().promote(ref, to: stage, message: message)
+            let head = try store.open().promote(ref, to: stage, message: message, force: force)
             renderEvent(head, json: output.json)
         }
     }
@@ -326,7 +336,8 @@ struct Audit: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Walk a model's registry history: who moved what, when, why, with whose approval.",
         discussion: """
-            Events are hash-chained per model: each names the previous one's id. --verify \
+            Events are hash-chained per model: each names the previous one's id. Taints and \
+            untaints form one more chain, checked by --verify without a model name. --verify \
             re-reads every event from the head back (each read re-hashes it), checks the seq \
             numbers, links and times, and looks for events newer than the head; it names the \
             first bad event. --at T shows which version held each stage at T. \
@@ -364,7 +375,10 @@ struct Audit: ParsableCommand {
             }
             let models = try model.map { m in _ = try repo.history(model: m); return [m] } ?? repo.modelNames()
             if verify {
-                let reports = try repo.verifyChains(models: models)
+                var reports = try repo.verifyChains(models: models)
+                if model == nil, (try? repo.refs.chainHead("taint/head")) != nil {
+                    reports.append(repo.verifyTaintChain())
+                }
                 tampered = reports.contains { !$0.isIntact }
                 if output.json {
                     sayJSON(.array(reports.map { r in .object([
@@ -427,7 +441,7 @@ struct Audit: ParsableCommand {
 func describe(_ e: Event) -> String {
     switch e.action {
     case .approve: return "approve v\(e.version) for \(e.stage ?? "?")"
-    case .promote: return "promote v\(e.version) to \(e.stage ?? "?")"
+    case .promote: return "promote v\(e.version) to \(e.stage ?? "?")" + (e.forced ? " FORCED (\(e.reason ?? "no reason"))" : "")
     case .aliasSet: return "alias \(e.alias ?? "?") -> v\(e.version)"
     case .aliasRemove: return "alias \(e.alias ?? "?") removed (was v\(e.version))"
     }
@@ -460,4 +474,21 @@ func renderEvent(_ head: RegistryHead, json: Bool) {
     }
     say("\(e.model): \(describe(e)) (event #\(e.seq) \(head.id.short) by \(e.actor))")
     if e.action == .promote { say("\(e.model) now: \(stagesText(e.state))") }
+}
+
+/// For each model, `vN` -> "tainted via X: reason" for its latest version and every
+/// version holding a stage or alias; empty (one ref read) when nothing is tainted.
+func shownTaints(_ repo: Repository, _ models: [ModelSummary]) throws -> [String: [String: String]] {
+    var shown: [ObjectID: (model: String, version: Int)] = [:]
+    for m in models {
+        shown[m.latestID] = (m.name, m.latest)
+        for h in m.state.stages.values.joined() { shown[h.id] = (m.name, h.version) }
+        for h in m.state.aliases.values { shown[h.id] = (m.name, h.version) }
+    }
+    var out: [String: [String: String]] = [:]
+    for (id, marks) in try repo.taintMarks(of: Array(shown.keys)) {
+        let (model, version) = shown[id]!
+        out[model, default: [:]]["v\(version)"] = marks.map(\.summary).joined(separator: "; ")
+    }
+    return out
 }

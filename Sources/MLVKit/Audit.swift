@@ -23,7 +23,7 @@ extension Repository {
         for model in models {
             try requireModel(model)
             var report = ChainReport(model: model, events: 0, problem: nil)
-            let seq = walkChain(model, &report, &chained)
+            let seq = walkChain(Event.self, chain: model, head: "\(Self.modelKind)/\(model)/head", &report, &chained)
             if report.isIntact { headSeqs[model] = (reports.count, seq) }
             reports.append(report)
         }
@@ -48,30 +48,32 @@ extension Repository {
         return reports
     }
 
-    /// Walks one chain from its head, recording the ids seen; returns the head's seq.
-    private func walkChain(_ model: String, _ report: inout ChainReport, _ chained: inout Set<ObjectID>) -> Int {
+    /// Walks one chain (a model's registry, or the taint chain) from its head ref
+    /// (relative to `refs/`), recording the ids seen; returns the head's seq.
+    func walkChain<E: ChainedEvent>(_ type: E.Type, chain model: String, head: String, _ report: inout ChainReport,
+                                    _ chained: inout Set<ObjectID>) -> Int {
         let headID: ObjectID?
-        do { headID = try refs.head(kind: Self.modelKind, name: model) }
+        do { headID = try refs.chainHead(head) }
         catch { report.problem = "head ref of \(model): \(error)"; return 0 }
         var next: ObjectID? = headID
-        var later: Event?
+        var later: E?
         var headSeq = 0
         while let id = next {
             let where_ = later.map { "event seq \($0.seq - 1) (\(id.hex), the previous of seq \($0.seq))" } ?? "head event \(id.hex)"
-            let e: Event
+            let e: E
             do {
                 guard let info = objects.info(id) else {
                     report.problem = "\(where_) is missing: history was deleted"; return headSeq
                 }
                 guard info.kind == .manifest else { report.problem = "\(where_) is a \(info.kind), not an event"; return headSeq }
-                e = try event(id)
+                e = try chainEvent(id, as: E.self)
             } catch {
                 report.problem = "\(where_) was altered: \(error)"; return headSeq
             }
             report.events += 1
             chained.insert(id)
             if later == nil { headSeq = e.seq }
-            if e.model != model { report.problem = "event seq \(e.seq) (\(id.hex)) belongs to model '\(e.model)', not \(model)"; return headSeq }
+            if e.chain != model { report.problem = "event seq \(e.seq) (\(id.hex)) belongs to '\(e.chain)', not \(model)"; return headSeq }
             if let later {
                 if e.seq != later.seq - 1 {
                     report.problem = "event seq \(later.seq) links to \(id.hex), whose seq is \(e.seq): events were removed or reordered"; return headSeq

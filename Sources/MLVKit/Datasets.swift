@@ -263,6 +263,7 @@ extension Repository {
     func createVersionRef(_ prepared: PreparedVersion) throws -> Int {
         let version = try wrap { try refs.createNextVersion(kind: prepared.kind.rawValue, name: prepared.name, id: prepared.id) }
         CrashPoint.hit("add.version-created")
+        updateLineageIndex()
         prepared.saveCache()
         return version
     }

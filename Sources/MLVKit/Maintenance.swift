@@ -146,6 +146,12 @@ extension Repository {
                     for h in e.state.stages.values.joined() { manifest(h.id, "event seq \(e.seq) of \(e.model)") }
                     for h in e.state.aliases.values { manifest(h.id, "event seq \(e.seq) of \(e.model)") }
                     if let p = e.previous { manifest(p, "previous of event seq \(e.seq) of \(e.model)") }
+                case TaintEvent.schema:
+                    // A taint event reaches every tainted version and the previous event.
+                    let e = try wrap { try TaintEvent(json: json) }
+                    manifest(e.id, "taint event seq \(e.seq)")
+                    for t in e.state.values { manifest(t.id, "taint event seq \(e.seq)") }
+                    if let p = e.previous { manifest(p, "previous of taint event seq \(e.seq)") }
                 default:
                     problem(id.hex, "manifest of \(ref) has unknown schema \(schemaOf(json) ?? "none")")
                 }

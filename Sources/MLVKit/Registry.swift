@@ -259,16 +259,33 @@ extension Repository {
     /// Moves `ref` into `stage`. A version holds one stage at a time, so it leaves its
     /// current one; promoting into a single-holder stage moves the previous holder to
     /// `archived` in the same event (one head move: never zero or two holders).
+    /// A version that is tainted, directly or through its lineage, is refused unless
+    /// `force` is set and `message` gives a reason; the event then records `forced` and
+    /// the taint as its `reason`.
     /// - Throws: `.notFound` for an unknown version or stage; `.refused` when approvals
-    ///   are missing (saying who approved, how many are needed, and who did not count);
-    ///   `.registryChanged` when another change won a race.
+    ///   are missing (saying who approved, how many are needed, and who did not count) or
+    ///   the version is tainted without `force`; `.registryChanged` when another change won a race.
     @discardableResult
-    public func promote(_ ref: String, to stage: String, message: String, actor: String? = nil) throws -> RegistryHead {
+    public func promote(_ ref: String, to stage: String, message: String, actor: String? = nil,
+                        force: Bool = false) throws -> RegistryHead {
         let who = try actingIdentity(actor)
         let r = try resolveModel(ref)
         let config = try stageConfig()
         guard let policy = config.stages[stage] else { throw unknownStage(stage, config) }
-        return try record(model: r.name, display: "\(r.name)@\(stage)", actor: who, message: message) { previous, now in
+        let marks = stage == StageConfig.archived ? [] : try taintMarks(of: r.id)
+        if !marks.isEmpty {
+            let why = marks.map { $0.isDirect ? "tainted (\($0.taint.reason))" : "tainted via \($0.taint.ref) (\($0.taint.reason))" }
+                .joined(separator: "; ")
+            if !force {
+                throw MLVError.refused("cannot promote \(r.display) to \(stage): it is \(why); promote with --force and -m giving the reason to override")
+            }
+            if message.allSatisfy({ $0 == " " || $0 == "\n" || $0 == "\t" }) {
+                throw MLVError.invalidArgument("a forced promotion of tainted \(r.display) needs a reason (-m)")
+            }
+        }
+        let reason = marks.isEmpty ? nil : marks.map { $0.isDirect ? "tainted: \($0.taint.reason)" : "tainted via \($0.taint.ref): \($0.taint.reason)" }.joined(separator: "; ")
+        return try record(model: r.name, display: "\(r.name)@\(stage)", actor: who, message: message,
+                          forced: reason != nil, reason: reason) { previous, now in
             var state = previous?.state ?? RegistryState()
             if state.stages[stage]?.contains(where: { $0.version == r.version }) == true {
                 throw MLVError.refused("\(r.display) already holds \(stage)")
@@ -336,50 +353,17 @@ extension Repository {
         }
     }
 
-    /// Appends one event to `model`'s chain: reads the head, takes its lock and checks the
-    /// head is still the one read (else the change lost a race and writes nothing), lets
-    /// `change` compute the new state, writes the event object (pack, index, fsync), then
-    /// moves the head to it and releases the lock. The event is durable before the ref
-    /// names it; only a crash between the two leaves an unreferenced event object.
+    /// Appends one event to `model`'s chain (see `appendEvent`).
     private func record(
-        model: String, display: String, actor: String, message: String,
+        model: String, display: String, actor: String, message: String, forced: Bool = false, reason: String? = nil,
         _ change: (_ previous: Event?, _ now: String) throws -> (Event.Action, Resolved, String?, String?, [Approval], RegistryState)
     ) throws -> RegistryHead {
-        let guardLock = try lock(.shared)
-        defer { withExtendedLifetime(guardLock) {} }
-        let head = try registryHead(model: model)
-        // The head's lock is taken before anything is written, so a change that cannot
-        // move the head (it moved since it was read, or a lock is held) writes nothing.
-        let held: HeldRef
-        do {
-            held = try refs.lockHead(kind: Self.modelKind, name: model)
-            try held.expect(head?.id)
-        } catch StoreError.refChanged {
-            throw MLVError.registryChanged(ref: display)
-        } catch let e as StoreError {
-            throw MLVError.store(e)
+        let (id, event) = try appendEvent(head: "\(Self.modelKind)/\(model)/head", display: display) { (previous: (id: ObjectID, event: Event)?, now: String) in
+            let (action, r, stage, alias, approvals, state) = try change(previous?.event, now)
+            return Event(model: model, seq: (previous?.event.seq ?? 0) + 1, previous: previous?.id, actor: actor, time: now,
+                         action: action, version: r.version, id: r.id, stage: stage, alias: alias, message: message,
+                         approvals: approvals, forced: forced, reason: reason, state: state)
         }
-        defer { held.release() }
-        var now = clockOverride.map { Timestamp.format(seconds: $0) } ?? Timestamp.now()
-        if let previous = head?.event, let p = Timestamp.parse(previous.time), let n = Timestamp.parse(now), n < p {
-            now = previous.time  // times never run backwards along a chain
-        }
-        let (action, r, stage, alias, approvals, state) = try change(head?.event, now)
-        let event = Event(model: model, seq: (head?.event.seq ?? 0) + 1, previous: head?.id, actor: actor, time: now,
-                          action: action, version: r.version, id: r.id, stage: stage, alias: alias, message: message,
-                          approvals: approvals, state: state)
-        let bytes = event.canonicalBytes()
-        let id = SHA256.hash(bytes)
-        let writer = objects.writer()
-        do {
-            try wrap { try writer.put(id, kind: .manifest, bytes: bytes, compression: .always) }
-            try wrap { try writer.commit() }
-        } catch {
-            writer.abort()
-            throw error
-        }
-        CrashPoint.hit("registry.event-committed")
-        try wrap { try held.write(id) }
         return RegistryHead(id: id, event: event)
     }
 }

@@ -44,6 +44,7 @@ extension Repository {
         guard try wrap({ try refs.createRun(manifest.run, id: id) }) else {
             throw MLVError.refused("run \(manifest.run) is already recorded")
         }
+        updateLineageIndex()
         return id
     }
 

@@ -9,6 +9,7 @@ import Glibc
 ///     refs/<kind>/<name>/aliases/<alias>   moved only by compare-and-swap
 ///     refs/<kind>/<name>/head              newest registry event; moved only by compare-and-swap
 ///     refs/runs/<run id>                   create-only: the run's manifest, written when it ends
+///     refs/taint/head                      newest taint event; moved only by compare-and-swap
 ///
 /// Each file holds one object id in hex and a newline. Versions are created with
 /// `link(2)` (never replacing); aliases move under `<alias>.lock` (O_CREAT|O_EXCL),
@@ -148,9 +149,7 @@ public final class RefStore: @unchecked Sendable {
 
     /// The id of the newest event of `name`'s registry chain (`refs/<kind>/<name>/head`), or nil.
     public func head(kind: String, name: String) throws -> ObjectID? {
-        let path = dir(kind, name) + "/head"
-        guard FS.exists(path) else { return nil }
-        return try readRef(path)
+        try chainHead("\(kind)/\(name)/head")
     }
 
     /// Moves `name`'s head from `expected` (nil: must not exist) to `new`, by the same
@@ -168,7 +167,23 @@ public final class RefStore: @unchecked Sendable {
     /// needs, and move it, with nobody else moving it in between.
     /// - Throws: `StoreError.locked` when another writer holds the lock (naming its owner).
     public func lockHead(kind: String, name: String) throws -> HeldRef {
-        try lockRef(directory: dir(kind, name), file: "head", display: "\(kind):\(name) head", crashPoints: Self.headCrashPoints)
+        try lockChainHead("\(kind)/\(name)/head", display: "\(kind):\(name) head")
+    }
+
+    /// The newest event of the chain whose head is at `relative` under the refs root
+    /// (`model/<name>/head`, `taint/head`), or nil.
+    public func chainHead(_ relative: String) throws -> ObjectID? {
+        let path = root + "/" + relative
+        guard FS.exists(path) else { return nil }
+        return try readRef(path)
+    }
+
+    /// Takes the lock of the chain head at `relative` (see `lockHead`).
+    /// - Throws: `StoreError.locked` when another writer holds the lock (naming its owner).
+    public func lockChainHead(_ relative: String, display: String) throws -> HeldRef {
+        let path = root + "/" + relative
+        return try lockRef(directory: FS.parent(of: path), file: FS.baseName(of: path), display: display,
+                           crashPoints: Self.headCrashPoints)
     }
 
     private func lockRef(directory: String, file: String, display: String, crashPoints: PublishCrashPoints?) throws -> HeldRef {

@@ -177,10 +177,11 @@ struct SessionTests {
         let implemented = ["init", "add", "datasets", "log", "ls", "show", "status", "diff", "runs", "logs", "metrics", "compare",
                            "checkout", "run", "rerun", "models", "registry",
                            "stage", "approve", "promote", "alias", "audit", "remote", "push", "fetch", "pull", "clone",
+                           "lineage", "blame", "taint", "untaint", "reindex",
                            "hash", "chunks", "fsck", "gc", "unlock", "config"]
         #expect(commands == implemented)
-        // Nothing that is not built yet: those are usage errors.
-        for missing in ["blame"] {
+        // A command that does not exist is a usage error.
+        for missing in ["serve"] {
             try s.mlv(missing, status: 64)
         }
         try s.mlv("log", "run", "x", status: 64)
@@ -193,7 +194,8 @@ struct SessionTests {
                       "run", "rerun", "log run", "log metric",
                       "models", "registry", "stage list", "stage add", "stage set", "stage remove", "approve", "promote model",
                       "alias set", "alias remove", "audit", "remote add", "remote list", "remote remove", "push", "fetch",
-                      "pull", "clone", "hash", "chunks", "fsck", "gc", "unlock", "config"]
+                      "pull", "clone", "lineage", "blame", "taint", "untaint", "reindex",
+                      "hash", "chunks", "fsck", "gc", "unlock", "config"]
         for leaf in leaves {
             let r = try s.run(leaf.split(separator: " ").map(String.init) + ["--help"])
             #expect(r.stdout.contains("USAGE: mlv \(leaf)"), "\(r)")

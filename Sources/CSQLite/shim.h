@@ -1,0 +1,6 @@
+#include <sqlite3.h>
+
+// SQLITE_TRANSIENT is a cast of -1 to a destructor pointer, which Swift cannot import.
+static inline int mlv_sqlite3_bind_text(sqlite3_stmt *s, int i, const char *p, int n) {
+    return sqlite3_bind_text(s, i, p, n, SQLITE_TRANSIENT);
+}

@@ -1,0 +1,307 @@
+import MLVBasics
+@testable import MLVKit
+import MLVModel
+import MLVStore
+import MLVTestSupport
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A small pipeline recorded the way `mlv run` records one: raw data, a prep run writing
+/// a cleaned dataset, a train run writing a model, an eval run reading it.
+struct Pipeline {
+    let t: TestRepository
+    var repo: Repository { t.repository }
+    var raw: ObjectID
+    var clean: ObjectID
+    var model: ObjectID
+    var snapshot: ObjectID
+    let prepRun = "00000000000000a1", trainRun = "00000000000000b2", evalRun = "00000000000000c3"
+
+    init(commits: [String: String] = [:]) throws {
+        t = try TestRepository()
+        try t.write("raw", ["a.csv": "x,y\n1,2\n"])
+        try t.write("src/prep.py", .text("x = x / 255\n"))
+        try t.write("clean", ["train/a.csv": "1\n", "eval/b.csv": "2\n"])
+        try t.write("out", ["model.bin": .random(seed: 1, count: 100)])
+        let repo = t.repository
+        raw = try repo.addDataset(AddDatasetRequest(name: "raw", path: t.path("raw"))).id
+        // The prep run: code snapshot, output manifest (naming the run), then the run.
+        var cleanRequest = AddDatasetRequest(name: "scratch", path: t.path("clean"))
+        cleanRequest.code = [t.path("src/prep.py")]
+        cleanRequest.splits = ["train": "train", "eval": "eval"]
+        let scratch = try repo.datasetManifest(repo.addDataset(cleanRequest).id)
+        snapshot = scratch.inputs.first { $0.role == "code" }!.id
+        clean = try Self.version(repo, .dataset, DatasetManifest(
+            name: "clean", root: scratch.root, files: 2, bytes: 4, inputs: [Input(role: "raw", id: raw)], splits: scratch.splits,
+            message: "", meta: [:], author: "t", created: "2026-01-01T00:00:01Z", source: "clean", run: prepRun).canonicalBytes())
+        try repo.recordRun(Self.run(prepRun, "prep", inputs: [Input(role: "raw", id: raw)],
+                                    outputs: [RunOutput(kind: "dataset", name: "clean", path: "clean", id: clean, status: .stored)],
+                                    code: RunCode(commit: commits["prep"], snapshot: snapshot)))
+        let modelRoot = try repo.modelManifest(repo.addModel(AddModelRequest(name: "scratch-model", path: t.path("out"))).id).root
+        let trainInputs = [Input(role: "train", id: clean, split: "train"), Input(role: "eval", id: clean, split: "eval")]
+        model = try Self.version(repo, .model, ModelManifest(
+            name: "digits", root: modelRoot, files: 1, bytes: 100, inputs: trainInputs, message: "", meta: [:], author: "t",
+            created: "2026-01-01T00:00:02Z", source: "out", run: trainRun).canonicalBytes())
+        try repo.recordRun(Self.run(trainRun, "train", inputs: trainInputs,
+                                    outputs: [RunOutput(kind: "model", name: "digits", path: "out", id: model, status: .stored)],
+                                    code: RunCode(commit: commits["train"], snapshot: snapshot)))
+        try repo.recordRun(Self.run(evalRun, "eval", inputs: [Input(role: "model", id: model), Input(role: "eval", id: clean, split: "eval")],
+                                    outputs: [], code: nil))
+    }
+
+    static func run(_ id: String, _ name: String, inputs: [Input], outputs: [RunOutput], code: RunCode?) -> RunManifest {
+        RunManifest(run: id, name: name, command: ["python3", name + ".py"], cwd: ".", started: "2026-01-01T00:00:00Z",
+                    ended: "2026-01-01T00:00:05Z", status: .succeeded, exitCode: 0, params: ["lr": "0.1"],
+                    metrics: ["acc": 0.9], inputs: inputs, outputs: outputs, code: code, author: "t")
+    }
+
+    /// Stores manifest bytes and creates the next version ref of its name, as a writer
+    /// that bypasses `add` would.
+    @discardableResult
+    static func version(_ repo: Repository, _ kind: ArtifactKind, _ bytes: [UInt8]) throws -> ObjectID {
+        let id = try store(repo, bytes)
+        let name = try JSON.parse(bytes)["name"]!.string!
+        _ = try repo.refs.createNextVersion(kind: kind.rawValue, name: name, id: id)
+        return id
+    }
+
+    @discardableResult
+    static func store(_ repo: Repository, _ bytes: [UInt8]) throws -> ObjectID {
+        let id = SHA256.hash(bytes)
+        let writer = repo.objects.writer()
+        try writer.put(id, kind: .manifest, bytes: bytes, compression: .always)
+        try writer.commit()
+        return id
+    }
+}
+
+/// What a blame result says, in a form two results can be compared by.
+func summary(_ r: BlameResult) -> [String] {
+    r.affected.map { "\($0.node.kind.rawValue) \($0.node.display) \($0.stages) \(r.path($0))" } + r.problems
+}
+
+func summary(_ g: LineageGraph) -> [String] {
+    g.order.map(g.display) + g.edges.map { "\($0.parent)>\($0.child):\($0.role):\($0.split ?? "")" }.sorted() + g.problems
+}
+
+@Suite struct LineageTests {
+    @Test func blameFindsEverythingDownstreamWithStagesAndPaths() throws {
+        let p = try Pipeline()
+        try p.repo.promote("digits@v1", to: "production", message: "ship")
+        let r = try p.repo.blame(.ref("raw@v1"))
+        #expect(r.affected.map(\.node.display) == ["clean@v1", "run eval (00000000)", "run prep (00000000)", "run train (00000000)", "model:digits@v1"])
+        let m = r.affected.last!
+        #expect(m.stages == ["production"])
+        #expect(r.path(m) == ["raw@v1", "clean@v1", "model:digits@v1"], "the shortest path")
+        #expect(r.holds("production"))
+        #expect(!r.holds("staging"))
+    }
+
+    @Test func theIndexAndTheManifestsGiveTheSameAnswers() throws {
+        let p = try Pipeline()
+        let memory = try p.repo.scanLineage()
+        let index = try p.repo.lineage()
+        #expect(index is LineageIndex)
+        for target in [BlameTarget.ref("raw@v1"), .ref("clean@v1#eval"), .ref(p.snapshot.hex), .ref("00000000000000b2"),
+                       .contains(file: "src/prep.py", text: "/ 255"), .ref(SHA256.hash(Array("x = x / 255\n".utf8)).hex)] {
+            let a = try p.repo.blame(target, source: index), b = try p.repo.blame(target, source: memory)
+            #expect(summary(a) == summary(b), "\(target)")
+            #expect(!a.affected.isEmpty, "\(target)")
+        }
+        for key in Array(memory.nodeMap.keys) {
+            for d in [LineageDirection.up, .down, .both] {
+                #expect(summary(try p.repo.walkLineage(index, from: [key], d)) == summary(try p.repo.walkLineage(memory, from: [key], d)))
+            }
+        }
+        #expect(Set(try index.runCommits().map(\.key)) == Set(memory.runCommits().map(\.key)))
+    }
+
+    @Test func deletingTheIndexChangesNoAnswer() throws {
+        let p = try Pipeline()
+        let before = summary(try p.repo.blame(.ref("raw@v1")))
+        try FS.unlink(p.repo.lineageIndexPath)
+        #expect(summary(try p.repo.blame(.ref("raw@v1"))) == before)
+        #expect(FS.exists(p.repo.lineageIndexPath), "rebuilt on the first query")
+        // A damaged index file is rebuilt too.
+        try FS.atomicWrite(p.repo.lineageIndexPath, Array("not a database".utf8))
+        #expect(summary(try p.repo.blame(.ref("raw@v1"))) == before)
+        let report = try p.repo.reindex()
+        #expect(report.counts["nodes"] == (try p.repo.scanLineage()).nodeMap.count)
+        #expect(summary(try p.repo.blame(.ref("raw@v1"))) == before)
+    }
+
+    @Test func refsCreatedBehindTheIndexBackAreFound() throws {
+        let p = try Pipeline()
+        _ = try p.repo.blame(.ref("raw@v1"))
+        // A writer that never touches the index (an older mlv, a crash before the update).
+        let bytes = DatasetManifest(name: "extra", root: try p.repo.datasetManifest(p.raw).root, files: 1, bytes: 8,
+                                    inputs: [Input(role: "parent", id: p.raw)], splits: [:], message: "", meta: [:], author: "t",
+                                    created: "2026-01-02T00:00:00Z", source: "x").canonicalBytes()
+        try Pipeline.version(p.repo, .dataset, bytes)
+        usleep(60_000)  // past the racy window: found by its directory signature, not because it is recent
+        #expect(try p.repo.blame(.ref("raw@v1")).affected.contains { $0.node.display == "extra@v1" })
+    }
+
+    @Test func upstreamWalksShowCodeRunsAndDepthLimits() throws {
+        let p = try Pipeline()
+        let g = try p.repo.lineage(of: "digits@v1", .up)
+        #expect(Set(g.nodes.values.map(\.display)) == ["model:digits@v1", "run train (00000000)", "clean@v1", "run prep (00000000)",
+                                                        "raw@v1", "code \(p.snapshot.short) (src/prep.py)"])
+        let one = try p.repo.lineage(of: "digits@v1", .up, depth: 1)
+        #expect(Set(one.nodes.values.map(\.display)) == ["model:digits@v1", "run train (00000000)", "clean@v1"])
+        let down = try p.repo.lineage(of: "clean@v1#train", .down)
+        #expect(down.nodes.values.contains { $0.kind == .model }, "the train split reaches the model")
+    }
+
+    @Test func aCycleInHandEditedManifestsIsReportedAndTheWalkEnds() throws {
+        let p = try Pipeline()
+        // A run that names as input the dataset it wrote: clean -> run -> clean.
+        let loop = "00000000000000d4"
+        let ds = try Pipeline.version(p.repo, .dataset, DatasetManifest(
+            name: "loop", root: try p.repo.datasetManifest(p.raw).root, files: 1, bytes: 8, inputs: [], splits: [:],
+            message: "", meta: [:], author: "t", created: "2026-01-03T00:00:00Z", source: "x", run: loop).canonicalBytes())
+        try p.repo.recordRun(Pipeline.run(loop, "loop", inputs: [Input(role: "raw", id: ds)],
+                                          outputs: [RunOutput(kind: "dataset", name: "loop", path: "x", id: ds, status: .stored)], code: nil))
+        let r = try p.repo.blame(.ref("loop@v1"))
+        #expect(r.problems.contains { $0.contains("cycle") && $0.contains("loop@v1") }, "\(r.problems)")
+        #expect(r.affected.map(\.node.display) == ["run loop (00000000)"])
+        let up = try p.repo.lineage(of: "loop@v1", .up)
+        #expect(!up.cycles.isEmpty)
+    }
+
+    @Test func aMissingObjectMidWalkIsReportedAndWalkedAround() throws {
+        let p = try Pipeline()
+        let ghost = SHA256.hash(Array("never stored".utf8))
+        let m = try Pipeline.version(p.repo, .model, ModelManifest(
+            name: "mixed", root: try p.repo.modelManifest(p.model).root, files: 1, bytes: 100,
+            inputs: [Input(role: "train", id: ghost), Input(role: "eval", id: p.clean, split: "eval")], message: "", meta: [:],
+            author: "t", created: "2026-01-04T00:00:00Z", source: "x").canonicalBytes())
+        for source in [try p.repo.lineage(), try p.repo.scanLineage() as LineageSource] {
+            let g = try p.repo.walkLineage(source, from: [m.hex], .up)
+            #expect(g.missing == [ghost.hex])
+            #expect(g.problems.contains { $0.contains(ghost.hex) && $0.contains("train of model:mixed@v1") }, "\(g.problems)")
+            #expect(g.nodes.values.contains { $0.display == "raw@v1" }, "the walk went on past the missing input")
+        }
+    }
+
+    @Test func badTargets() throws {
+        let p = try Pipeline()
+        let nothing = try p.repo.blame(.ref("0123456789abcdef0123"))
+        #expect(nothing.affected.isEmpty && nothing.matched.isEmpty)
+        expectMLVError({ if case .unknownRef = $0 { true } else { false } }, mentions: ["raww"]) { try p.repo.blame(.ref("raww@v1")) }
+        try p.repo.recordRun(Pipeline.run("abcdef0000000001", "x", inputs: [], outputs: [], code: nil))
+        try p.repo.recordRun(Pipeline.run("abcdef0000000002", "y", inputs: [], outputs: [], code: nil))
+        expectMLVError({ if case .ambiguousPrefix = $0 { true } else { false } }, mentions: ["abcdef0000000001", "abcdef0000000002"]) {
+            try p.repo.blame(.ref("abcdef"))
+        }
+        // Not a git repository (the temporary directory is outside any).
+        expectMLVError({ if case .invalidArgument = $0 { true } else { false } }, mentions: ["git repository", p.t.directory]) {
+            try p.repo.blame(.commit("abc123", fixed: nil))
+        }
+        expectMLVError({ if case .invalidArgument = $0 { true } else { false } }, mentions: ["git repository"]) {
+            try p.repo.blame(.code(path: "src/prep.py", rev: "HEAD"))
+        }
+    }
+
+    @Test func blameByGitCommitAndByCodeAtARevision() throws {
+        let probe = try TestRepository()
+        func git(_ args: String...) throws -> String {
+            let out = try probe.repository.git(Array(args))
+            #expect(out.status == 0, "git \(args)")
+            return out.text
+        }
+        _ = try git("init", "-q")
+        _ = try git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "base")
+        let base = try git("rev-parse", "HEAD")
+        _ = try git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "bad")
+        let bad = try git("rev-parse", "HEAD")
+        _ = try git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "between")
+        let between = try git("rev-parse", "HEAD")
+        _ = try git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "fix")
+        let fix = try git("rev-parse", "HEAD")
+        let repo = probe.repository
+        try repo.recordRun(Pipeline.run("0000000000000001", "old", inputs: [], outputs: [], code: RunCode(commit: base)))
+        try repo.recordRun(Pipeline.run("0000000000000002", "broken", inputs: [], outputs: [], code: RunCode(commit: between)))
+        try repo.recordRun(Pipeline.run("0000000000000003", "fixed", inputs: [], outputs: [], code: RunCode(commit: fix)))
+        try repo.recordRun(Pipeline.run("0000000000000004", "elsewhere", inputs: [], outputs: [],
+                                        code: RunCode(commit: String(repeating: "e", count: 40))))
+        let r = try repo.blame(.commit(String(bad.prefix(10)), fixed: fix))
+        #expect(r.affected.map(\.node.name) == ["broken"])
+        #expect(r.problems.contains { $0.contains("eeeeeeee") && $0.contains("does not know") })
+        #expect(try repo.blame(.commit(bad, fixed: nil)).affected.map(\.node.name).sorted() == ["broken", "fixed"])
+        expectMLVError({ if case .notFound = $0 { true } else { false } }, mentions: ["nosuchcommit"]) {
+            try repo.blame(.commit("nosuchcommit", fixed: nil))
+        }
+
+        // --code PATH --rev REV: the content a file had at a revision.
+        try probe.write("src/prep.py", .text("x = x / 255\n"))
+        _ = try git("add", "src/prep.py")
+        _ = try git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "-m", "prep")
+        try probe.write("data", ["a.csv": "1\n"])
+        var request = AddDatasetRequest(name: "clean", path: probe.path("data"))
+        request.code = [probe.path("src/prep.py")]
+        try repo.addDataset(request)
+        try probe.write("src/prep.py", .text("x = x / 256\n"))
+        let hit = try repo.blame(.code(path: "src/prep.py", rev: "HEAD"))
+        #expect(hit.affected.map(\.node.display).contains("clean@v1"))
+        expectMLVError({ if case .notFound = $0 { true } else { false } }, mentions: ["src/none.py"]) {
+            try repo.blame(.code(path: "src/none.py", rev: "HEAD"))
+        }
+    }
+
+    @Test func taintPropagatesBlocksPromotionAndIsAudited() throws {
+        let p = try Pipeline()
+        let repo = p.repo
+        try repo.promote("digits@v1", to: "staging", message: "try")
+        try repo.taint("raw@v1", reason: "labels shifted by one")
+        let marks = try repo.taintMarks(of: p.model)
+        #expect(marks.map(\.summary) == ["tainted via raw@v1: labels shifted by one"])
+        #expect(marks[0].path.first == "raw@v1" && marks[0].path.last == "model:digits@v1")
+        expectMLVError({ if case .refused = $0 { true } else { false } }, mentions: ["digits@v1", "tainted via raw@v1", "--force"]) {
+            try repo.promote("digits@v1", to: "production", message: "ship")
+        }
+        expectMLVError({ if case .invalidArgument = $0 { true } else { false } }, mentions: ["reason"]) {
+            try repo.promote("digits@v1", to: "production", message: " ", force: true)
+        }
+        let forced = try repo.promote("digits@v1", to: "production", message: "hotfix needed now", force: true)
+        #expect(forced.event.forced)
+        #expect(forced.event.reason == "tainted via raw@v1: labels shifted by one")
+        #expect(try repo.verifyChain(model: "digits").isIntact)
+        expectMLVError({ if case .refused = $0 { true } else { false } }, mentions: ["already tainted"]) {
+            try repo.taint("raw@v1", reason: "again")
+        }
+        expectMLVError({ if case .invalidArgument = $0 { true } else { false } }, mentions: ["-m"]) {
+            try repo.taint("clean@v1", reason: "")
+        }
+        try repo.untaint("raw@v1", reason: "relabelled upstream was wrong")
+        expectMLVError({ if case .notFound = $0 { true } else { false } }, mentions: ["not tainted"]) {
+            try repo.untaint("raw@v1", reason: "x")
+        }
+        #expect(try repo.taintMarks(of: p.model).isEmpty)
+        try repo.promote("digits@v1", to: "archived", message: "done")
+        let history = try repo.taintHistory()
+        #expect(history.map(\.event.action) == [.untaint, .taint])
+        #expect(repo.verifyTaintChain().isIntact && repo.verifyTaintChain().events == 2)
+        _ = try repo.gc(graceSeconds: 0, dryRun: false)
+        #expect(repo.fsck(full: true).isClean)
+        #expect(try repo.taintHistory().count == 2, "gc keeps the taint chain")
+    }
+
+    @Test func anEditedTaintEventIsDetected() throws {
+        let p = try Pipeline()
+        try p.repo.taint("raw@v1", reason: "bad")
+        try p.repo.taint("clean@v1", reason: "worse")
+        let first = try p.repo.taintHistory().last!.id
+        // Point the head's previous at something else by rewriting the head event.
+        var head = try p.repo.taintHistory().first!.event
+        head.previous = SHA256.hash(Array("elsewhere".utf8))
+        let id = try Pipeline.store(p.repo, head.canonicalBytes())
+        try FS.atomicWrite(p.repo.refs.root + "/taint/head", Array((id.hex + "\n").utf8))
+        let report = p.repo.verifyTaintChain()
+        #expect(!report.isIntact)
+        #expect(report.problem?.contains("missing") == true, "\(report.problem ?? "")")
+        _ = first
+    }
+}
