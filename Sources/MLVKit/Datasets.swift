@@ -105,11 +105,11 @@ extension Repository {
                        code: request.code, splits: [:], meta: request.meta, progress: progress)
     }
 
-    /// Parses `--from ROLE=REF` / `REF` into inputs.
-    func parseInputs(_ from: [String]) throws -> [Input] {
+    /// Parses `--from ROLE=REF` / `REF` into inputs (`defaultRole` when no role is given).
+    func parseInputs(_ from: [String], defaultRole: String = "parent") throws -> [Input] {
         var inputs: [Input] = []
         for spec in from {
-            var role = "parent", text = spec
+            var role = defaultRole, text = spec
             if let eq = spec.firstIndex(of: "="), !spec.hasPrefix("=") {
                 role = String(spec[..<eq]); text = String(spec[spec.index(after: eq)...])
                 if let p = ArtifactName.problem(with: role) { throw MLVError.invalidName(role, reason: "input role: \(p)") }

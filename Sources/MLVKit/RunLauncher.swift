@@ -374,15 +374,7 @@ extension Repository {
     /// Parses `[ROLE=]REF[#SPLIT]` run inputs (default role `input`), resolving each.
     /// - Throws: `MLVError` for a bad role or an unknown ref.
     func parseRunInputs(_ specs: [String]) throws -> [Input] {
-        try specs.map { spec in
-            var role = "input", text = spec
-            if let eq = spec.firstIndex(of: "="), !spec.hasPrefix("=") {
-                role = String(spec[..<eq]); text = String(spec[spec.index(after: eq)...])
-                if let p = ArtifactName.problem(with: role) { throw MLVError.invalidName(role, reason: "input role: \(p)") }
-            }
-            let r = try resolve(text)
-            return Input(role: role, id: r.id, split: r.split, ref: r.kindDisplay)
-        }
+        try parseInputs(specs, defaultRole: "input")
     }
 
     /// Stores a finished run: blobs and output manifests to packs (committed), then

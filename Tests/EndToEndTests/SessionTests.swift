@@ -174,7 +174,7 @@ struct SessionTests {
                 commands.append(String(name))
             }
         }
-        let implemented = ["init", "add", "datasets", "log", "ls", "show", "status", "diff", "checkout", "models", "registry",
+        let implemented = ["init", "add", "datasets", "log", "ls", "show", "status", "diff", "checkout", "run", "rerun", "models", "registry",
                            "stage", "approve", "promote", "alias", "audit", "hash", "chunks", "fsck", "gc", "config"]
         #expect(commands == implemented)
         // Nothing that is not built yet: those are usage errors.
