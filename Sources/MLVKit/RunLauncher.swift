@@ -166,11 +166,15 @@ public final class RunLauncher: @unchecked Sendable {
         let started = Timestamp.nowMilliseconds()
         let cwd = FS.absolute(request.directory)
         try wrap { try FS.makeDirectories(activeDirectory) }
-        let state = JSON.object([
+        var stateFields: [String: JSON] = [
             "run": .string(runID), "name": .string(name), "command": .array(request.command.map { .string($0) }),
             "cwd": .string(repository.displayPath(cwd)), "started": .string(started), "pid": .int(Int64(getpid())),
             "host": .string(hostName()),
-        ])
+        ]
+        // gc keeps what an active run's code capture committed.
+        if let snapshot = code?.snapshot { stateFields["code"] = .string(snapshot.hex) }
+        if let diff = code?.diff { stateFields["diff"] = .string(diff.hex) }
+        let state = JSON.object(stateFields)
         try wrap { try FS.atomicWrite(activeDirectory + "/state", state.canonicalBytes() + [10], durable: false) }
         let metricsPath = activeDirectory + "/metrics.jsonl"
         try wrap { try FS.atomicWrite(metricsPath, [], durable: false) }

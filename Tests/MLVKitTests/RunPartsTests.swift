@@ -223,3 +223,26 @@ import Testing
         }
     }
 }
+
+@Suite struct ActiveRunGCTests {
+    /// The code snapshot a run commits before its command starts stays through gc while
+    /// the run's active directory names it, and goes once that is gone.
+    @Test func gcKeepsAnActiveRunsCodeSnapshot() throws {
+        let t = try TestRepository()
+        let repo = t.repository
+        try Scenario.write(.text("x = 1\n"), at: t.path("prep.py"))
+        let writer = repo.objects.writer()
+        let snapshot = try repo.snapshotCode([t.path("prep.py")], writer: writer)
+        try writer.commit()
+        let active = repo.storePath + "/active/0123456789abcdef"
+        try FS.makeDirectories(active)
+        try FS.atomicWrite(active + "/state", JSON.object(["run": .string("0123456789abcdef"), "code": .string(snapshot.id.hex)]).canonicalBytes())
+        _ = try repo.gc(graceSeconds: 0, dryRun: false)
+        try repo.objects.reload()
+        #expect(repo.objects.contains(snapshot.id))
+        try FS.removeTree(active)
+        _ = try repo.gc(graceSeconds: 0, dryRun: false)
+        try repo.objects.reload()
+        #expect(!repo.objects.contains(snapshot.id))
+    }
+}
