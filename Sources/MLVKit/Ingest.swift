@@ -453,7 +453,7 @@ final class Ingest: @unchecked Sendable {
     /// large the file. Nothing waits inside a worker, so the workers may run in any
     /// order without deadlock. Files below `largeFile` are already processed two at a
     /// time, so they are chunked on the calling thread.
-    private func storeChunked(_ data: UnsafeRawBufferPointer, writer: PackWriter) throws -> (ObjectID, (high: UInt64, low: UInt64)) {
+    func storeChunked(_ data: UnsafeRawBufferPointer, writer: PackWriter) throws -> (ObjectID, (high: UInt64, low: UInt64)) {
         let parallel = data.count > Self.largeFile
         final class Whole: @unchecked Sendable { var hasher = SHA256(); let quick = XXH3_128Stream() }
         let whole = Whole()
