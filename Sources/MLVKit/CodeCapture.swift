@@ -33,11 +33,16 @@ enum Git {
     }
 
     /// The state of the work tree containing `directory`; nil when it is not in one.
-    static func state(in directory: String) -> GitState? {
+    /// Untracked files inside `store` (the `.mlv` directory, when it is in the work tree
+    /// and not ignored) do not make it dirty.
+    static func state(in directory: String, store: String) -> GitState? {
         guard let topBytes = run(["rev-parse", "--show-toplevel"], in: directory) else { return nil }
         let top = String(decoding: topBytes, as: UTF8.self).trimmingNewlines
         guard !top.isEmpty else { return nil }
         var state = GitState(top: top, dirty: false)
+        let realTop = (try? FS.realPath(top)) ?? top
+        let realStore = (try? FS.realPath(store)) ?? store
+        let storePrefix = realStore.hasPrefix(realTop + "/") ? String(realStore.dropFirst(realTop.count + 1)) + "/" : nil
         // porcelain v2 with --branch: "# branch.oid <sha>|(initial)", "# branch.head <name>|(detached)",
         // then one NUL-terminated entry per change.
         if let status = run(["status", "--porcelain=v2", "--branch", "-z", "--untracked-files=normal"], in: top) {
@@ -49,6 +54,8 @@ enum Git {
                 } else if text.hasPrefix("# branch.head ") {
                     let head = String(text.dropFirst("# branch.head ".count))
                     if head != "(detached)" { state.branch = head }
+                } else if let storePrefix, text.hasPrefix("? " + storePrefix) {
+                    continue
                 } else if !text.hasPrefix("#") {
                     state.dirty = true
                 }
@@ -100,7 +107,7 @@ extension Repository {
     /// - Throws: `MLVError` for an `extraPaths` entry that is missing or outside the work
     ///   tree or repository; store errors.
     func captureCode(directory: String, extraPaths: [String], writer: PackWriter) throws -> CapturedCode? {
-        guard let git = Git.state(in: directory) else {
+        guard let git = Git.state(in: directory, store: storePath) else {
             guard !extraPaths.isEmpty else { return nil }
             let snapshot = try snapshotCode(extraPaths.map { FS.absolute($0, relativeTo: directory) }, writer: writer)
             return CapturedCode(code: RunCode(snapshot: snapshot.id), cwdInSnapshot: relative(directory, to: root),

@@ -208,6 +208,19 @@ struct RunTests {
         try s.mlv("fsck")
     }
 
+    @Test(.enabled(if: gitAvailable)) func aCleanWorkTreeIsNotDirtyBecauseOfTheStore() throws {
+        let s = try store()
+        try s.write("a.py", "print(1)\n")
+        try git(s, "init", "-q")
+        try git(s, "add", "a.py")
+        try git(s, "commit", "-q", "-m", "first")
+        try mlv(s, ["run", "--", "true"], status: 0)
+        let code = try #require(try onlyRun(s).code)
+        #expect(!code.dirty && code.diff == nil && code.remote == nil)
+        let files = try repo(s).flatten(try CodeManifest(json: JSON.parse(try repo(s).objects.read(code.snapshot!).bytes)).root)
+        #expect(files.map(\.path) == ["a.py"], "the store is never code")
+    }
+
     @Test func outsideGitOnlyCodeFilesAreSnapshotted() throws {
         let s = try store()
         try s.write("prep.py", "x = 1\n")
