@@ -136,7 +136,7 @@ public final class RunLauncher: @unchecked Sendable {
             let writer = repository.objects.writer()
             do {
                 let captured = try repository.captureCode(directory: request.directory, extraPaths: request.code, writer: writer)
-                try wrap { try writer.commit() }
+                if writer.written.objects == 0 { writer.abort() } else { try wrap { try writer.commit() } }
                 code = captured?.code
                 cwdInSnapshot = captured?.cwdInSnapshot
                 saveCodeCache = captured?.saveCache ?? {}
