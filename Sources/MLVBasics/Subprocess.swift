@@ -224,8 +224,20 @@ public enum Pipes {
     }
 }
 
-/// `pipe(2)` with both ends close-on-exec (`pipe2` is declared only under _GNU_SOURCE).
+/// `pipe2(2)`, looked up at run time (it is declared only under _GNU_SOURCE).
+private let pipe2Function: (@convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32)? = {
+    guard let symbol = dlsym(nil, "pipe2") else { return nil }
+    return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32).self)
+}()
+
+/// A pipe with both ends close-on-exec from the start (`pipe2` with O_CLOEXEC), so a
+/// child another thread spawns meanwhile never inherits it; `pipe` + `fcntl` where
+/// `pipe2` is missing.
 private func makePipe(_ fds: inout [Int32], nonBlockingRead: Bool) -> Bool {
+    let flags = O_CLOEXEC | (nonBlockingRead ? O_NONBLOCK : 0)
+    if let pipe2Function {
+        return fds.withUnsafeMutableBufferPointer { pipe2Function($0.baseAddress!, flags) } == 0
+    }
     guard pipe(&fds) == 0 else { return false }
     for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
     if nonBlockingRead {

@@ -125,10 +125,19 @@ final class Ingest: @unchecked Sendable {
             directories[String(rel)] = node
             return node
         }
-        for rel in relativePaths.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+        let sorted = relativePaths.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) })
+        for rel in sorted {
             if let p = PathRules.problem(withRelativePath: rel) { throw MLVError.unsafePath(path: rel, reason: p) }
+        }
+        // lstat by two workers; the tree is built in order afterwards.
+        var stats = [Glibc.stat?](repeating: nil, count: sorted.count)
+        try stats.withUnsafeMutableBufferPointer { out in
+            let out = out
+            try Parallel.forEach(sorted.count, batch: 256) { i in out[i] = try statOrThrow(base + "/" + sorted[i]) }
+        }
+        for (rel, st) in zip(sorted, stats) {
             let path = base + "/" + rel
-            guard let st = try statOrThrow(path) else { continue }
+            guard let st else { continue }
             let slash = rel.lastIndex(of: "/")
             let name = slash.map { String(rel[rel.index(after: $0)...]) } ?? rel
             switch st.st_mode & S_IFMT {
