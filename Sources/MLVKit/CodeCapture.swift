@@ -33,49 +33,60 @@ enum Git {
     }
 
     /// The state of the work tree containing `directory`, with its file list and (when
-    /// dirty) its diff against HEAD; nil when it is not in a work tree. After finding the
-    /// top directory, `git status`, `git ls-files`, `git diff` and the remote lookup run at
-    /// once. Untracked files inside `store` (the `.mlv` directory, when it is in the work
-    /// tree and not ignored) do not make it dirty.
+    /// dirty) its diff against HEAD; nil when it is not in a work tree.
+    ///
+    /// One `rev-parse` finds the top directory, the commit and the branch; then `ls-files`
+    /// (tracked and untracked-not-ignored files, tagged), `diff HEAD --binary` and the
+    /// remote lookup run at once. Only `diff` stats the tracked files, so the work tree is
+    /// walked about once. Dirty means a non-empty diff or an untracked file; untracked
+    /// files inside `store` (the `.mlv` directory, when it is in the work tree and not
+    /// ignored) do not count.
     static func capture(in directory: String, store: String) -> (state: GitState, files: [String], diff: [UInt8]?)? {
-        guard let topBytes = run(["rev-parse", "--show-toplevel"], in: directory) else { return nil }
-        let top = String(decoding: topBytes, as: UTF8.self).trimmingNewlines
+        var top = "", commit: String?, branch: String?
+        if let out = run(["rev-parse", "--show-toplevel", "HEAD", "--symbolic-full-name", "HEAD"], in: directory) {
+            let lines = String(decoding: out, as: UTF8.self).split(separator: "\n").map(String.init)
+            guard lines.count >= 2 else { return nil }
+            top = lines[0]
+            commit = lines[1]
+            if lines.count >= 3, lines[2].hasPrefix("refs/heads/") { branch = String(lines[2].dropFirst("refs/heads/".count)) }
+        } else if let out = run(["rev-parse", "--show-toplevel"], in: directory) {
+            // A repository without a commit yet.
+            top = String(decoding: out, as: UTF8.self).trimmingNewlines
+        } else {
+            return nil
+        }
         guard !top.isEmpty else { return nil }
-        let commands: [[String]] = [
-            ["status", "--porcelain=v2", "--branch", "-z", "--untracked-files=normal"],
-            ["ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            ["diff", "HEAD", "--binary", "--no-color", "--no-ext-diff"],
+        var commands: [[String]] = [
+            ["ls-files", "-z", "-t", "--cached", "--others", "--exclude-standard"],
             ["config", "--get-regexp", "^remote\\..*\\.url$"],
         ]
+        commands.append(commit != nil ? ["diff", "HEAD", "--binary", "--no-color", "--no-ext-diff"] : ["symbolic-ref", "-q", "--short", "HEAD"])
         let results = Locked([[UInt8]?](repeating: nil, count: commands.count))
         try? Parallel.forEach(commands.count, workers: commands.count) { i in
             let out = run(commands[i], in: top)
             results.withLock { $0[i] = out }
         }
         let out = results.withLock { $0 }
-        var state = GitState(top: top, dirty: false)
+        var state = GitState(top: top, commit: commit, branch: branch, dirty: false)
         let realTop = (try? FS.realPath(top)) ?? top
         let realStore = (try? FS.realPath(store)) ?? store
         let storePrefix = realStore.hasPrefix(realTop + "/") ? String(realStore.dropFirst(realTop.count + 1)) + "/" : nil
-        // porcelain v2 with --branch: "# branch.oid <sha>|(initial)", "# branch.head <name>|(detached)",
-        // then one NUL-terminated entry per change.
-        for entry in (out[0] ?? []).split(separator: 0) {
-            let text = String(decoding: entry, as: UTF8.self)
-            if text.hasPrefix("# branch.oid ") {
-                let oid = String(text.dropFirst("# branch.oid ".count))
-                if oid != "(initial)" { state.commit = oid }
-            } else if text.hasPrefix("# branch.head ") {
-                let head = String(text.dropFirst("# branch.head ".count))
-                if head != "(detached)" { state.branch = head }
-            } else if let storePrefix, text.hasPrefix("? " + storePrefix) {
-                continue
-            } else if !text.hasPrefix("#") {
+        // "<tag> <path>" entries: "?" untracked, any other tag tracked.
+        var files: [String] = []
+        var seen = Set<String>()
+        for entry in (out[0] ?? []).split(separator: 0) where entry.count > 2 {
+            let path = String(decoding: entry.dropFirst(2), as: UTF8.self)
+            if entry.first == UInt8(ascii: "?") {
+                if let storePrefix, path.hasPrefix(storePrefix) { continue }
+                state.dirty = true
+            } else if commit == nil {
                 state.dirty = true
             }
+            if seen.insert(path).inserted { files.append(path) }
         }
         // "remote.<name>.url <url>" lines: origin, else the first.
         var remotes: [(name: String, url: String)] = []
-        for line in String(decoding: out[3] ?? [], as: UTF8.self).split(separator: "\n") {
+        for line in String(decoding: out[1] ?? [], as: UTF8.self).split(separator: "\n") {
             guard let space = line.firstIndex(of: " ") else { continue }
             let key = line[..<space]
             remotes.append((String(key.dropFirst("remote.".count).dropLast(".url".count)), String(line[line.index(after: space)...])))
@@ -83,8 +94,12 @@ enum Git {
         if let remote = remotes.first(where: { $0.name == "origin" }) ?? remotes.first {
             state.remote = Redaction.stripURLCredentials(remote.url)
         }
-        let files = Array(Set((out[1] ?? []).split(separator: 0).map { String(decoding: $0, as: UTF8.self) }))
-        let diff = state.dirty && state.commit != nil ? out[2].flatMap { $0.isEmpty ? nil : $0 } : nil
+        var diff: [UInt8]?
+        if commit != nil {
+            if let d = out[2], !d.isEmpty { diff = d; state.dirty = true }
+        } else if let b = out[2] {
+            state.branch = String(decoding: b, as: UTF8.self).trimmingNewlines
+        }
         return (state, files, diff)
     }
 }

@@ -125,7 +125,7 @@ final class Ingest: @unchecked Sendable {
             directories[String(rel)] = node
             return node
         }
-        let sorted = relativePaths.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) })
+        let sorted = indicesInUTF8Order(relativePaths).map { relativePaths[$0] }
         for rel in sorted {
             if let p = PathRules.problem(withRelativePath: rel) { throw MLVError.unsafePath(path: rel, reason: p) }
         }
