@@ -131,9 +131,14 @@ final class Ingest: @unchecked Sendable {
         }
         // lstat by two workers; the tree is built in order afterwards.
         var stats = [Glibc.stat?](repeating: nil, count: sorted.count)
+        let batch = 512
         try stats.withUnsafeMutableBufferPointer { out in
             let out = out
-            try Parallel.forEach(sorted.count, batch: 256) { i in out[i] = try statOrThrow(base + "/" + sorted[i]) }
+            try Parallel.forEach((sorted.count + batch - 1) / batch) { b in
+                do {
+                    try FS.lstat(sorted, in: (b * batch)..<min(sorted.count, (b + 1) * batch), under: base, into: out)
+                } catch let e as FileSystemError { throw MLVError.unreadable(path: e.path, cause: e) }
+            }
         }
         for (rel, st) in zip(sorted, stats) {
             let path = base + "/" + rel
