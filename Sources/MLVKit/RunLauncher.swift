@@ -185,6 +185,11 @@ public final class RunLauncher: @unchecked Sendable {
         if RunEnvironment.runsPython(request.command), env["PYTHONUNBUFFERED"] == nil { env["PYTHONUNBUFFERED"] = "1" }
 
         let log = try TerminalLogWriter(path: activeDirectory + "/log")
+        // The log is chunked and stored while it grows, into the writer that later
+        // commits everything the run recorded.
+        let writer = repository.objects.writer()
+        let logBlob = try GrowingBlob(path: log.path, writer: writer, chunker: repository.config.chunker)
+        logBlob.start()
         let series = try MetricSeries(path: activeDirectory + "/series.jsonl")
         let system = try FileAppender(path: activeDirectory + "/system.jsonl")
         var systemSamples = 0
@@ -287,6 +292,7 @@ public final class RunLauncher: @unchecked Sendable {
             try line.withUnsafeBytes { try log.write(.err, $0) }
         }
         try log.close()
+        let logID = try logBlob.finish()
         try takeMetrics(final: true)
         try series.close()
         try system.close()
@@ -309,10 +315,11 @@ public final class RunLauncher: @unchecked Sendable {
         }
         if let cwdInSnapshot { manifest.meta["codeCwd"] = cwdInSnapshot }
         let envBytes = environment.withLock { $0 }?.canonicalBytes() ?? []
-        let files = RunFiles(log: log.path, series: series.points > 0 ? series.path : nil,
+        manifest.log = logID
+        let files = RunFiles(log: nil, series: series.points > 0 ? series.path : nil,
                              system: systemSamples > 0 ? system.path : nil, environment: envBytes)
         let stored = try repository.storeRun(&manifest, files: files, outputs: outputs, directory: cwd,
-                                             activeDirectory: activeDirectory)
+                                             activeDirectory: activeDirectory, writer: writer)
         saveCodeCache()
         var exit = termination.shellStatus
         if exit == 0 && !stored.missing.isEmpty { exit = 1 }
@@ -381,14 +388,15 @@ extension Repository {
         try parseInputs(specs, defaultRole: "input")
     }
 
-    /// Stores a finished run: blobs and output manifests to packs (committed), then
+    /// Stores a finished run: blobs and output manifests to packs (`writer`, which may
+    /// already hold some, such as the log), committed, then
     /// `refs/runs/<id>`, then the output version refs (only when the run succeeded),
     /// then removes `activeDirectory`.
     func storeRun(_ manifest: inout RunManifest, files: RunFiles, outputs: [RunOutputSpec], directory: String,
-                  activeDirectory: String?) throws -> (record: RunRecord, missing: [RunOutputSpec]) {
+                  activeDirectory: String?, writer given: PackWriter? = nil) throws -> (record: RunRecord, missing: [RunOutputSpec]) {
         let guardLock = try lock(.shared)
         defer { withExtendedLifetime(guardLock) {} }
-        let writer = objects.writer()
+        let writer = given ?? objects.writer()
         var prepared: [PreparedVersion] = []
         var missing: [RunOutputSpec] = []
         do {
