@@ -198,6 +198,17 @@ public enum Pipes {
         return polls.filter { $0.revents != 0 }.map(\.fd)
     }
 
+    /// Asks the kernel for a pipe buffer of `bytes` (`F_SETPIPE_SZ`, Linux), so a chatty
+    /// writer is read in fewer, larger pieces; false when refused (the default stays).
+    @discardableResult
+    public static func setCapacity(_ fd: Int32, _ bytes: Int) -> Bool {
+        #if os(Linux)
+        return fcntl(fd, 1031 /* F_SETPIPE_SZ */, Int32(bytes)) >= 0
+        #else
+        return false
+        #endif
+    }
+
     /// One `read(2)`, retried on EINTR: the byte count, 0 at end of file, -1 on error.
     public static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) -> Int {
         while true {

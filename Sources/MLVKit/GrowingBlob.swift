@@ -12,7 +12,7 @@ import Glibc
 ///
 /// FastCDC cut points depend only on the bytes from a chunk's start, so the chunks (and
 /// the blob id) are exactly those of storing the finished file at once. Memory stays at
-/// one read (8 MiB) plus one chunk, whatever the file's size, and the work overlaps the
+/// one read (1 MiB) plus one chunk, whatever the file's size, and the work overlaps the
 /// command instead of following it.
 final class GrowingBlob: @unchecked Sendable {
     private let path: String
@@ -20,7 +20,9 @@ final class GrowingBlob: @unchecked Sendable {
     private let chunker: FastCDC
     private let queue = DispatchQueue(label: "mlv.run.growing-blob")
     private let group = DispatchGroup()
-    private let stop = Locked(false)
+    /// Signalled by `finish`: the loop stops waiting at once.
+    private let wake = DispatchSemaphore(value: 0)
+    private var buffer = [UInt8](repeating: 0, count: 1 << 20)
     // Touched only on `queue` (and by `finish` after the loop has ended).
     private var offset = 0
     private var pending: [UInt8] = []
@@ -37,10 +39,9 @@ final class GrowingBlob: @unchecked Sendable {
     /// Starts storing in the background, looking for new data every `intervalMilliseconds`.
     func start(intervalMilliseconds: Int = 100) {
         queue.async(group: group) { [self] in
-            while !stop.withLock({ $0 }) && failure == nil {
+            while true {
                 do { try advance(final: false) } catch { failure = error; return }
-                var ts = timespec(tv_sec: 0, tv_nsec: intervalMilliseconds * 1_000_000)
-                nanosleep(&ts, nil)
+                if wake.wait(timeout: .now() + .milliseconds(intervalMilliseconds)) == .success { return }
             }
         }
     }
@@ -48,7 +49,7 @@ final class GrowingBlob: @unchecked Sendable {
     /// Stores what remains (the file must be complete) and returns the blob id.
     /// - Throws: the first read or store error.
     func finish() throws -> ObjectID {
-        stop.withLock { $0 = true }
+        wake.signal()
         group.wait()
         if let failure { throw failure }
         try advance(final: true)
@@ -66,7 +67,6 @@ final class GrowingBlob: @unchecked Sendable {
     private func advance(final: Bool) throws {
         let fd = try wrap { try FS.open(path, O_RDONLY | O_CLOEXEC) }
         defer { FS.close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 8 << 20)
         while true {
             let n = try buffer.withUnsafeMutableBytes { b in try wrap { try FS.pread(fd, into: b, at: offset, path: path) } }
             if n <= 0 { break }

@@ -226,8 +226,9 @@ public final class RunLauncher: @unchecked Sendable {
                                        stdout: .pipe, stderr: .pipe)
             let sampler = FS.isDirectory("/proc/self") ? SystemSampler(root: child.pid) : nil
             var open: [Int32] = [child.stdoutPipe, child.stderrPipe]
+            for fd in open { Pipes.setCapacity(fd, 1 << 20) }
             var passOK = [true, true]
-            var buffer = [UInt8](repeating: 0, count: 1 << 17)
+            var buffer = [UInt8](repeating: 0, count: 1 << 20)
             let sampleEvery = max(50, Int(request.metricsInterval * 1000))
             var nextSample = monotonicMilliseconds() + sampleEvery
             var nextMetrics = monotonicMilliseconds() + 1000
