@@ -177,7 +177,7 @@ public final class RunLauncher: @unchecked Sendable {
         let state = JSON.object(stateFields)
         try wrap { try FS.atomicWrite(activeDirectory + "/state", state.canonicalBytes() + [10], durable: false) }
         let metricsPath = activeDirectory + "/metrics.jsonl"
-        try wrap { try FS.atomicWrite(metricsPath, [], durable: false) }
+        try wrap { FS.close(try FS.open(metricsPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode: 0o644)) }
 
         var env = Subprocess.currentEnvironment()
         env["MLV_RUN_ID"] = runID
