@@ -255,6 +255,41 @@ public enum FS {
         throw FileSystemError(call: "lstat", path: path, errno: errno)
     }
 
+    /// `lstat` of `relativePaths[range]` under `base`, nil for those that do not exist.
+    /// Each directory is opened once and its entries are stat'ed with
+    /// `fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW)`, which skips the path walk a full-path
+    /// `lstat` repeats; sorted paths keep a directory's entries together.
+    public static func lstat(_ relativePaths: [String], in range: Range<Int>, under base: String,
+                             into out: UnsafeMutableBufferPointer<Glibc.stat?>) throws {
+        var currentDirectory: Substring?
+        var fd: Int32 = -1
+        defer { if fd >= 0 { Glibc.close(fd) } }
+        for i in range {
+            let rel = relativePaths[i]
+            let slash = rel.lastIndex(of: "/")
+            let dir = slash.map { rel[..<$0] } ?? ""
+            let name = slash.map { String(rel[rel.index(after: $0)...]) } ?? rel
+            if dir != currentDirectory {
+                if fd >= 0 { Glibc.close(fd) }
+                currentDirectory = dir
+                fd = Glibc.open(dir.isEmpty ? base : base + "/" + dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
+            }
+            if fd < 0 {
+                // A missing directory (its files were deleted): every path in it is missing.
+                if errno == ENOENT || errno == ENOTDIR || errno == ELOOP { out[i] = nil; continue }
+                throw FileSystemError(call: "open", path: base + "/" + dir, errno: errno)
+            }
+            var st = Glibc.stat()
+            if fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 {
+                out[i] = st
+            } else if errno == ENOENT || errno == ENOTDIR {
+                out[i] = nil
+            } else {
+                throw FileSystemError(call: "fstatat", path: base + "/" + rel, errno: errno)
+            }
+        }
+    }
+
     /// `stat(2)` (follows symlinks), nil when the path does not exist.
     public static func stat(_ path: String) throws -> Glibc.stat? {
         var st = Glibc.stat()

@@ -198,6 +198,17 @@ public enum Pipes {
         return polls.filter { $0.revents != 0 }.map(\.fd)
     }
 
+    /// Asks the kernel for a pipe buffer of `bytes` (`F_SETPIPE_SZ`, Linux), so a chatty
+    /// writer is read in fewer, larger pieces; false when refused (the default stays).
+    @discardableResult
+    public static func setCapacity(_ fd: Int32, _ bytes: Int) -> Bool {
+        #if os(Linux)
+        return fcntl(fd, 1031 /* F_SETPIPE_SZ */, Int32(bytes)) >= 0
+        #else
+        return false
+        #endif
+    }
+
     /// One `read(2)`, retried on EINTR: the byte count, 0 at end of file, -1 on error.
     public static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) -> Int {
         while true {
@@ -224,8 +235,20 @@ public enum Pipes {
     }
 }
 
-/// `pipe(2)` with both ends close-on-exec (`pipe2` is declared only under _GNU_SOURCE).
+/// `pipe2(2)`, looked up at run time (it is declared only under _GNU_SOURCE).
+private let pipe2Function: (@convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32)? = {
+    guard let symbol = dlsym(nil, "pipe2") else { return nil }
+    return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32).self)
+}()
+
+/// A pipe with both ends close-on-exec from the start (`pipe2` with O_CLOEXEC), so a
+/// child another thread spawns meanwhile never inherits it; `pipe` + `fcntl` where
+/// `pipe2` is missing.
 private func makePipe(_ fds: inout [Int32], nonBlockingRead: Bool) -> Bool {
+    let flags = O_CLOEXEC | (nonBlockingRead ? O_NONBLOCK : 0)
+    if let pipe2Function {
+        return fds.withUnsafeMutableBufferPointer { pipe2Function($0.baseAddress!, flags) } == 0
+    }
     guard pipe(&fds) == 0 else { return false }
     for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
     if nonBlockingRead {

@@ -32,49 +32,75 @@ enum Git {
         return r.stdout
     }
 
-    /// The state of the work tree containing `directory`; nil when it is not in one.
-    static func state(in directory: String) -> GitState? {
-        guard let topBytes = run(["rev-parse", "--show-toplevel"], in: directory) else { return nil }
-        let top = String(decoding: topBytes, as: UTF8.self).trimmingNewlines
+    /// The state of the work tree containing `directory`, with its file list and (when
+    /// dirty) its diff against HEAD; nil when it is not in a work tree.
+    ///
+    /// One `rev-parse` finds the top directory, the commit and the branch; then `ls-files`
+    /// (tracked and untracked-not-ignored files, tagged), `diff HEAD --binary` and the
+    /// remote lookup run at once. Only `diff` stats the tracked files, so the work tree is
+    /// walked about once. Dirty means a non-empty diff or an untracked file; untracked
+    /// files inside `store` (the `.mlv` directory, when it is in the work tree and not
+    /// ignored) do not count.
+    static func capture(in directory: String, store: String) -> (state: GitState, files: [String], diff: [UInt8]?)? {
+        var top = "", commit: String?, branch: String?
+        if let out = run(["rev-parse", "--show-toplevel", "HEAD", "--symbolic-full-name", "HEAD"], in: directory) {
+            let lines = String(decoding: out, as: UTF8.self).split(separator: "\n").map(String.init)
+            guard lines.count >= 2 else { return nil }
+            top = lines[0]
+            commit = lines[1]
+            if lines.count >= 3, lines[2].hasPrefix("refs/heads/") { branch = String(lines[2].dropFirst("refs/heads/".count)) }
+        } else if let out = run(["rev-parse", "--show-toplevel"], in: directory) {
+            // A repository without a commit yet.
+            top = String(decoding: out, as: UTF8.self).trimmingNewlines
+        } else {
+            return nil
+        }
         guard !top.isEmpty else { return nil }
-        var state = GitState(top: top, dirty: false)
-        // porcelain v2 with --branch: "# branch.oid <sha>|(initial)", "# branch.head <name>|(detached)",
-        // then one NUL-terminated entry per change.
-        if let status = run(["status", "--porcelain=v2", "--branch", "-z", "--untracked-files=normal"], in: top) {
-            for entry in status.split(separator: 0) {
-                let text = String(decoding: entry, as: UTF8.self)
-                if text.hasPrefix("# branch.oid ") {
-                    let oid = String(text.dropFirst("# branch.oid ".count))
-                    if oid != "(initial)" { state.commit = oid }
-                } else if text.hasPrefix("# branch.head ") {
-                    let head = String(text.dropFirst("# branch.head ".count))
-                    if head != "(detached)" { state.branch = head }
-                } else if !text.hasPrefix("#") {
-                    state.dirty = true
-                }
+        var commands: [[String]] = [
+            ["ls-files", "-z", "-t", "--cached", "--others", "--exclude-standard"],
+            ["config", "--get-regexp", "^remote\\..*\\.url$"],
+        ]
+        commands.append(commit != nil ? ["diff", "HEAD", "--binary", "--no-color", "--no-ext-diff"] : ["symbolic-ref", "-q", "--short", "HEAD"])
+        let results = Locked([[UInt8]?](repeating: nil, count: commands.count))
+        try? Parallel.forEach(commands.count, workers: commands.count) { i in
+            let out = run(commands[i], in: top)
+            results.withLock { $0[i] = out }
+        }
+        let out = results.withLock { $0 }
+        var state = GitState(top: top, commit: commit, branch: branch, dirty: false)
+        let realTop = (try? FS.realPath(top)) ?? top
+        let realStore = (try? FS.realPath(store)) ?? store
+        let storePrefix = realStore.hasPrefix(realTop + "/") ? String(realStore.dropFirst(realTop.count + 1)) + "/" : nil
+        // "<tag> <path>" entries: "?" untracked, any other tag tracked.
+        var files: [String] = []
+        var seen = Set<String>()
+        for entry in (out[0] ?? []).split(separator: 0) where entry.count > 2 {
+            let path = String(decoding: entry.dropFirst(2), as: UTF8.self)
+            if entry.first == UInt8(ascii: "?") {
+                if let storePrefix, path.hasPrefix(storePrefix) { continue }
+                state.dirty = true
+            } else if commit == nil {
+                state.dirty = true
             }
+            if seen.insert(path).inserted { files.append(path) }
         }
-        var remoteName = "origin"
-        if run(["remote", "get-url", "origin"], in: top) == nil,
-           let first = run(["remote"], in: top).map({ String(decoding: $0, as: UTF8.self) })?.split(separator: "\n").first {
-            remoteName = String(first)
+        // "remote.<name>.url <url>" lines: origin, else the first.
+        var remotes: [(name: String, url: String)] = []
+        for line in String(decoding: out[1] ?? [], as: UTF8.self).split(separator: "\n") {
+            guard let space = line.firstIndex(of: " ") else { continue }
+            let key = line[..<space]
+            remotes.append((String(key.dropFirst("remote.".count).dropLast(".url".count)), String(line[line.index(after: space)...])))
         }
-        if let url = run(["remote", "get-url", remoteName], in: top) {
-            state.remote = Redaction.stripURLCredentials(String(decoding: url, as: UTF8.self).trimmingNewlines)
+        if let remote = remotes.first(where: { $0.name == "origin" }) ?? remotes.first {
+            state.remote = Redaction.stripURLCredentials(remote.url)
         }
-        return state
-    }
-
-    /// `git diff HEAD --binary`: staged and unstaged changes, binary files included.
-    static func diff(top: String) -> [UInt8]? {
-        run(["diff", "HEAD", "--binary", "--no-color", "--no-ext-diff"], in: top)
-    }
-
-    /// Tracked and untracked-not-ignored files, relative to `top`.
-    static func files(top: String) -> [String]? {
-        run(["ls-files", "-z", "--cached", "--others", "--exclude-standard"], in: top).map { bytes in
-            Array(Set(bytes.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }))
+        var diff: [UInt8]?
+        if commit != nil {
+            if let d = out[2], !d.isEmpty { diff = d; state.dirty = true }
+        } else if let b = out[2] {
+            state.branch = String(decoding: b, as: UTF8.self).trimmingNewlines
         }
+        return (state, files, diff)
     }
 }
 
@@ -100,14 +126,14 @@ extension Repository {
     /// - Throws: `MLVError` for an `extraPaths` entry that is missing or outside the work
     ///   tree or repository; store errors.
     func captureCode(directory: String, extraPaths: [String], writer: PackWriter) throws -> CapturedCode? {
-        guard let git = Git.state(in: directory) else {
+        guard let (git, gitFiles, gitDiff) = Git.capture(in: directory, store: storePath) else {
             guard !extraPaths.isEmpty else { return nil }
             let snapshot = try snapshotCode(extraPaths.map { FS.absolute($0, relativeTo: directory) }, writer: writer)
             return CapturedCode(code: RunCode(snapshot: snapshot.id), cwdInSnapshot: relative(directory, to: root),
                                 saveCache: {})
         }
         let top = (try? FS.realPath(git.top)) ?? git.top
-        var paths = Git.files(top: top) ?? []
+        var paths = gitFiles
         for p in extraPaths {
             let abs = FS.absolute(p, relativeTo: directory)
             let real = (try? FS.realPath(abs)) ?? abs
@@ -118,9 +144,7 @@ extension Repository {
         // The store itself is never code.
         if let inside = relative(storePath, to: top) { paths.removeAll { $0 == inside || $0.hasPrefix(inside + "/") } }
         var code = RunCode(commit: git.commit, branch: git.branch, remote: git.remote, dirty: git.dirty)
-        if git.dirty, git.commit != nil, let diff = Git.diff(top: top), !diff.isEmpty {
-            code.diff = try storeBlob(diff, writer: writer)
-        }
+        if let gitDiff { code.diff = try storeBlob(gitDiff, writer: writer) }
         let key = XXHash.xxh3_64(Array(top.utf8))
         let cacheFile = cachePath + "/stat/code-\(String(key, radix: 16))"
         let previous = StatCacheLoad(path: cacheFile)

@@ -105,11 +105,11 @@ extension Repository {
                        code: request.code, splits: [:], meta: request.meta, progress: progress)
     }
 
-    /// Parses `--from ROLE=REF` / `REF` into inputs.
-    func parseInputs(_ from: [String]) throws -> [Input] {
+    /// Parses `--from ROLE=REF` / `REF` into inputs (`defaultRole` when no role is given).
+    func parseInputs(_ from: [String], defaultRole: String = "parent") throws -> [Input] {
         var inputs: [Input] = []
         for spec in from {
-            var role = "parent", text = spec
+            var role = defaultRole, text = spec
             if let eq = spec.firstIndex(of: "="), !spec.hasPrefix("=") {
                 role = String(spec[..<eq]); text = String(spec[spec.index(after: eq)...])
                 if let p = ArtifactName.problem(with: role) { throw MLVError.invalidName(role, reason: "input role: \(p)") }
@@ -342,31 +342,16 @@ extension Repository {
         try bytes.withUnsafeBytes { try storeBlob($0, writer: writer) }
     }
 
-    /// Stores bytes as one blob, chunked like any file, and returns its id. Pages of a
-    /// large mapping are dropped once chunked, so memory stays bounded.
+    /// Stores bytes as one blob, chunked like any file (by the ingest path: a large blob is
+    /// hashed and stored by two workers, window by window, its pages dropped once chunked),
+    /// and returns its id.
     func storeBlob(_ data: UnsafeRawBufferPointer, writer: PackWriter) throws -> ObjectID {
-        let chunker = try wrap { try FastCDC(config.chunker) }
-        var whole = SHA256()
-        var chunks: [(id: ObjectID, length: Int)] = []
-        var released = 0
-        try chunker.forEachChunk(data) { offset, length in
-            let piece = UnsafeRawBufferPointer(rebasing: data[offset..<(offset + length)])
-            whole.update(piece)
-            let id = SHA256.hash(piece)
-            try wrap { try writer.put(id, kind: .chunk, bytes: piece, compression: .auto) }
-            chunks.append((id, length))
-            if offset + length - released >= Ingest.window {
-                Ingest.release(data, released, offset + length)
-                released = offset + length
-            }
-        }
-        let blob = whole.finalize()
-        if chunks.isEmpty {
+        guard !data.isEmpty else {
+            let blob = SHA256.hash(data)
             try wrap { try writer.put(blob, kind: .chunk, bytes: data, compression: .never) }
-        } else if chunks.count > 1 {
-            try wrap { try writer.put(blob, kind: .chunkList, bytes: ChunkList.encode(chunks), compression: .never) }
+            return blob
         }
-        return blob
+        return try Ingest(repository: self, mode: .store, writer: writer, progress: nil).storeChunked(data, writer: writer).0
     }
 
     private func find(_ path: String, in root: Ingest.Node) -> Ingest.Node? {

@@ -125,10 +125,24 @@ final class Ingest: @unchecked Sendable {
             directories[String(rel)] = node
             return node
         }
-        for rel in relativePaths.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+        let sorted = indicesInUTF8Order(relativePaths).map { relativePaths[$0] }
+        for rel in sorted {
             if let p = PathRules.problem(withRelativePath: rel) { throw MLVError.unsafePath(path: rel, reason: p) }
+        }
+        // lstat by two workers; the tree is built in order afterwards.
+        var stats = [Glibc.stat?](repeating: nil, count: sorted.count)
+        let batch = 512
+        try stats.withUnsafeMutableBufferPointer { out in
+            let out = out
+            try Parallel.forEach((sorted.count + batch - 1) / batch) { b in
+                do {
+                    try FS.lstat(sorted, in: (b * batch)..<min(sorted.count, (b + 1) * batch), under: base, into: out)
+                } catch let e as FileSystemError { throw MLVError.unreadable(path: e.path, cause: e) }
+            }
+        }
+        for (rel, st) in zip(sorted, stats) {
             let path = base + "/" + rel
-            guard let st = try statOrThrow(path) else { continue }
+            guard let st else { continue }
             let slash = rel.lastIndex(of: "/")
             let name = slash.map { String(rel[rel.index(after: $0)...]) } ?? rel
             switch st.st_mode & S_IFMT {
@@ -453,7 +467,7 @@ final class Ingest: @unchecked Sendable {
     /// large the file. Nothing waits inside a worker, so the workers may run in any
     /// order without deadlock. Files below `largeFile` are already processed two at a
     /// time, so they are chunked on the calling thread.
-    private func storeChunked(_ data: UnsafeRawBufferPointer, writer: PackWriter) throws -> (ObjectID, (high: UInt64, low: UInt64)) {
+    func storeChunked(_ data: UnsafeRawBufferPointer, writer: PackWriter) throws -> (ObjectID, (high: UInt64, low: UInt64)) {
         let parallel = data.count > Self.largeFile
         final class Whole: @unchecked Sendable { var hasher = SHA256(); let quick = XXH3_128Stream() }
         let whole = Whole()

@@ -167,6 +167,14 @@ extension Repository {
                 }
             }
         } catch { problem(storePath + "/refs", "\(error)") }
+        // A run in progress committed its code snapshot and diff before it started; they
+        // are live until the run is recorded (or its active directory is removed).
+        for entry in (try? FS.listDirectory(storePath + "/active")) ?? [] {
+            guard let bytes = try? FS.readFileIfExists(storePath + "/active/" + entry.name + "/state"),
+                  let state = try? JSON.parse(bytes) else { continue }
+            if let hex = state["code"]?.string, let id = ObjectID(hex: hex) { manifest(id, "active run \(entry.name)") }
+            if let hex = state["diff"]?.string, let id = ObjectID(hex: hex) { blob(id, "diff of active run \(entry.name)") }
+        }
         return seen
     }
 

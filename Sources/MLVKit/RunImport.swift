@@ -164,9 +164,7 @@ extension Repository {
         request.message = m.message
         request.meta = m.meta.filter { $0.key != "codeCwd" && $0.key != "rerunOf" }
         request.meta["rerunOf"] = original.run
-        var code = m.code!
-        code.diff = m.code?.diff
-        request.presetCode = (code, cwd)
+        request.presetCode = (m.code!, cwd)
         return RerunPlan(original: original, snapshot: snapshot, workdir: workdir, cwdInSnapshot: cwd, request: request)
     }
 

@@ -136,7 +136,7 @@ public final class RunLauncher: @unchecked Sendable {
             let writer = repository.objects.writer()
             do {
                 let captured = try repository.captureCode(directory: request.directory, extraPaths: request.code, writer: writer)
-                try wrap { try writer.commit() }
+                if writer.written.objects == 0 { writer.abort() } else { try wrap { try writer.commit() } }
                 code = captured?.code
                 cwdInSnapshot = captured?.cwdInSnapshot
                 saveCodeCache = captured?.saveCache ?? {}
@@ -166,14 +166,18 @@ public final class RunLauncher: @unchecked Sendable {
         let started = Timestamp.nowMilliseconds()
         let cwd = FS.absolute(request.directory)
         try wrap { try FS.makeDirectories(activeDirectory) }
-        let state = JSON.object([
+        var stateFields: [String: JSON] = [
             "run": .string(runID), "name": .string(name), "command": .array(request.command.map { .string($0) }),
             "cwd": .string(repository.displayPath(cwd)), "started": .string(started), "pid": .int(Int64(getpid())),
             "host": .string(hostName()),
-        ])
+        ]
+        // gc keeps what an active run's code capture committed.
+        if let snapshot = code?.snapshot { stateFields["code"] = .string(snapshot.hex) }
+        if let diff = code?.diff { stateFields["diff"] = .string(diff.hex) }
+        let state = JSON.object(stateFields)
         try wrap { try FS.atomicWrite(activeDirectory + "/state", state.canonicalBytes() + [10], durable: false) }
         let metricsPath = activeDirectory + "/metrics.jsonl"
-        try wrap { try FS.atomicWrite(metricsPath, [], durable: false) }
+        try wrap { FS.close(try FS.open(metricsPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode: 0o644)) }
 
         var env = Subprocess.currentEnvironment()
         env["MLV_RUN_ID"] = runID
@@ -181,6 +185,11 @@ public final class RunLauncher: @unchecked Sendable {
         if RunEnvironment.runsPython(request.command), env["PYTHONUNBUFFERED"] == nil { env["PYTHONUNBUFFERED"] = "1" }
 
         let log = try TerminalLogWriter(path: activeDirectory + "/log")
+        // The log is chunked and stored while it grows, into the writer that later
+        // commits everything the run recorded.
+        let writer = repository.objects.writer()
+        let logBlob = try GrowingBlob(path: log.path, writer: writer, chunker: repository.config.chunker)
+        logBlob.start()
         let series = try MetricSeries(path: activeDirectory + "/series.jsonl")
         let system = try FileAppender(path: activeDirectory + "/system.jsonl")
         var systemSamples = 0
@@ -217,8 +226,9 @@ public final class RunLauncher: @unchecked Sendable {
                                        stdout: .pipe, stderr: .pipe)
             let sampler = FS.isDirectory("/proc/self") ? SystemSampler(root: child.pid) : nil
             var open: [Int32] = [child.stdoutPipe, child.stderrPipe]
+            for fd in open { Pipes.setCapacity(fd, 1 << 20) }
             var passOK = [true, true]
-            var buffer = [UInt8](repeating: 0, count: 1 << 17)
+            var buffer = [UInt8](repeating: 0, count: 1 << 20)
             let sampleEvery = max(50, Int(request.metricsInterval * 1000))
             var nextSample = monotonicMilliseconds() + sampleEvery
             var nextMetrics = monotonicMilliseconds() + 1000
@@ -283,6 +293,7 @@ public final class RunLauncher: @unchecked Sendable {
             try line.withUnsafeBytes { try log.write(.err, $0) }
         }
         try log.close()
+        let logID = try logBlob.finish()
         try takeMetrics(final: true)
         try series.close()
         try system.close()
@@ -305,10 +316,11 @@ public final class RunLauncher: @unchecked Sendable {
         }
         if let cwdInSnapshot { manifest.meta["codeCwd"] = cwdInSnapshot }
         let envBytes = environment.withLock { $0 }?.canonicalBytes() ?? []
-        let files = RunFiles(log: log.path, series: series.points > 0 ? series.path : nil,
+        manifest.log = logID
+        let files = RunFiles(log: nil, series: series.points > 0 ? series.path : nil,
                              system: systemSamples > 0 ? system.path : nil, environment: envBytes)
         let stored = try repository.storeRun(&manifest, files: files, outputs: outputs, directory: cwd,
-                                             activeDirectory: activeDirectory)
+                                             activeDirectory: activeDirectory, writer: writer)
         saveCodeCache()
         var exit = termination.shellStatus
         if exit == 0 && !stored.missing.isEmpty { exit = 1 }
@@ -374,25 +386,18 @@ extension Repository {
     /// Parses `[ROLE=]REF[#SPLIT]` run inputs (default role `input`), resolving each.
     /// - Throws: `MLVError` for a bad role or an unknown ref.
     func parseRunInputs(_ specs: [String]) throws -> [Input] {
-        try specs.map { spec in
-            var role = "input", text = spec
-            if let eq = spec.firstIndex(of: "="), !spec.hasPrefix("=") {
-                role = String(spec[..<eq]); text = String(spec[spec.index(after: eq)...])
-                if let p = ArtifactName.problem(with: role) { throw MLVError.invalidName(role, reason: "input role: \(p)") }
-            }
-            let r = try resolve(text)
-            return Input(role: role, id: r.id, split: r.split, ref: r.kindDisplay)
-        }
+        try parseInputs(specs, defaultRole: "input")
     }
 
-    /// Stores a finished run: blobs and output manifests to packs (committed), then
+    /// Stores a finished run: blobs and output manifests to packs (`writer`, which may
+    /// already hold some, such as the log), committed, then
     /// `refs/runs/<id>`, then the output version refs (only when the run succeeded),
     /// then removes `activeDirectory`.
     func storeRun(_ manifest: inout RunManifest, files: RunFiles, outputs: [RunOutputSpec], directory: String,
-                  activeDirectory: String?) throws -> (record: RunRecord, missing: [RunOutputSpec]) {
+                  activeDirectory: String?, writer given: PackWriter? = nil) throws -> (record: RunRecord, missing: [RunOutputSpec]) {
         let guardLock = try lock(.shared)
         defer { withExtendedLifetime(guardLock) {} }
-        let writer = objects.writer()
+        let writer = given ?? objects.writer()
         var prepared: [PreparedVersion] = []
         var missing: [RunOutputSpec] = []
         do {

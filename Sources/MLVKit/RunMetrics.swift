@@ -231,6 +231,12 @@ final class FileAppender {
         if buffer.count >= 1 << 18 { try flush() }
     }
 
+    /// Writes `bytes` through at once (after anything buffered), without copying them.
+    func write(_ bytes: [UInt8]) throws {
+        try flush()
+        try bytes.withUnsafeBytes { b in try wrap { try FS.writeAll(fd, b, path: path) } }
+    }
+
     func flush() throws {
         guard !buffer.isEmpty else { return }
         try buffer.withUnsafeBytes { b in try wrap { try FS.writeAll(fd, b, path: path) } }

@@ -15,8 +15,9 @@ public struct TerminalLogFormatter: Sendable {
     /// Which stream bytes came from.
     public enum Stream: Int, Sendable {
         case out = 0, err = 1
-        var tag: [UInt8] { self == .out ? Array(" out ".utf8) : Array(" err ".utf8) }
     }
+
+    private static let tags: [[UInt8]] = [Array(" out ".utf8), Array(" err ".utf8)]
 
     public static let maxLine = 1 << 20
     private var pending: [[UInt8]] = [[], []]
@@ -31,42 +32,39 @@ public struct TerminalLogFormatter: Sendable {
     /// Appends the log lines completed by `bytes` (which arrived at `time`) to `out`.
     public mutating func feed(_ stream: Stream, _ bytes: UnsafeRawBufferPointer, time: [UInt8], into out: inout [UInt8]) {
         let s = stream.rawValue
-        var at = 0
         let count = bytes.count
-        guard count > 0 else { return }
+        guard count > 0, let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
+        var at = 0
         if afterCR[s] {
             afterCR[s] = false
-            if bytes[0] == 10 { at = 1 }
+            if base[0] == 10 { at = 1 }
         }
         var start = at
         while at < count {
-            let b = bytes[at]
-            if b == 10 || b == 13 {
-                emit(s, UnsafeRawBufferPointer(rebasing: bytes[start..<at]), time: time, into: &out)
-                if b == 13 {
-                    if at + 1 < count {
-                        if bytes[at + 1] == 10 { at += 1 }
-                    } else {
-                        afterCR[s] = true
-                    }
+            let b = base[at]
+            if b > 13 || (b != 10 && b != 13) { at += 1; continue }
+            emit(s, UnsafeRawBufferPointer(start: base + start, count: at - start), time: time, into: &out)
+            if b == 13 {
+                if at + 1 < count {
+                    if base[at + 1] == 10 { at += 1 }
+                } else {
+                    afterCR[s] = true
                 }
-                at += 1
-                start = at
-                continue
             }
             at += 1
+            start = at
         }
         if start < count {
             if pendingTime[s] == nil { pendingTime[s] = time }
             var rest = start
             while count - rest + pending[s].count >= maxLine {
                 let take = maxLine - pending[s].count
-                pending[s].append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[rest..<(rest + take)]))
+                pending[s].append(contentsOf: UnsafeRawBufferPointer(start: base + rest, count: take))
                 flushPending(s, into: &out)
                 pendingTime[s] = time
                 rest += take
             }
-            if rest < count { pending[s].append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[rest..<count])) }
+            if rest < count { pending[s].append(contentsOf: UnsafeRawBufferPointer(start: base + rest, count: count - rest)) }
             else { pendingTime[s] = nil }
         }
     }
@@ -82,7 +80,7 @@ public struct TerminalLogFormatter: Sendable {
 
     private mutating func flushPending(_ s: Int, into out: inout [UInt8]) {
         out.append(contentsOf: pendingTime[s]!)
-        out.append(contentsOf: Stream(rawValue: s)!.tag)
+        out.append(contentsOf: Self.tags[s])
         out.append(contentsOf: pending[s])
         out.append(10)
         pending[s].removeAll(keepingCapacity: true)
@@ -90,15 +88,21 @@ public struct TerminalLogFormatter: Sendable {
     }
 
     private mutating func emit(_ s: Int, _ line: UnsafeRawBufferPointer, time: [UInt8], into out: inout [UInt8]) {
-        out.append(contentsOf: pendingTime[s] ?? time)
-        out.append(contentsOf: Stream(rawValue: s)!.tag)
-        if !pending[s].isEmpty {
+        if pending[s].isEmpty {
+            out.append(contentsOf: time)
+        } else {
+            out.append(contentsOf: pendingTime[s] ?? time)
+            out.append(contentsOf: Self.tags[s])
             out.append(contentsOf: pending[s])
             pending[s].removeAll(keepingCapacity: true)
+            pendingTime[s] = nil
+            out.append(contentsOf: line)
+            out.append(10)
+            return
         }
+        out.append(contentsOf: Self.tags[s])
         out.append(contentsOf: line)
         out.append(10)
-        pendingTime[s] = nil
     }
 }
 
@@ -136,8 +140,7 @@ final class TerminalLogWriter {
 
     func flush() throws {
         guard !buffer.isEmpty else { return }
-        try out.append(buffer)
-        try out.flush()
+        try out.write(buffer)
         buffer.removeAll(keepingCapacity: true)
     }
 

@@ -208,6 +208,34 @@ struct RunTests {
         try s.mlv("fsck")
     }
 
+    @Test(.enabled(if: gitAvailable)) func aCleanWorkTreeIsNotDirtyBecauseOfTheStore() throws {
+        let s = try store()
+        try s.write("a.py", "print(1)\n")
+        try git(s, "init", "-q")
+        try git(s, "add", "a.py")
+        try git(s, "commit", "-q", "-m", "first")
+        try mlv(s, ["run", "--", "true"], status: 0)
+        let code = try #require(try onlyRun(s).code)
+        #expect(!code.dirty && code.diff == nil && code.remote == nil)
+        let files = try repo(s).flatten(try CodeManifest(json: JSON.parse(try repo(s).objects.read(code.snapshot!).bytes)).root)
+        #expect(files.map(\.path) == ["a.py"], "the store is never code")
+    }
+
+    @Test(.enabled(if: gitAvailable)) func aRepositoryWithoutCommitsAndADetachedHead() throws {
+        let s = try store()
+        try s.write("a.py", "print(1)\n")
+        try git(s, "init", "-q", "-b", "trunk")
+        try mlv(s, ["run", "--name", "first", "--", "true"], status: 0)
+        let first = try #require(try repo(s).resolveRun("first").manifest.code)
+        #expect(first.commit == nil && first.branch == "trunk" && first.dirty && first.diff == nil && first.snapshot != nil)
+        try git(s, "add", "a.py")
+        try git(s, "commit", "-q", "-m", "first")
+        try git(s, "checkout", "-q", "--detach")
+        try mlv(s, ["run", "--name", "second", "--", "true"], status: 0)
+        let second = try #require(try repo(s).resolveRun("second").manifest.code)
+        #expect(second.commit?.count == 40 && second.branch == nil && !second.dirty && second.snapshot == first.snapshot)
+    }
+
     @Test func outsideGitOnlyCodeFilesAreSnapshotted() throws {
         let s = try store()
         try s.write("prep.py", "x = 1\n")

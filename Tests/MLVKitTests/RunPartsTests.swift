@@ -3,6 +3,9 @@ import MLVBasics
 import MLVModel
 import MLVTestSupport
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The terminal log format: lines split across reads, a partial last line, CR, CRLF,
 /// binary bytes, and the cap on a line with no newline.
@@ -221,5 +224,65 @@ import Testing
         for bad in ["digits=out", "tensor:x=a", "model:=a", "model:x=", "model:Bad Name=a"] {
             #expect(throws: MLVError.self) { try RunOutputSpec(parsing: bad) }
         }
+    }
+}
+
+@Suite struct ActiveRunGCTests {
+    /// The code snapshot a run commits before its command starts stays through gc while
+    /// the run's active directory names it, and goes once that is gone.
+    @Test func gcKeepsAnActiveRunsCodeSnapshot() throws {
+        let t = try TestRepository()
+        let repo = t.repository
+        try Scenario.write(.text("x = 1\n"), at: t.path("prep.py"))
+        let writer = repo.objects.writer()
+        let snapshot = try repo.snapshotCode([t.path("prep.py")], writer: writer)
+        try writer.commit()
+        let active = repo.storePath + "/active/0123456789abcdef"
+        try FS.makeDirectories(active)
+        try FS.atomicWrite(active + "/state", JSON.object(["run": .string("0123456789abcdef"), "code": .string(snapshot.id.hex)]).canonicalBytes())
+        _ = try repo.gc(graceSeconds: 0, dryRun: false)
+        try repo.objects.reload()
+        #expect(repo.objects.contains(snapshot.id))
+        try FS.removeTree(active)
+        _ = try repo.gc(graceSeconds: 0, dryRun: false)
+        try repo.objects.reload()
+        #expect(!repo.objects.contains(snapshot.id))
+    }
+}
+
+@Suite struct GrowingBlobTests {
+    /// A file stored while it grows has the id and the bytes of the finished file, and
+    /// the same chunks as storing it at once.
+    @Test(arguments: [0, 100, 3_000_000])
+    func aGrowingFileIsStoredAsTheFinishedFile(size: Int) throws {
+        let t = try TestRepository()
+        let repo = t.repository
+        let bytes = splitmix64Bytes(seed: UInt64(size) + 7, count: size)
+        let pieces = splitmix64Bytes(seed: 99, count: 64)
+        let path = t.path("growing.log")
+        try Scenario.write(.text(""), at: path)
+        let writer = repo.objects.writer()
+        let blob = try GrowingBlob(path: path, writer: writer, chunker: repo.config.chunker)
+        blob.start(intervalMilliseconds: 1)
+        let fd = try FS.open(path, O_WRONLY | O_APPEND)
+        var at = 0, k = 0
+        while at < bytes.count {
+            let n = min(bytes.count - at, 1 + Int(pieces[k % 64]) * 1_500)
+            k += 1
+            try bytes[at..<(at + n)].withUnsafeBytes { try FS.writeAll(fd, $0, path: path) }
+            at += n
+            usleep(500)
+        }
+        FS.close(fd)
+        let id = try blob.finish()
+        try writer.commit()
+        #expect(id == SHA256.hash(bytes))
+        var back: [UInt8] = []
+        try repo.readBlob(id) { back.append(contentsOf: $0) }
+        #expect(back == bytes)
+        let other = repo.objects.writer()
+        #expect(try repo.storeBlob(bytes, writer: other) == id)
+        #expect(other.written.objects == 0, "storing the finished file at once finds every chunk already stored")
+        other.abort()
     }
 }
