@@ -41,9 +41,17 @@ extension Repository {
             now = previous!.event.time  // times never run backwards along a chain
         }
         let event = try make(previous, now)
-        let bytes = event.canonicalBytes()
+        let id = try commitManifest(event.canonicalBytes(), writer: objects.writer())
+        CrashPoint.hit("registry.event-committed")
+        try wrap { try held.write(id) }
+        return (id, event)
+    }
+
+    /// Adds one manifest-kind object (a manifest or an event) to `writer` and commits it;
+    /// on failure the writer is aborted, so nothing it held is left half written.
+    /// - Returns: the object's id.
+    func commitManifest(_ bytes: [UInt8], writer: PackWriter) throws -> ObjectID {
         let id = SHA256.hash(bytes)
-        let writer = objects.writer()
         do {
             try wrap { try writer.put(id, kind: .manifest, bytes: bytes, compression: .always) }
             try wrap { try writer.commit() }
@@ -51,8 +59,6 @@ extension Repository {
             writer.abort()
             throw error
         }
-        CrashPoint.hit("registry.event-committed")
-        try wrap { try held.write(id) }
-        return (id, event)
+        return id
     }
 }

@@ -32,15 +32,7 @@ extension Repository {
     /// commits it, then creates `refs/runs/<run>`. The caller holds the store's lock.
     /// - Throws: `MLVError.refused` when the run already has a record; store errors.
     func recordRun(_ manifest: RunManifest, writer: PackWriter) throws -> ObjectID {
-        let bytes = manifest.canonicalBytes()
-        let id = SHA256.hash(bytes)
-        do {
-            try wrap { try writer.put(id, kind: .manifest, bytes: bytes, compression: .always) }
-            try wrap { try writer.commit() }
-        } catch {
-            writer.abort()
-            throw error
-        }
+        let id = try commitManifest(manifest.canonicalBytes(), writer: writer)
         guard try wrap({ try refs.createRun(manifest.run, id: id) }) else {
             throw MLVError.refused("run \(manifest.run) is already recorded")
         }

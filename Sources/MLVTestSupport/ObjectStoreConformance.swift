@@ -32,20 +32,7 @@ public struct ObjectStoreHarness {
 /// `@Test(arguments: ObjectStoreConformance.checks) func f(_ c: ...Check) throws { try c.run(factory) }`.
 public enum ObjectStoreConformance {
     public typealias Factory = () throws -> ObjectStoreHarness
-
-    /// One named check.
-    public struct Check: Sendable, CustomTestStringConvertible {
-        public let name: String
-        private let body: @Sendable (Factory) throws -> Void
-
-        init(_ name: String, _ body: @escaping @Sendable (Factory) throws -> Void) {
-            self.name = name
-            self.body = body
-        }
-
-        public func run(_ factory: Factory) throws { try body(factory) }
-        public var testDescription: String { name }
-    }
+    public typealias Check = ConformanceCheck<ObjectStoreHarness>
 
     public static let checks: [Check] = [
         Check("every kind round trips", roundTripEveryKind),

@@ -12,20 +12,7 @@ import Testing
 /// does not), only that writing different bytes does.
 public enum RemoteConformance {
     public typealias Factory = () throws -> any Remote
-
-    /// One named check.
-    public struct Check: Sendable, CustomTestStringConvertible {
-        public let name: String
-        private let body: @Sendable (Factory) throws -> Void
-
-        init(_ name: String, _ body: @escaping @Sendable (Factory) throws -> Void) {
-            self.name = name
-            self.body = body
-        }
-
-        public func run(_ factory: Factory) throws { try body(factory) }
-        public var testDescription: String { name }
-    }
+    public typealias Check = ConformanceCheck<any Remote>
 
     public static let checks: [Check] = [
         Check("absent keys: get and head give nil, getRange and download throw notFound", absentKeys),
