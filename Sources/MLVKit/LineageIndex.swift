@@ -242,7 +242,9 @@ extension Repository {
     /// place, so no reader ever opens a half-built index and a failed build leaves the
     /// old one as it was.
     private func buildLineageIndex() throws -> [String: Int] {
-        let tmp = lineageIndexPath + ".tmp-\(getpid())"
+        // Unique per build, not just per process: two builds in one process (threads,
+        // or tests sharing a store) must not delete each other's file mid-build.
+        let tmp = FS.temporaryName(for: lineageIndexPath)
         for suffix in ["", "-journal"] { try? FS.unlink(tmp + suffix) }
         defer { for suffix in ["", "-journal"] { try? FS.unlink(tmp + suffix) } }
         let counts: [String: Int]

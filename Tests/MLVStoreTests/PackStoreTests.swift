@@ -706,3 +706,58 @@ extension InjectedFaultTests {
         #expect(renames.allSatisfy { $0 < directorySync })
     }
 }
+
+extension PackStoreTests {
+    /// Opening the store takes no lock, so a gc may copy a pack's live objects into a new
+    /// pack and delete the old one between the open's directory listing and its open of
+    /// that index: the open lists again (finding the new pack) instead of failing with
+    /// ENOENT, which `mlv` reported as an I/O error (exit 1) under load.
+    @Test("an index deleted between listing and opening is listed again, not an error")
+    func indexVanishingDuringOpen() throws {
+        let f = try PackFixture()
+        let moved = TestObject.random(4, size: 800, seed: 40)
+        try f.commit(moved)
+        let doomed = try f.onlyPack()
+        let other = TestObject.random(3, size: 700, seed: 41)
+        try f.commit(other)
+        let extra = TestObject.random(1, size: 600, seed: 42)
+        // The pack gc would write: the moved objects and one more, built elsewhere.
+        let copies = try PackFixture()
+        try copies.commit(moved + extra)
+        let copied = try copies.onlyPack()
+
+        let fired = AtomicCounter()
+        let directory = f.path
+        let store = try FaultInjection.withHook({ op, path in
+            // What a gc does in that moment: commit the copies, then delete the old pack.
+            guard op == .open, path == doomed.index, fired.add(1) == 1 else { return nil }
+            do {
+                try FS.atomicWrite(directory + "/" + FS.baseName(of: copied.pack), FS.readFile(copied.pack))
+                try FS.atomicWrite(directory + "/" + FS.baseName(of: copied.index), FS.readFile(copied.index))
+                try FS.unlink(doomed.index)
+                try FS.unlink(doomed.pack)
+            } catch {
+                Issue.record("simulating gc: \(error)")
+            }
+            return nil
+        }) {
+            try PackStore(directory: directory)
+        }
+        #expect(fired.current >= 1, "the open never reached the doomed index")
+        #expect(!FS.exists(doomed.index))
+        f.expectReads(moved + other + extra, from: store)
+    }
+
+    /// An index that stays listed and cannot be opened is still an error.
+    @Test("an index that stays listed but cannot be opened is still an error")
+    func unreadableIndexStillFails() throws {
+        let f = try PackFixture()
+        try f.commit(TestObject.random(2, size: 500, seed: 43))
+        let index = try f.onlyPack().index
+        #expect(throws: StoreError.self) {
+            try FaultInjection.withHook({ op, path in op == .open && path == index ? ENOENT : nil }) {
+                try PackStore(directory: f.path)
+            }
+        }
+    }
+}
