@@ -29,4 +29,17 @@ struct HarnessTests {
         #expect(r.status == 3 && r.harnessError == nil, "\(r)")
         #expect(r.stdout == "out\n" && r.stderr == "err\n", "\(r)")
     }
+
+    /// A second wait returns the first result and touches no pid: the reaped child's pid
+    /// may already belong to another test's child, which a second waitpid would reap.
+    @Test func waitingTwiceReturnsTheFirstResult() throws {
+        let dir = try Scenario.makeDirectory(prefix: "mlv-harness")
+        defer { Scenario.removeTree(dir) }
+        let child = try ChildProcess(executable: "/bin/sh", arguments: ["-c", "echo once; exit 4"], directory: dir)
+        let first = child.wait()
+        child.send(SIGKILL)  // a no-op now
+        let second = child.wait()
+        #expect(first.status == 4 && first.stdout == "once\n" && first.harnessError == nil, "\(first)")
+        #expect(second.status == first.status && second.stdout == first.stdout && second.harnessError == nil, "\(second)")
+    }
 }

@@ -577,7 +577,6 @@ extension InjectedFaultTests {
     @Test("failing the n-th open, write, fsync or rename of a commit never damages the store",
           arguments: [EIO, ENOSPC])
     func failEachStepOfACommit(code: Int32) throws {
-        defer { FaultInjection.install(nil) }
         let f = try PackFixture()
         let directory = f.path
         let base = TestObject.random(10, size: 700, seed: 30)
@@ -591,21 +590,21 @@ extension InjectedFaultTests {
             let writer = PackWriter(store: store, directory: directory, targetSize: 4 << 10)
             let seen = AtomicCounter(), fired = AtomicCounter()
             let step = n
-            FaultInjection.install { op, path in
+            var thrown: Error?
+            FaultInjection.withHook({ op, path in
                 guard InjectedFaultTests.packCommitOperations.contains(op), InjectedFaultTests.isInside(path, directory) else { return nil }
                 guard seen.add(1) == step else { return nil }
                 fired.add(1)
                 return code
+            }) {
+                do {
+                    for o in fresh { try writer.put(o.id, kind: o.kind, bytes: o.bytes, compression: .auto) }
+                    try writer.commit()
+                } catch {
+                    thrown = error
+                    writer.abort()
+                }
             }
-            var thrown: Error?
-            do {
-                for o in fresh { try writer.put(o.id, kind: o.kind, bytes: o.bytes, compression: .auto) }
-                try writer.commit()
-            } catch {
-                thrown = error
-                writer.abort()
-            }
-            FaultInjection.install(nil)
 
             if fired.current == 0 {
                 #expect(thrown == nil, "no fault injected, yet: \(String(describing: thrown))")
@@ -636,19 +635,18 @@ extension InjectedFaultTests {
 
     @Test("a commit whose index rename fails leaves the store as it was")
     func failedIndexRename() throws {
-        defer { FaultInjection.install(nil) }
         let f = try PackFixture()
         let base = TestObject.random(3, size: 300, seed: 33)
         try f.commit(base)
         let directory = f.path
-        FaultInjection.install { op, path in
-            op == .rename && InjectedFaultTests.isInside(path, directory) && path.hasSuffix(".idx") ? EIO : nil
-        }
         let lost = TestObject.random(3, size: 300, seed: 34)
         let writer = f.writer()
-        for o in lost { try writer.put(o.id, kind: o.kind, bytes: o.bytes, compression: .never) }
-        #expect(throws: StoreError.self) { try writer.commit() }
-        FaultInjection.install(nil)
+        try FaultInjection.withHook({ op, path in
+            op == .rename && InjectedFaultTests.isInside(path, directory) && path.hasSuffix(".idx") ? EIO : nil
+        }) {
+            for o in lost { try writer.put(o.id, kind: o.kind, bytes: o.bytes, compression: .never) }
+            #expect(throws: StoreError.self) { try writer.commit() }
+        }
 
         // No abort: as after a crash, the pack is in place and its index is not.
         let files = try f.files()
@@ -662,21 +660,22 @@ extension InjectedFaultTests {
 
     @Test("each pack is fsynced before its index is renamed into place, and the directory last")
     func durabilityOrder() throws {
-        defer { FaultInjection.install(nil) }
         let f = try PackFixture()
         let directory = f.path
         let log = Locked<[(op: FSOperation, name: String)]>([])
-        FaultInjection.install { op, path in
+        let objects = TestObject.random(12, size: 1000, seed: 35)
+        let writer = f.writer(targetSize: 4 << 10)
+        // withHook, not install: install's one global slot is shared with tests running
+        // at the same time, and their install(nil) removed this hook mid-commit.
+        try FaultInjection.withHook({ op, path in
             if InjectedFaultTests.isInside(path, directory), op != .open, op != .read {
                 log.withLock { $0.append((op, path == directory ? "." : FS.baseName(of: path))) }
             }
             return nil
+        }) {
+            for o in objects { try writer.put(o.id, kind: o.kind, bytes: o.bytes, compression: .never) }
+            try writer.commit()
         }
-        let objects = TestObject.random(12, size: 1000, seed: 35)
-        let writer = f.writer(targetSize: 4 << 10)
-        for o in objects { try writer.put(o.id, kind: o.kind, bytes: o.bytes, compression: .never) }
-        try writer.commit()
-        FaultInjection.install(nil)
 
         let events = log.withLock { $0 }
         let names = try f.store.packNames()
