@@ -23,6 +23,8 @@ public enum FaultInjection {
     private static let nextSlot = Atomic<Int>(1)
 
     /// Installs `hook` (nil removes it). The hook returns an errno to fail the call.
+    /// This one slot is shared by every caller: tests that run beside others use
+    /// `withHook`, since another test's `install(nil)` would remove their hook.
     public static func install(_ newHook: Hook?) {
         hooks.withLock { $0[0] = newHook }
     }

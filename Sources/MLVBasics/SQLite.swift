@@ -8,6 +8,10 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
     public var message: String
 
     public var description: String { "\(call) on '\(path)': \(message) (sqlite \(code))" }
+
+    /// The file is damaged or not a database (SQLITE_CORRUPT, SQLITE_NOTADB), as opposed
+    /// to busy, locked, read-only or failing I/O.
+    public var isDamage: Bool { code & 0xFF == SQLITE_CORRUPT || code & 0xFF == SQLITE_NOTADB }
 }
 
 /// A value bound to a statement parameter.

@@ -68,6 +68,7 @@ public enum MLVExit {
 func run(_ body: () throws -> Void) throws {
     do {
         try body()
+        try flushStandardOutput()
     } catch let e as ExitCode {
         throw e
     } catch let e as ValidationError {

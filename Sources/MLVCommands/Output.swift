@@ -2,12 +2,25 @@ import MLVBasics
 import MLVKit
 import MLVModel
 #if canImport(Glibc)
-import Glibc
+@preconcurrency import Glibc  // `stdout`, a C global, for flushStandardOutput
 #endif
 
 /// Writes a line to stdout.
 func say(_ text: String) {
     print(text)
+}
+
+/// Flushes stdout and fails when anything written to it was lost (a full disk, a closed
+/// descriptor): `print` drops write errors, and a command whose output vanished must not
+/// exit 0 as if it had said what it did.
+/// - Throws: `FileSystemError` naming stdout.
+func flushStandardOutput() throws {
+    let flushed = fflush(stdout) == 0
+    let code = errno
+    if !flushed || ferror(stdout) != 0 {
+        clearerr(stdout)
+        throw FileSystemError(call: "write", path: "stdout", errno: flushed ? EIO : code)
+    }
 }
 
 /// Writes a line to stderr, prefixed `mlv: `.

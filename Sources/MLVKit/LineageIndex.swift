@@ -188,6 +188,11 @@ final class LineageIndex: LineageSource, LineageSink {
         Set(try query("SELECT key FROM nodes WHERE kind = 'run'", []) { $0.text(0) ?? "" })
     }
 
+    /// Deletes every row (inside the caller's transaction), for a rebuild in place.
+    func clear() throws {
+        for t in ["nodes", "edges", "params", "metrics", "trees", "entries", "dirs"] { try db.execute("DELETE FROM \(t)") }
+    }
+
     /// How many rows each table holds, for `mlv reindex`.
     func counts() throws -> [String: Int] {
         var out: [String: Int] = [:]
@@ -212,10 +217,18 @@ extension Repository {
     /// The lineage facts to query: the index, first brought up to date with the refs
     /// (built when missing, rebuilt when unreadable); the manifests themselves when the
     /// index cannot be written at all.
+    ///
+    /// Only an index SQLite calls damaged (corrupt, not a database) is deleted: one that is
+    /// merely busy (another process holding it past the busy timeout) or unwritable is
+    /// left alone and this query walks the manifests, since deleting a file other
+    /// processes have open is what makes an index go wrong (see `buildLineageIndex`).
     func lineage() throws -> LineageSource {
-        if let index = try? openCaughtUpIndex() { return index }
-        removeLineageIndex()
-        if let index = try? openCaughtUpIndex() { return index }
+        do {
+            return try openCaughtUpIndex()
+        } catch let e as SQLiteError where e.isDamage {
+            removeLineageIndex()
+            if let index = try? openCaughtUpIndex() { return index }
+        } catch {}
         return try scanLineage()
     }
 
@@ -238,12 +251,34 @@ extension Repository {
         return index
     }
 
-    /// Builds a whole index in a temporary file beside the real one and renames it into
-    /// place, so no reader ever opens a half-built index and a failed build leaves the
-    /// old one as it was.
+    /// Builds the whole index from every ref and manifest.
+    ///
+    /// An existing index is emptied and filled again in place, in one transaction, so
+    /// SQLite's own locks order the rebuild with every other process using the index and
+    /// readers see the old or the new contents. It is never replaced by rename: a process
+    /// that had the old file open would go on writing to it, and its rollback journal
+    /// (named after the path, not the file) would look hot to the next process opening the
+    /// new file, which would roll the old file's pages into it.
+    ///
+    /// A missing (or damaged, hence deleted) index is built in a temporary file and linked
+    /// into place, never over one that another process created meanwhile, so no reader
+    /// ever opens a half-built index.
     private func buildLineageIndex() throws -> [String: Int] {
-        let tmp = lineageIndexPath + ".tmp-\(getpid())"
-        for suffix in ["", "-journal"] { try? FS.unlink(tmp + suffix) }
+        if FS.exists(lineageIndexPath) {
+            do {
+                let index = try LineageIndex(path: lineageIndexPath)
+                return try index.db.transaction {
+                    try index.clear()
+                    try sync(index)
+                    return try index.counts()
+                }
+            } catch let e as SQLiteError where e.isDamage {
+                removeLineageIndex()
+            }
+        }
+        // Unique per build, not just per process: two builds in one process (threads,
+        // or tests sharing a store) must not delete each other's file mid-build.
+        let tmp = FS.temporaryName(for: lineageIndexPath)
         defer { for suffix in ["", "-journal"] { try? FS.unlink(tmp + suffix) } }
         let counts: [String: Int]
         do {
@@ -251,8 +286,15 @@ extension Repository {
             try catchUp(index)
             counts = try index.counts()
         }
-        try wrap { try FS.rename(tmp, lineageIndexPath) }
-        for suffix in ["-journal", "-wal", "-shm"] { try? FS.unlink(lineageIndexPath + suffix) }
+        // No journal beside the index is deleted here: once another process has linked its
+        // build into place, a journal there is its live one, and deleting it fails that
+        // process's commit ("disk I/O error", SQLITE_IOERR_DELETE_NOENT).
+        if try !wrap({ try FS.link(tmp, lineageIndexPath) }) {
+            // Another process built it first; its index is as good as this one.
+            let index = try LineageIndex(path: lineageIndexPath)
+            try catchUp(index)
+            return try index.counts()
+        }
         return counts
     }
 
@@ -281,7 +323,12 @@ extension Repository {
     /// Syncs every ref directory whose signature differs from the one recorded: new
     /// dataset and model names, new versions, new runs. One transaction.
     func catchUp(_ index: LineageIndex) throws {
-        try index.db.transaction {
+        try index.db.transaction { try sync(index) }
+    }
+
+    /// `catchUp`'s work, inside the caller's transaction.
+    private func sync(_ index: LineageIndex) throws {
+        do {
             let refsRoot = refs.root
             let recorded = try index.signatures()
             func stale(_ dir: String, _ sig: String) -> Bool { sig == "racy" || recorded[dir] != sig }

@@ -227,7 +227,6 @@ extension Repository {
     public func gc(graceSeconds: Int64, dryRun: Bool) throws -> GCReport {
         let exclusive = try lock(.exclusive)
         defer { withExtendedLifetime(exclusive) {} }
-        try wrap { try objects.reload() }
         var check = FsckReport()
         let live = reachable(full: false, report: &check)
         if !check.isClean {

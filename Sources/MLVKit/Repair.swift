@@ -36,7 +36,6 @@ extension Repository {
     public func repair() throws -> [SalvagedPack] {
         let exclusive = try lock(.exclusive)
         defer { withExtendedLifetime(exclusive) {} }
-        try wrap { try objects.reload() }
         var moved: [String: (reason: String, files: [String])] = [:]
         try wrap {
             for (name, error) in objects.damagedIndexes {

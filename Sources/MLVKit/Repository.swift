@@ -129,8 +129,17 @@ public final class Repository: @unchecked Sendable {
     }
 
     /// Takes the store's writer lock: shared for commands that only add, exclusive for gc.
+    ///
+    /// The list of packs is read again once the lock is held: the one read when the store
+    /// was opened may predate a gc that ran while this process waited for the lock, and a
+    /// writer that trusted it would skip storing objects that gc has since deleted (its
+    /// dedup check would find them in a pack that is gone) and commit a version whose
+    /// objects are missing.
+    /// - Throws: `.store(.io)` when the lock or the pack directory cannot be read.
     func lock(_ mode: FileLock.Mode) throws -> FileLock {
-        try wrap { try FileLock(lockPath, mode: mode) }
+        let held = try wrap { try FileLock(lockPath, mode: mode) }
+        try wrap { try objects.reload() }
+        return held
     }
 
     // MARK: reading objects

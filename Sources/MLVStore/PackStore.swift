@@ -29,7 +29,29 @@ public final class PackStore: ObjectStore, @unchecked Sendable {
     }
 
     /// Re-reads the list of indexes (after a commit or gc).
+    ///
+    /// A process opening the store does not hold the store lock, so a `gc` may delete an
+    /// index between the directory listing and its open. gc commits the packs it copies
+    /// live objects into before it deletes anything, so such a listing is simply listed
+    /// again: the second listing holds the new packs. Only an index that stays listed and
+    /// still cannot be opened is an error.
     public func reload() throws {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                try reloadOnce()
+                return
+            } catch StoreError.io(let e) where e.isNotFound && attempt < Self.reloadAttempts {
+                continue
+            }
+        }
+    }
+
+    /// How many listings `reload` tries while indexes vanish under it.
+    static let reloadAttempts = 20
+
+    private func reloadOnce() throws {
         var found: [PackIndex] = []
         var bad: [(name: String, error: StoreError)] = []
         let known = indexes.withLock { Dictionary(uniqueKeysWithValues: $0.map { ($0.name, $0) }) }
@@ -85,10 +107,24 @@ public final class PackStore: ObjectStore, @unchecked Sendable {
     }
 
     public func read(_ id: ObjectID) throws -> (kind: ObjectKind, bytes: [UInt8]) {
-        guard let (index, entry) = locateForRead(id) else { throw StoreError.missingObject(id) }
-        let bytes = try readRecord(index, entry)
-        try bytes.withUnsafeBytes { try verify(id, entry.kind, $0, pack: index.packPath) }
-        return (entry.kind, bytes)
+        try followingGC {
+            guard let (index, entry) = locateForRead(id) else { throw StoreError.missingObject(id) }
+            let bytes = try readRecord(index, entry)
+            try bytes.withUnsafeBytes { try verify(id, entry.kind, $0, pack: index.packPath) }
+            return (entry.kind, bytes)
+        }
+    }
+
+    /// Runs a read; when the pack it found has been deleted since this handle listed the
+    /// packs (readers take no lock, and gc deletes a pack only after committing copies of
+    /// its live objects), lists the packs again and retries once.
+    private func followingGC<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch StoreError.io(let e) where e.isNotFound {
+            try reload()
+            return try body()
+        }
     }
 
     /// The object's raw bytes with the record's own checks (header, XXH3 checksum,
@@ -96,8 +132,10 @@ public final class PackStore: ObjectStore, @unchecked Sendable {
     /// list, whose caller verifies the SHA-256 of the reassembled blob.
     /// - Throws: `StoreError.missingObject` or `.corruptObject`.
     public func readUnverified(_ id: ObjectID) throws -> (kind: ObjectKind, bytes: [UInt8]) {
-        guard let (index, entry) = locateForRead(id) else { throw StoreError.missingObject(id) }
-        return (entry.kind, try readRecord(index, entry))
+        try followingGC {
+            guard let (index, entry) = locateForRead(id) else { throw StoreError.missingObject(id) }
+            return (entry.kind, try readRecord(index, entry))
+        }
     }
 
     /// Reads a record's stored bytes and checks its header and checksum.

@@ -14,6 +14,10 @@ public struct ProcessResult: Sendable, CustomStringConvertible {
     public var stderr: String
     /// True when it ran past its timeout and was killed.
     public var timedOut: Bool
+    /// Set when the harness could not learn how the process ended or what it wrote
+    /// (`waitpid` failed, say with ECHILD because something else reaped it, or its
+    /// captured output could not be read); `status` is then -1, never a made-up 0.
+    public var harnessError: String? = nil
 
     /// stdout split into lines, without the trailing empty one.
     public var lines: [String] {
@@ -23,7 +27,8 @@ public struct ProcessResult: Sendable, CustomStringConvertible {
     }
 
     public var description: String {
-        "\(arguments.joined(separator: " ")) -> \(status)\(timedOut ? " (timed out)" : "")\nstdout:\n\(stdout)stderr:\n\(stderr)"
+        let problem = harnessError.map { " (harness error: \($0))" } ?? ""
+        return "\(arguments.joined(separator: " ")) -> \(status)\(timedOut ? " (timed out)" : "")\(problem)\nstdout:\n\(stdout)stderr:\n\(stderr)"
     }
 }
 
@@ -35,6 +40,9 @@ public final class ChildProcess: @unchecked Sendable {
     private let outPath: String
     private let errPath: String
     private let timeout: Double
+    /// Whether the child has been reaped (once it has, its pid may belong to another
+    /// process), and the result of the first `wait`.
+    private let state = Locked<(reaped: Bool, result: ProcessResult?)>((false, nil))
 
     /// Starts `executable` with `arguments` in `directory`.
     ///
@@ -86,27 +94,70 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     /// Waits for the process (killing it after the timeout) and collects its output.
+    /// A `waitpid` failure or unreadable output is reported in `harnessError` with
+    /// status -1: a process whose end is unknown must not pass for one that exited 0.
+    ///
+    /// Waiting again returns the same result without touching the pid: after the first
+    /// wait reaped the child, the kernel may have given its pid to another child of this
+    /// test process (pids wrap at `pid_max`, 32768 here), and a second `waitpid` would
+    /// reap that one, leaving its own waiter with ECHILD and no status.
     public func wait() -> ProcessResult {
+        if let done = state.withLock({ $0.result }) { return done }
+        let r = reap()
+        return state.withLock { s in
+            if let done = s.result { return done }
+            s.result = r
+            return r
+        }
+    }
+
+    /// Sends `signal` unless the child has been reaped (its pid may be reused since).
+    public func send(_ signal: Int32) {
+        state.withLock { s in
+            if !s.reaped { _ = kill(pid, signal) }
+        }
+    }
+
+    private func reap() -> ProcessResult {
         var status: Int32 = 0
         var timedOut = false
+        var problems: [String] = []
         let deadline = monotonicMilliseconds() + Int(timeout * 1000)
         while true {
-            let r = waitpid(pid, &status, WNOHANG)
+            let (r, e) = state.withLock { s -> (pid_t, Int32) in
+                if s.reaped { return (-1, ECHILD) }
+                let r = waitpid(pid, &status, WNOHANG)
+                let e = errno
+                if r == pid { s.reaped = true }
+                return (r, e)
+            }
             if r == pid { break }
-            if r < 0 && errno != EINTR { break }
+            if r < 0 {
+                if e == EINTR { continue }
+                problems.append("waitpid(\(pid)) failed: \(String(cString: strerror(e))) (errno \(e))"
+                                + (e == ECHILD ? "; something else in this process reaped the child, or SIGCHLD is ignored" : ""))
+                break
+            }
             if monotonicMilliseconds() >= deadline && !timedOut {
                 timedOut = true
-                kill(pid, SIGKILL)
+                send(SIGKILL)
             }
             usleep(2000)
         }
-        let out = (try? FS.readFile(outPath)) ?? []
-        let err = (try? FS.readFile(errPath)) ?? []
+        func capture(_ path: String) -> [UInt8] {
+            do { return try FS.readFile(path) } catch {
+                problems.append("cannot read the captured output: \(error)")
+                return []
+            }
+        }
+        let out = capture(outPath)
+        let err = capture(errPath)
         Scenario.removeTree(FS.parent(of: outPath))
         // WIFEXITED / WEXITSTATUS / WTERMSIG, spelled out (the C macros are not imported).
         let code: Int32 = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
-        return ProcessResult(arguments: arguments, pid: pid, status: code, stdout: String(decoding: out, as: UTF8.self),
-                             stderr: String(decoding: err, as: UTF8.self), timedOut: timedOut)
+        return ProcessResult(arguments: arguments, pid: pid, status: problems.isEmpty ? code : -1,
+                             stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self),
+                             timedOut: timedOut, harnessError: problems.isEmpty ? nil : problems.joined(separator: "; "))
     }
 }
 

@@ -101,4 +101,45 @@ struct ConcurrentProcessTests {
             #expect(try Scenario.snapshot(s.path("out\(i)")) == Scenario.snapshot(s.path("d\(i)")))
         }
     }
+
+    /// Rounds of adds (some re-adding the content of datasets whose refs were removed),
+    /// two `gc --grace 0`, lineage queries and checkouts, all at once as processes. gc
+    /// deletes packs under processes that opened the store before it ran: none may fail
+    /// (an add once exited 1 with "open ...idx: No such file or directory"), and no add
+    /// may commit a version whose objects gc deleted. One round by default,
+    /// `MLV_LONG_TESTS=1` for twenty.
+    @Test func addsGCAndQueriesWhileGCDeletesPacks() throws {
+        for round in 0..<(longTests ? 20 : 1) {
+            let s = try Session()
+            try s.mlv("init")
+            for i in 0..<4 {
+                try s.write("junk\(i)", ["j.bin": .random(seed: UInt64(round * 100 + i), count: 120_000)])
+                try s.mlv("add", "dataset", "junk\(i)", "junk\(i)")
+            }
+            try s.write("keep", ["k.bin": .random(seed: UInt64(round * 100 + 50), count: 50_000)])
+            try s.mlv("add", "dataset", "keep", "keep")
+            try s.mlv("lineage", "keep")  // builds the lineage index
+            for i in 0..<4 { Scenario.removeTree(s.path(".mlv/refs/dataset/junk\(i)")) }
+            for i in 0..<2 {
+                try s.write("new\(i)", ["a.bin": .random(seed: UInt64(round * 100 + 60 + i), count: 150_000)])
+            }
+
+            var commands: [[String]] = []
+            for i in 0..<2 { commands.append(["add", "dataset", "new\(i)", "new\(i)"]) }
+            for i in 0..<2 { commands.append(["add", "dataset", "again\(i)", "junk\(i)"]) }
+            commands.append(["gc", "--grace", "0"])
+            commands.append(["gc", "--grace", "0"])
+            commands.append(["lineage", "keep"])
+            commands.append(["checkout", "keep", "--to", "out-keep"])
+            let children = try commands.map { try MLVBinary.start($0, in: s.directory, environment: s.environment) }
+            for (command, r) in zip(commands, children.map { $0.wait() }) {
+                #expect(r.status == 0 && !r.timedOut && r.stderr.isEmpty, "round \(round), \(command): \(r)")
+            }
+            try s.mlv("fsck", "--full")
+            for (version, source) in [("new0", "new0"), ("new1", "new1"), ("again0", "junk0"), ("again1", "junk1")] {
+                try s.mlv("checkout", version, "--to", "out-" + version)
+                #expect(try Scenario.snapshot(s.path("out-" + version)) == Scenario.snapshot(s.path(source)), "round \(round)")
+            }
+        }
+    }
 }

@@ -18,6 +18,18 @@ struct ExitCodeTests {
         return s
     }
 
+
+    /// Output that cannot be written (here stdout is /dev/full) is an error, exit 1, not a
+    /// silent exit 0 with nothing said.
+    @Test func lostStandardOutputIsAnError() throws {
+        guard FS.exists("/dev/full") else { return }
+        let s = try store()
+        let r = try runProgram("/bin/sh", ["-c", "exec \"$0\" log dataset mnist > /dev/full", try MLVBinary.path()],
+                               in: s.directory, environment: s.environment)
+        #expect(r.status == 1, "\(r)")
+        #expect(r.stderr.hasPrefix("mlv: error: ") && r.stderr.contains("stdout"), "\(r)")
+    }
+
     func expectError(_ s: Session, _ arguments: [String], status: Int32, mentions: [String],
                      sourceLocation: SourceLocation = #_sourceLocation) throws {
         let r = try s.run(arguments, status: status, sourceLocation: sourceLocation)

@@ -100,4 +100,26 @@ struct GCRaceTests {
         _ = try repo.checkout("d", to: t.path("out"))
         #expect(try t.snapshot("out") == t.snapshot("data"))
     }
+
+    /// A writer opened before a gc (as `mlv add` is while it waits for the lock gc holds)
+    /// reads the pack list again once it holds its lock. With the list from its open, its
+    /// dedup check found the objects of a pack gc had just deleted, skipped storing them,
+    /// and committed a version whose objects were gone.
+    @Test func aWriterOpenedBeforeGCReadsThePacksAgainUnderItsLock() throws {
+        let t = try TestRepository()
+        try t.write("data", ["a.bin": .random(seed: 5, count: 200_000), "b.txt": "b\n"])
+        try t.add("junk", "data")
+        let opened = try t.reopen()
+        Scenario.removeTree(t.repository.storePath + "/refs/dataset/junk")
+        let report = try t.repository.gc(graceSeconds: 0, dryRun: false)
+        #expect(report.objectsRemoved > 0 && report.packsRemoved.count == 1, "\(report)")
+
+        let added = try t.add("again", "data", on: opened)
+        #expect(added.created && added.newBytesStored > 0, "the add stored the content again: \(added)")
+        let repo = try t.reopen()
+        let check = repo.fsck(full: true)
+        #expect(check.isClean, "\(check.problems)")
+        _ = try repo.checkout("again", to: t.path("out"))
+        #expect(try t.snapshot("out") == t.snapshot("data"))
+    }
 }

@@ -132,6 +132,27 @@ func summary(_ g: LineageGraph) -> [String] {
         #expect(summary(try p.repo.blame(.ref("raw@v1"))) == before)
     }
 
+    /// `reindex` rebuilds an existing index in place: a process that has the index open
+    /// keeps writing to the index, not to a file renamed away under it (whose rollback
+    /// journal, named after the path, the next opener of the new file would have taken
+    /// for its own and rolled back into it).
+    @Test func reindexRebuildsInPlaceUnderAnOpenConnection() throws {
+        let p = try Pipeline()
+        let before = summary(try p.repo.blame(.ref("raw@v1")))
+        let path = p.repo.lineageIndexPath
+        let inode = try #require(try FS.stat(path)).st_ino
+        let other = try SQLiteDatabase(path: path)
+        try other.prepare("SELECT count(*) FROM nodes").run()  // opened and read, no transaction left open
+        let report = try p.repo.reindex()
+        #expect(report.counts["nodes"] == (try p.repo.scanLineage()).nodeMap.count)
+        #expect(try FS.stat(path)?.st_ino == inode, "the index file was replaced")
+        try other.execute("INSERT INTO meta(key, value) VALUES('probe', 'x')")
+        var probe: [String?] = []
+        try SQLiteDatabase(path: path).prepare("SELECT value FROM meta WHERE key = 'probe'").forEachRow { probe.append($0.text(0)) }
+        #expect(probe == ["x"], "a write through the open connection reached the index")
+        #expect(summary(try p.repo.blame(.ref("raw@v1"))) == before)
+    }
+
     @Test func refsCreatedBehindTheIndexBackAreFound() throws {
         let p = try Pipeline()
         _ = try p.repo.blame(.ref("raw@v1"))

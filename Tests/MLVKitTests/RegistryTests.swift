@@ -316,14 +316,13 @@ struct RegistryFaultTests {
         let repo = t.repository
         let first = try repo.promote("digits@v1", to: "production", message: "a")
         let modelRefs = repo.storePath + "/refs/model/digits"
-        defer { FaultInjection.install(nil) }
-        FaultInjection.install { op, path in
+        FaultInjection.withHook({ op, path in
             op == .rename && path.hasPrefix(modelRefs + "/") ? EIO : nil
+        }) {
+            expectMLVError({ if case .store(.io) = $0 { true } else { false } }) {
+                try repo.promote("digits@v2", to: "production", message: "b")
+            }
         }
-        expectMLVError({ if case .store(.io) = $0 { true } else { false } }) {
-            try repo.promote("digits@v2", to: "production", message: "b")
-        }
-        FaultInjection.install(nil)
         #expect(try repo.registryHead(model: "digits")?.id == first.id)
         #expect(try repo.resolve("digits@production").version == 1)
         #expect(!FS.exists(modelRefs + "/head.lock"))

@@ -32,12 +32,12 @@ struct DirectoryRemoteTests {
         let dir = try TemporaryDirectory(prefix: "mlv-remote")
         let remote = try DirectoryRemote(path: dir.path)
         let etag = try remote.create("refs/x", Array("old".utf8))
-        FaultInjection.install { op, path in op == .rename && path.hasPrefix(dir.path) ? EIO : nil }
-        defer { FaultInjection.install(nil) }
-        try RemoteConformance.expectKind(.failed, "replace with a failing rename") {
-            _ = try remote.replace("refs/x", Array("new".utf8), expected: etag)
+        let root = dir.path
+        try FaultInjection.withHook({ op, path in op == .rename && path.hasPrefix(root) ? EIO : nil }) {
+            try RemoteConformance.expectKind(.failed, "replace with a failing rename") {
+                _ = try remote.replace("refs/x", Array("new".utf8), expected: etag)
+            }
         }
-        FaultInjection.install(nil)
         #expect(try remote.get("refs/x") == RemoteObject(bytes: Array("old".utf8), etag: etag))
         #expect(try dir.list("refs") == ["x"])
     }

@@ -36,7 +36,9 @@ struct TLSTests {
         }
 
         deinit {
-            kill(process.pid, SIGKILL)
+            // Not kill(pid): a test may have waited for it already, and its pid may now
+            // belong to another test's child.
+            process.send(SIGKILL)
             _ = process.wait()
         }
     }
@@ -83,7 +85,7 @@ struct TLSTests {
         let server = try Server()
         let connection = try TLSConnection(host: "127.0.0.1", port: server.port,
                                            timeouts: ConnectionTimeouts(connect: 2000, io: 5000), caFile: server.certificate)
-        kill(server.process.pid, SIGKILL)
+        server.process.send(SIGKILL)
         _ = server.process.wait()
         let chunk = [UInt8](repeating: 0, count: 1 << 20)
         let error = #expect(throws: NetworkError.self) {

@@ -577,7 +577,6 @@ extension InjectedFaultTests {
     @Test("failing the n-th open, write, fsync or rename of a commit never damages the store",
           arguments: [EIO, ENOSPC])
     func failEachStepOfACommit(code: Int32) throws {
-        defer { FaultInjection.install(nil) }
         let f = try PackFixture()
         let directory = f.path
         let base = TestObject.random(10, size: 700, seed: 30)
@@ -591,21 +590,21 @@ extension InjectedFaultTests {
             let writer = PackWriter(store: store, directory: directory, targetSize: 4 << 10)
             let seen = AtomicCounter(), fired = AtomicCounter()
             let step = n
-            FaultInjection.install { op, path in
+            var thrown: Error?
+            FaultInjection.withHook({ op, path in
                 guard InjectedFaultTests.packCommitOperations.contains(op), InjectedFaultTests.isInside(path, directory) else { return nil }
                 guard seen.add(1) == step else { return nil }
                 fired.add(1)
                 return code
+            }) {
+                do {
+                    for o in fresh { try writer.put(o.id, kind: o.kind, bytes: o.bytes, compression: .auto) }
+                    try writer.commit()
+                } catch {
+                    thrown = error
+                    writer.abort()
+                }
             }
-            var thrown: Error?
-            do {
-                for o in fresh { try writer.put(o.id, kind: o.kind, bytes: o.bytes, compression: .auto) }
-                try writer.commit()
-            } catch {
-                thrown = error
-                writer.abort()
-            }
-            FaultInjection.install(nil)
 
             if fired.current == 0 {
                 #expect(thrown == nil, "no fault injected, yet: \(String(describing: thrown))")
@@ -636,19 +635,18 @@ extension InjectedFaultTests {
 
     @Test("a commit whose index rename fails leaves the store as it was")
     func failedIndexRename() throws {
-        defer { FaultInjection.install(nil) }
         let f = try PackFixture()
         let base = TestObject.random(3, size: 300, seed: 33)
         try f.commit(base)
         let directory = f.path
-        FaultInjection.install { op, path in
-            op == .rename && InjectedFaultTests.isInside(path, directory) && path.hasSuffix(".idx") ? EIO : nil
-        }
         let lost = TestObject.random(3, size: 300, seed: 34)
         let writer = f.writer()
-        for o in lost { try writer.put(o.id, kind: o.kind, bytes: o.bytes, compression: .never) }
-        #expect(throws: StoreError.self) { try writer.commit() }
-        FaultInjection.install(nil)
+        try FaultInjection.withHook({ op, path in
+            op == .rename && InjectedFaultTests.isInside(path, directory) && path.hasSuffix(".idx") ? EIO : nil
+        }) {
+            for o in lost { try writer.put(o.id, kind: o.kind, bytes: o.bytes, compression: .never) }
+            #expect(throws: StoreError.self) { try writer.commit() }
+        }
 
         // No abort: as after a crash, the pack is in place and its index is not.
         let files = try f.files()
@@ -662,21 +660,22 @@ extension InjectedFaultTests {
 
     @Test("each pack is fsynced before its index is renamed into place, and the directory last")
     func durabilityOrder() throws {
-        defer { FaultInjection.install(nil) }
         let f = try PackFixture()
         let directory = f.path
         let log = Locked<[(op: FSOperation, name: String)]>([])
-        FaultInjection.install { op, path in
+        let objects = TestObject.random(12, size: 1000, seed: 35)
+        let writer = f.writer(targetSize: 4 << 10)
+        // withHook, not install: install's one global slot is shared with tests running
+        // at the same time, and their install(nil) removed this hook mid-commit.
+        try FaultInjection.withHook({ op, path in
             if InjectedFaultTests.isInside(path, directory), op != .open, op != .read {
                 log.withLock { $0.append((op, path == directory ? "." : FS.baseName(of: path))) }
             }
             return nil
+        }) {
+            for o in objects { try writer.put(o.id, kind: o.kind, bytes: o.bytes, compression: .never) }
+            try writer.commit()
         }
-        let objects = TestObject.random(12, size: 1000, seed: 35)
-        let writer = f.writer(targetSize: 4 << 10)
-        for o in objects { try writer.put(o.id, kind: o.kind, bytes: o.bytes, compression: .never) }
-        try writer.commit()
-        FaultInjection.install(nil)
 
         let events = log.withLock { $0 }
         let names = try f.store.packNames()
@@ -704,5 +703,60 @@ extension InjectedFaultTests {
         let renames = events.indices.filter { events[$0].op == .rename && events[$0].name.hasSuffix(".idx") }
         #expect(renames.count == names.count)
         #expect(renames.allSatisfy { $0 < directorySync })
+    }
+}
+
+extension PackStoreTests {
+    /// Opening the store takes no lock, so a gc may copy a pack's live objects into a new
+    /// pack and delete the old one between the open's directory listing and its open of
+    /// that index: the open lists again (finding the new pack) instead of failing with
+    /// ENOENT, which `mlv` reported as an I/O error (exit 1) under load.
+    @Test("an index deleted between listing and opening is listed again, not an error")
+    func indexVanishingDuringOpen() throws {
+        let f = try PackFixture()
+        let moved = TestObject.random(4, size: 800, seed: 40)
+        try f.commit(moved)
+        let doomed = try f.onlyPack()
+        let other = TestObject.random(3, size: 700, seed: 41)
+        try f.commit(other)
+        let extra = TestObject.random(1, size: 600, seed: 42)
+        // The pack gc would write: the moved objects and one more, built elsewhere.
+        let copies = try PackFixture()
+        try copies.commit(moved + extra)
+        let copied = try copies.onlyPack()
+
+        let fired = AtomicCounter()
+        let directory = f.path
+        let store = try FaultInjection.withHook({ op, path in
+            // What a gc does in that moment: commit the copies, then delete the old pack.
+            guard op == .open, path == doomed.index, fired.add(1) == 1 else { return nil }
+            do {
+                try FS.atomicWrite(directory + "/" + FS.baseName(of: copied.pack), FS.readFile(copied.pack))
+                try FS.atomicWrite(directory + "/" + FS.baseName(of: copied.index), FS.readFile(copied.index))
+                try FS.unlink(doomed.index)
+                try FS.unlink(doomed.pack)
+            } catch {
+                Issue.record("simulating gc: \(error)")
+            }
+            return nil
+        }) {
+            try PackStore(directory: directory)
+        }
+        #expect(fired.current >= 1, "the open never reached the doomed index")
+        #expect(!FS.exists(doomed.index))
+        f.expectReads(moved + other + extra, from: store)
+    }
+
+    /// An index that stays listed and cannot be opened is still an error.
+    @Test("an index that stays listed but cannot be opened is still an error")
+    func unreadableIndexStillFails() throws {
+        let f = try PackFixture()
+        try f.commit(TestObject.random(2, size: 500, seed: 43))
+        let index = try f.onlyPack().index
+        #expect(throws: StoreError.self) {
+            try FaultInjection.withHook({ op, path in op == .open && path == index ? ENOENT : nil }) {
+                try PackStore(directory: f.path)
+            }
+        }
     }
 }

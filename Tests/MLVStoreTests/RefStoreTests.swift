@@ -254,21 +254,20 @@ struct RefStoreTests {
 extension InjectedFaultTests {
     @Test("a version number taken between listing and creating is skipped, never overwritten")
     func versionTakenMidway() throws {
-        defer { FaultInjection.install(nil) }
         let f = try RefFixture()
         #expect(try f.refs.createNextVersion(kind: "dataset", name: "mnist", id: id(1)) == 1)
         let versions = f.path("dataset/mnist/versions")
         let intruder = id(99)
         let opened = AtomicCounter()
         // Another writer creates version 2 just as this one opens its temp file.
-        FaultInjection.install { op, path in
+        let number = try FaultInjection.withHook({ op, path in
             if op == .open, FS.parent(of: path) == versions, opened.add(1) == 1 {
                 try? PackDamage.writeFile(versions + "/2", Array((intruder.hex + "\n").utf8))
             }
             return nil
+        }) {
+            try f.refs.createNextVersion(kind: "dataset", name: "mnist", id: id(2))
         }
-        let number = try f.refs.createNextVersion(kind: "dataset", name: "mnist", id: id(2))
-        FaultInjection.install(nil)
         #expect(opened.current >= 1)
         #expect(number == 3)
         #expect(try f.refs.version(kind: "dataset", name: "mnist", number: 2) == intruder)
