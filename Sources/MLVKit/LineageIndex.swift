@@ -200,7 +200,7 @@ final class LineageIndex: LineageSource, LineageSink {
 
 /// What `mlv reindex` did.
 public struct ReindexReport: Sendable {
-    /// Rows per table: nodes, edges, params, metrics, trees, entries.
+    /// Rows per table: nodes, edges, params, metrics, trees, entries, events.
     public var counts: [String: Int]
     public var path: String
 }
@@ -241,15 +241,21 @@ extension Repository {
     /// Builds a whole index in a temporary file beside the real one and renames it into
     /// place, so no reader ever opens a half-built index and a failed build leaves the
     /// old one as it was.
-    private func buildLineageIndex() throws -> [String: Int] {
+    /// `withEvents` also fills the registry's event tables (one search of every pack).
+    private func buildLineageIndex(withEvents: Bool = false) throws -> [String: Int] {
         let tmp = lineageIndexPath + ".tmp-\(getpid())"
         for suffix in ["", "-journal"] { try? FS.unlink(tmp + suffix) }
         defer { for suffix in ["", "-journal"] { try? FS.unlink(tmp + suffix) } }
-        let counts: [String: Int]
+        var counts: [String: Int]
         do {
             let index = try LineageIndex(path: tmp, fresh: true)
             try catchUp(index)
             counts = try index.counts()
+            if withEvents {
+                let events = try EventIndex(db: index.db)
+                try catchUpEvents(events)
+                counts["events"] = try events.count()
+            }
         }
         try wrap { try FS.rename(tmp, lineageIndexPath) }
         for suffix in ["-journal", "-wal", "-shm"] { try? FS.unlink(lineageIndexPath + suffix) }
@@ -261,7 +267,7 @@ extension Repository {
     @discardableResult
     public func reindex() throws -> ReindexReport {
         do {
-            return ReindexReport(counts: try buildLineageIndex(), path: lineageIndexPath)
+            return ReindexReport(counts: try buildLineageIndex(withEvents: true), path: lineageIndexPath)
         } catch let e as SQLiteError {
             throw MLVError.damaged("cannot build the lineage index: \(e)")
         }

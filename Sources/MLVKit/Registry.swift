@@ -172,9 +172,28 @@ extension Repository {
     }
 
     /// `registryState(model:at:)` for several models, read in parallel; results in the
-    /// order of `models`.
+    /// order of `models`. The event index names the event to read for each model whose
+    /// indexed events are exactly one per seq up to its head (so they are its chain); any
+    /// other model, or every model when the index cannot be used, is walked from its head.
     public func registryStates(models: [String], at time: Int64) throws -> [(state: RegistryState, event: Event?)] {
-        try inParallel(models) { try registryState(model: $0, at: time) }
+        for m in models { try requireModel(m) }
+        let heads = try inParallel(models) { m in try wrap { try refs.head(kind: Self.modelKind, name: m) } }
+        var known: [Int: ObjectID?] = [:]  // model's position -> the event to read (nil: none that early)
+        if let index = eventIndex(), let chains = try? index.chains(at: time),
+           let seqs = try? index.seqs(of: heads.compactMap { $0 }) {
+            for (i, head) in heads.enumerated() {
+                guard let head else { known[i] = .some(nil); continue }
+                guard let (chain, seq) = seqs[head], chain == models[i], let c = chains[chain],
+                      c.count == seq, c.distinct == seq, c.top == seq else { continue }
+                known[i] = .some(c.newest)
+            }
+        }
+        return try inParallel(Array(models.indices)) { i in
+            guard let found = known[i] else { return try registryState(model: models[i], at: time) }
+            guard let id = found else { return (RegistryState(), nil) }
+            let e = try event(id)
+            return (e.state, e)
+        }
     }
 
     /// Each model with its latest version and the stages its versions hold; reads one
