@@ -79,12 +79,12 @@ struct Models: ParsableCommand {
     func run() throws {
         try MLVCommands.run {
             let repo = try store.open()
-            let all = try repo.models()
+            let all = try repo.models(manifests: output.json)
             let taints = try shownTaints(repo, all)
             if output.json {
                 sayJSON(.array(all.map { m in .object([
                     "name": .string(m.name), "latest": .int(Int64(m.latest)), "id": .string(m.latestID.hex),
-                    "versions": .int(Int64(m.versions)), "created": .string(m.manifest.created), "author": .string(m.manifest.author),
+                    "versions": .int(Int64(m.versions)), "created": .string(m.manifest?.created ?? ""), "author": .string(m.manifest?.author ?? ""),
                     "stages": .object(m.state.stages.mapValues { .array($0.map { .int(Int64($0.version)) }) }),
                     "aliases": .object(m.state.aliases.mapValues { .int(Int64($0.version)) }),
                     "tainted": .object((taints[m.name] ?? [:]).mapValues { .string($0) }),
@@ -114,7 +114,7 @@ struct RegistryBoard: ParsableCommand {
         try MLVCommands.run {
             let repo = try store.open()
             let config = try repo.stageConfig()
-            let models = try repo.models(only: name)
+            let models = try repo.models(only: name, manifests: false)
             let taints = try shownTaints(repo, models)
             if output.json {
                 sayJSON(.array(models.map { m in .object([

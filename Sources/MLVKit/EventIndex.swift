@@ -80,14 +80,17 @@ final class EventIndex {
 
     /// Per chain: how many events, how many distinct seqs, the highest seq, and the id of
     /// the newest event (highest seq) whose time is at most `time`.
-    func chains(at time: Int64) throws -> [String: (count: Int, distinct: Int, top: Int, newest: ObjectID?)] {
+    /// - Parameter only: just these chains (one query each); nil: every chain (one pass).
+    func chains(at time: Int64, only: [String]? = nil) throws -> [String: (count: Int, distinct: Int, top: Int, newest: ObjectID?)] {
         var out: [String: (count: Int, distinct: Int, top: Int, newest: ObjectID?)] = [:]
-        try db.prepare("SELECT chain, count(*), count(DISTINCT seq), max(seq) FROM events GROUP BY chain").forEachRow {
-            out[$0.text(0) ?? ""] = (Int($0.int(1)), Int($0.int(2)), Int($0.int(3)), nil)
-        }
+        let filter = only == nil ? "" : "WHERE chain = ? "
+        let stats = try db.prepare("SELECT chain, count(*), count(DISTINCT seq), max(seq) FROM events \(filter)GROUP BY chain")
         // SQLite returns the bare column `id` from the row holding max(seq).
-        try db.prepare("SELECT chain, max(seq), id FROM events WHERE time <= ? GROUP BY chain").forEachRow([.int(time)]) {
-            out[$0.text(0) ?? ""]?.newest = $0.text(2).flatMap(ObjectID.init(hex:))
+        let newest = try db.prepare("SELECT chain, max(seq), id FROM events WHERE time <= ? \(only == nil ? "" : "AND chain = ? ")GROUP BY chain")
+        for chain in only.map({ $0.map(Optional.some) }) ?? [nil] {
+            let key: [SQLiteValue] = chain.map { [.text($0)] } ?? []
+            try stats.forEachRow(key) { out[$0.text(0) ?? ""] = (Int($0.int(1)), Int($0.int(2)), Int($0.int(3)), nil) }
+            try newest.forEachRow([.int(time)] + key) { out[$0.text(0) ?? ""]?.newest = $0.text(2).flatMap(ObjectID.init(hex:)) }
         }
         return out
     }
