@@ -49,8 +49,8 @@ extension Repository {
         // packs. Events name the model just after `message`, checked on the bytes first.
         let needles = models.count <= 16 ? models.map { Array("\",\"model\":\"\($0)\",\"previous\":".utf8) } : nil
         var lowest: [String: (seq: Int, id: ObjectID)] = [:]
-        for (id, e) in storedEvents(in: objects.packIndexes, skipping: chained, needles: needles) {
-            guard let head = headSeqs[e.model], e.seq > head.seq, e.seq < lowest[e.model]?.seq ?? Int.max else { continue }
+        forEachStoredEvent(in: objects.packIndexes, skipping: chained, needles: needles) { id, e in
+            guard let head = headSeqs[e.model], e.seq > head.seq, e.seq < lowest[e.model]?.seq ?? Int.max else { return }
             lowest[e.model] = (e.seq, id)
         }
         for (model, e) in lowest { let head = headSeqs[model]!; reports[head.index].problem = rolledBack(e.seq, e.id, head: head.seq) }

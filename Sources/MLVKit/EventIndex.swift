@@ -125,7 +125,7 @@ extension Repository {
         let gone = searched.subtracting(present)
         guard !new.isEmpty || !gone.isEmpty else { return }
         try index.db.transaction {
-            for (id, event) in storedEvents(in: new) { try index.add(id, event) }
+            try forEachStoredEvent(in: new) { id, event in try index.add(id, event) }
             let insert = try index.db.prepare("INSERT OR IGNORE INTO event_packs(name) VALUES(?)")
             for p in new { try insert.run([.text(p.name)]) }
             let delete = try index.db.prepare("DELETE FROM event_packs WHERE name = ?")
@@ -140,13 +140,13 @@ extension Repository {
         try? index.add(id, event)
     }
 
-    /// The model events stored in `packs`, recognised from their bytes before anything is
+    /// Calls `body` with each model event stored in `packs`, recognised from their bytes before anything is
     /// parsed: canonical JSON sorts keys, so an event's bytes begin with its first key,
     /// `action` (other manifests begin with `bytes` or `paths`); when `needles` is given,
     /// only records containing one of them are parsed. `skipping` ids are not read.
-    func storedEvents(in packs: [PackIndex], skipping: Set<ObjectID> = [], needles: [[UInt8]]? = nil) -> [(ObjectID, Event)] {
+    func forEachStoredEvent(in packs: [PackIndex], skipping: Set<ObjectID> = [], needles: [[UInt8]]? = nil,
+                            _ body: (ObjectID, Event) throws -> Void) rethrows {
         let prefix = Array("{\"action\":\"".utf8)
-        var out: [(ObjectID, Event)] = []
         for index in packs {
             for i in 0..<index.count {
                 let entry = index.entry(at: i)
@@ -154,10 +154,9 @@ extension Repository {
                       let (_, bytes) = try? objects.readUnverified(entry.id), bytes.starts(with: prefix),
                       needles?.contains(where: { contains(bytes, $0) }) ?? true,
                       let json = try? JSON.parse(bytes), let e = try? Event(json: json) else { continue }
-                out.append((entry.id, e))
+                try body(entry.id, e)
             }
         }
-        return out
     }
 
     func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
