@@ -15,6 +15,7 @@ import MLVStore
 final class EventIndex {
     static let schemaVersion = "1"
     let db: SQLiteDatabase
+    private var insert: SQLiteStatement?
 
     /// Opens the index file at `path` (creating it) and its event tables.
     /// - Throws: `SQLiteError`.
@@ -48,7 +49,8 @@ final class EventIndex {
     /// Records one event (again is harmless).
     /// - Throws: `SQLiteError`.
     func add(_ id: ObjectID, _ event: Event) throws {
-        try db.prepare("INSERT OR IGNORE INTO events(chain, seq, id, time) VALUES(?,?,?,?)").run([
+        if insert == nil { insert = try db.prepare("INSERT OR IGNORE INTO events(chain, seq, id, time) VALUES(?,?,?,?)") }
+        try insert!.run([
             .text(event.model), .int(Int64(event.seq)), .text(id.hex),
             Timestamp.parse(event.time).map { .int($0) } ?? .null,
         ])
