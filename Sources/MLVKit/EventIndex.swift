@@ -31,10 +31,15 @@ final class EventIndex {
     init(db: SQLiteDatabase) throws {
         self.db = db
         try db.execute("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID")
-        var version: String?
-        try db.prepare("SELECT value FROM meta WHERE key='events-schema'").forEachRow { version = $0.text(0) }
-        guard version != Self.schemaVersion else { return }
+        func version() throws -> String? {
+            var out: String?
+            try db.prepare("SELECT value FROM meta WHERE key='events-schema'").forEachRow { out = $0.text(0) }
+            return out
+        }
+        guard try version() != Self.schemaVersion else { return }
         try db.transaction {
+            // Asked again inside the transaction: another process may have just created them.
+            guard try version() != Self.schemaVersion else { return }
             try db.execute("""
                 DROP TABLE IF EXISTS events; DROP TABLE IF EXISTS event_packs;
                 CREATE TABLE events(chain TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, time INTEGER,
