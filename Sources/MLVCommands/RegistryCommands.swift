@@ -79,12 +79,12 @@ struct Models: ParsableCommand {
     func run() throws {
         try MLVCommands.run {
             let repo = try store.open()
-            let all = try repo.models()
+            let all = try repo.models(manifests: output.json)
             let taints = try shownTaints(repo, all)
             if output.json {
                 sayJSON(.array(all.map { m in .object([
                     "name": .string(m.name), "latest": .int(Int64(m.latest)), "id": .string(m.latestID.hex),
-                    "versions": .int(Int64(m.versions)), "created": .string(m.manifest.created), "author": .string(m.manifest.author),
+                    "versions": .int(Int64(m.versions)), "created": .string(m.manifest?.created ?? ""), "author": .string(m.manifest?.author ?? ""),
                     "stages": .object(m.state.stages.mapValues { .array($0.map { .int(Int64($0.version)) }) }),
                     "aliases": .object(m.state.aliases.mapValues { .int(Int64($0.version)) }),
                     "tainted": .object((taints[m.name] ?? [:]).mapValues { .string($0) }),
@@ -114,7 +114,7 @@ struct RegistryBoard: ParsableCommand {
         try MLVCommands.run {
             let repo = try store.open()
             let config = try repo.stageConfig()
-            let models = try repo.models(only: name)
+            let models = try repo.models(only: name, manifests: false)
             let taints = try shownTaints(repo, models)
             if output.json {
                 sayJSON(.array(models.map { m in .object([
@@ -339,16 +339,23 @@ struct Audit: ParsableCommand {
             Events are hash-chained per model: each names the previous one's id. Taints and \
             untaints form one more chain, checked by --verify without a model name. --verify \
             re-reads every event from the head back (each read re-hashes it), checks the seq \
-            numbers, links and times, and looks for events newer than the head; it names the \
-            first bad event. --at T shows which version held each stage at T. \
+            numbers, links and times, and looks for events newer than the head (a head moved \
+            back) in the derived index .mlv/index.sqlite, or with --full in every stored \
+            object; it names the first bad event. --at T shows which version held each stage at T. \
             Exit codes: 0 ok; 1 --verify found tampering; 2 unknown model or stage; 5 --at does not parse.
             """)
     @Argument(help: "NAME or NAME@STAGE (default: every model).") var target: String?
     @Option(help: ArgumentHelp("A time: 2026-05-01, 2026-05-01T12:00Z or 2026-05-01T12:00:00Z (UTC).", valueName: "TIME"))
     var at: String?
     @Flag(help: "Re-hash and check every event's chain.") var verify = false
+    @Flag(help: "With --verify: search every stored object for events newer than a head, instead of the derived index.")
+    var full = false
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: JSONOption
+
+    func validate() throws {
+        if full && !verify { throw ValidationError("--full goes with --verify") }
+    }
 
     func run() throws {
         var tampered = false
@@ -375,7 +382,7 @@ struct Audit: ParsableCommand {
             }
             let models = try model.map { m in _ = try repo.history(model: m); return [m] } ?? repo.modelNames()
             if verify {
-                var reports = try repo.verifyChains(models: models)
+                var reports = try repo.verifyChains(models: models, full: full)
                 if model == nil, (try? repo.refs.chainHead("taint/head")) != nil {
                     reports.append(repo.verifyTaintChain())
                 }

@@ -5,18 +5,20 @@ import MLVStore
 extension Repository {
     /// Re-checks `model`'s event chain; see `verifyChains`.
     /// - Throws: `.notFound` for an unknown model.
-    public func verifyChain(model: String) throws -> ChainReport {
-        try verifyChains(models: [model])[0]
+    public func verifyChain(model: String, full: Bool = false) throws -> ChainReport {
+        try verifyChains(models: [model], full: full)[0]
     }
 
     /// Re-checks each model's event chain from the head back: every event's bytes hash to
     /// its id (the pack read re-hashes), decode as an event of this model, `seq` falls by
-    /// one at each step to 1 with no previous, and times never run backwards. Then one
-    /// pass over the stored objects outside the chains looks for events of these models
-    /// newer than their head (`seq` beyond the head's), which mean a head was moved back.
-    /// Names the first bad event found.
+    /// one at each step to 1 with no previous, and times never run backwards. Then looks
+    /// for events of these models newer than their head (`seq` beyond the head's), which
+    /// mean a head was moved back: in the derived event index (`EventIndex`, brought up to
+    /// date with the packs first), or, with `full` or when the index cannot be used, in one
+    /// pass over every stored object outside the chains. Names the first bad event found
+    /// (for a head moved back, the lowest seq beyond it).
     /// - Throws: `.notFound` for an unknown model.
-    public func verifyChains(models: [String]) throws -> [ChainReport] {
+    public func verifyChains(models: [String], full: Bool = false) throws -> [ChainReport] {
         var reports: [ChainReport] = []
         var chained = Set<ObjectID>()
         var headSeqs: [String: (index: Int, seq: Int)] = [:]
@@ -28,23 +30,30 @@ extension Repository {
             reports.append(report)
         }
         guard !headSeqs.isEmpty else { return reports }
-        // A rolled-back head: events of these models beyond the head's seq in the packs.
-        // Canonical JSON sorts keys, so an event's bytes begin with its first key, `action`
-        // (other manifests begin with `bytes` or `paths`), and name the model just after
-        // `message`: both checked on the bytes before anything is parsed.
-        let prefix = Array("{\"action\":\"".utf8)
-        let needles = models.count <= 16 ? models.map { Array("\",\"model\":\"\($0)\",\"previous\":".utf8) } : nil
-        for index in objects.packIndexes {
-            for i in 0..<index.count {
-                let entry = index.entry(at: i)
-                guard entry.kind == .manifest, entry.rawLength < 1 << 20, !chained.contains(entry.id),
-                      let (_, bytes) = try? objects.readUnverified(entry.id), bytes.starts(with: prefix),
-                      needles?.contains(where: { contains(bytes, $0) }) ?? true,
-                      let json = try? JSON.parse(bytes), let e = try? Event(json: json),
-                      let head = headSeqs[e.model], e.seq > head.seq, reports[head.index].isIntact else { continue }
-                reports[head.index].problem = "event seq \(e.seq) (\(entry.id.hex)) is newer than the head (seq \(head.seq)): the head was moved back, or a change crashed before moving it"
-            }
+        func rolledBack(_ seq: Int, _ id: ObjectID, head: Int) -> String {
+            "event seq \(seq) (\(id.hex)) is newer than the head (seq \(head)): the head was moved back, or a change crashed before moving it"
         }
+        if !full, let index = eventIndex() {
+            var found: [Int: String] = [:]
+            do {
+                for (model, head) in headSeqs {
+                    if let e = try index.events(of: model, after: head.seq).first(where: { !chained.contains($0.id) }) {
+                        found[head.index] = rolledBack(e.seq, e.id, head: head.seq)
+                    }
+                }
+                for (i, problem) in found { reports[i].problem = problem }
+                return reports
+            } catch {}  // an unreadable index: search the packs instead
+        }
+        // The full search: events of these models beyond the head's seq anywhere in the
+        // packs. Events name the model just after `message`, checked on the bytes first.
+        let needles = models.count <= 16 ? models.map { Array("\",\"model\":\"\($0)\",\"previous\":".utf8) } : nil
+        var lowest: [String: (seq: Int, id: ObjectID)] = [:]
+        forEachStoredEvent(in: objects.packIndexes, skipping: chained, needles: needles) { id, e in
+            guard let head = headSeqs[e.model], e.seq > head.seq, e.seq < lowest[e.model]?.seq ?? Int.max else { return }
+            lowest[e.model] = (e.seq, id)
+        }
+        for (model, e) in lowest { let head = headSeqs[model]!; reports[head.index].problem = rolledBack(e.seq, e.id, head: head.seq) }
         return reports
     }
 
@@ -90,16 +99,5 @@ extension Repository {
             next = e.previous
         }
         return headSeq
-    }
-
-    private func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
-        guard let first = needle.first, haystack.count >= needle.count else { return false }
-        var i = 0
-        let last = haystack.count - needle.count
-        while i <= last {
-            if haystack[i] == first && haystack[i..<(i + needle.count)].elementsEqual(needle) { return true }
-            i += 1
-        }
-        return false
     }
 }

@@ -16,6 +16,7 @@ extension Repository {
     /// time now (never earlier than the previous event's), writes the event object (pack,
     /// index, fsync), then moves the head to it and releases the lock. The event is durable
     /// before the ref names it; only a crash between the two leaves an unreferenced object.
+    /// A model event is then added to the derived event index (see `EventIndex`).
     /// - Throws: what `make` throws; `.registryChanged(display)` when the head moved meanwhile;
     ///   `.store(.locked)` when another writer holds the head's lock.
     func appendEvent<E: ChainedEvent>(
@@ -44,6 +45,7 @@ extension Repository {
         let id = try commitManifest(event.canonicalBytes(), writer: objects.writer())
         CrashPoint.hit("registry.event-committed")
         try wrap { try held.write(id) }
+        if let e = event as? Event { indexAppendedEvent(id, e) }
         return (id, event)
     }
 

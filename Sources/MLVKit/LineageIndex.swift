@@ -205,7 +205,7 @@ final class LineageIndex: LineageSource, LineageSink {
 
 /// What `mlv reindex` did.
 public struct ReindexReport: Sendable {
-    /// Rows per table: nodes, edges, params, metrics, trees, entries.
+    /// Rows per table: nodes, edges, params, metrics, trees, entries, events.
     public var counts: [String: Int]
     public var path: String
 }
@@ -263,15 +263,24 @@ extension Repository {
     /// A missing (or damaged, hence deleted) index is built in a temporary file and linked
     /// into place, never over one that another process created meanwhile, so no reader
     /// ever opens a half-built index.
-    private func buildLineageIndex() throws -> [String: Int] {
+    /// `withEvents` also fills the registry's event tables (one search of every pack).
+    private func buildLineageIndex(withEvents: Bool = false) throws -> [String: Int] {
         if FS.exists(lineageIndexPath) {
             do {
                 let index = try LineageIndex(path: lineageIndexPath)
-                return try index.db.transaction {
+                var counts = try index.db.transaction {
                     try index.clear()
                     try sync(index)
                     return try index.counts()
                 }
+                if withEvents {
+                    // The event tables are emptied, then searched again in their own transaction.
+                    let events = try EventIndex(db: index.db)
+                    try index.db.transaction { try events.clear() }
+                    try catchUpEvents(events)
+                    counts["events"] = try events.count()
+                }
+                return counts
             } catch let e as SQLiteError where e.isDamage {
                 removeLineageIndex()
             }
@@ -280,11 +289,16 @@ extension Repository {
         // or tests sharing a store) must not delete each other's file mid-build.
         let tmp = FS.temporaryName(for: lineageIndexPath)
         defer { for suffix in ["", "-journal"] { try? FS.unlink(tmp + suffix) } }
-        let counts: [String: Int]
+        var counts: [String: Int]
         do {
             let index = try LineageIndex(path: tmp, fresh: true)
             try catchUp(index)
             counts = try index.counts()
+            if withEvents {
+                let events = try EventIndex(db: index.db)
+                try catchUpEvents(events)
+                counts["events"] = try events.count()
+            }
         }
         // No journal beside the index is deleted here: once another process has linked its
         // build into place, a journal there is its live one, and deleting it fails that
@@ -303,7 +317,7 @@ extension Repository {
     @discardableResult
     public func reindex() throws -> ReindexReport {
         do {
-            return ReindexReport(counts: try buildLineageIndex(), path: lineageIndexPath)
+            return ReindexReport(counts: try buildLineageIndex(withEvents: true), path: lineageIndexPath)
         } catch let e as SQLiteError {
             throw MLVError.damaged("cannot build the lineage index: \(e)")
         }

@@ -16,7 +16,8 @@ public struct ModelSummary: Sendable {
     public var name: String
     public var latest: Int
     public var latestID: ObjectID
-    public var manifest: ModelManifest
+    /// The latest version's manifest; nil when `models(only:manifests:)` was told not to read it.
+    public var manifest: ModelManifest?
     public var versions: Int
     /// The registry after its newest event (empty when nothing was ever promoted).
     public var state: RegistryState
@@ -172,20 +173,39 @@ extension Repository {
     }
 
     /// `registryState(model:at:)` for several models, read in parallel; results in the
-    /// order of `models`.
+    /// order of `models`. The event index names the event to read for each model whose
+    /// indexed events are exactly one per seq up to its head (so they are its chain); any
+    /// other model, or every model when the index cannot be used, is walked from its head.
     public func registryStates(models: [String], at time: Int64) throws -> [(state: RegistryState, event: Event?)] {
-        try inParallel(models) { try registryState(model: $0, at: time) }
+        for m in models { try requireModel(m) }
+        let heads = try inParallel(models) { m in try wrap { try refs.head(kind: Self.modelKind, name: m) } }
+        var known: [Int: ObjectID?] = [:]  // model's position -> the event to read (nil: none that early)
+        if let index = eventIndex(), let chains = try? index.chains(at: time, only: models.count <= 64 ? models : nil),
+           let seqs = try? index.seqs(of: heads.compactMap { $0 }) {
+            for (i, head) in heads.enumerated() {
+                guard let head else { known[i] = .some(nil); continue }
+                guard let (chain, seq) = seqs[head], chain == models[i], let c = chains[chain],
+                      c.count == seq, c.distinct == seq, c.top == seq else { continue }
+                known[i] = .some(c.newest)
+            }
+        }
+        return try inParallel(Array(models.indices)) { i in
+            guard let found = known[i] else { return try registryState(model: models[i], at: time) }
+            guard let id = found else { return (RegistryState(), nil) }
+            let e = try event(id)
+            return (e.state, e)
+        }
     }
 
     /// Each model with its latest version and the stages its versions hold; reads one
-    /// version ref, one manifest and the head event per model.
+    /// version ref, one manifest (unless `manifests` is false) and the head event per model.
     /// - Parameter only: just this model (`.notFound` when there is none).
-    public func models(only: String? = nil) throws -> [ModelSummary] {
+    public func models(only: String? = nil, manifests: Bool = true) throws -> [ModelSummary] {
         if let only { try requireModel(only) }
         return try inParallel(only.map { [$0] } ?? modelNames()) { name -> ModelSummary? in
             guard let last = try wrap({ try refs.latestVersion(kind: Self.modelKind, name: name) }) else { return nil }
             let head = try registryHead(model: name)
-            return ModelSummary(name: name, latest: last.number, latestID: last.id, manifest: try modelManifest(last.id),
+            return ModelSummary(name: name, latest: last.number, latestID: last.id, manifest: manifests ? try modelManifest(last.id) : nil,
                                 versions: last.count, state: head?.event.state ?? RegistryState(), head: head?.id)
         }.compactMap { $0 }
     }

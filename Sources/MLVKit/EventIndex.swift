@@ -1,0 +1,185 @@
+import MLVBasics
+import MLVModel
+import MLVStore
+
+/// The registry's part of the derived index `.mlv/index.sqlite`: every model event stored
+/// in the packs, on a chain or not (`events`), and which packs were already searched for
+/// them (`event_packs`). Kept in tables of their own, beside the lineage tables, with
+/// their own schema number (`meta` key `events-schema`), so the two evolve apart.
+///
+/// Filled in two ways: `appendEvent` adds the row of each event it writes (after the head
+/// moves; a failure is ignored), and `Repository.catchUpEvents` reads every pack not yet
+/// listed in `event_packs` (all of them on a fresh index, one per new event after that,
+/// or the packs a fetch or a gc brought) and adds the events it finds. Packs are
+/// immutable, so a pack searched once never needs searching again.
+final class EventIndex {
+    static let schemaVersion = "1"
+    let db: SQLiteDatabase
+    private var insert: SQLiteStatement?
+
+    /// Opens the index file at `path` (creating it) and its event tables.
+    /// - Throws: `SQLiteError`.
+    convenience init(path: String) throws {
+        let db = try SQLiteDatabase(path: path)
+        try db.execute("PRAGMA synchronous=OFF; PRAGMA temp_store=MEMORY")
+        try self.init(db: db)
+    }
+
+    /// Uses the event tables of an open index, creating them (or emptying them when
+    /// their schema number differs).
+    /// - Throws: `SQLiteError`.
+    init(db: SQLiteDatabase) throws {
+        self.db = db
+        try db.execute("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID")
+        func version() throws -> String? {
+            var out: String?
+            try db.prepare("SELECT value FROM meta WHERE key='events-schema'").forEachRow { out = $0.text(0) }
+            return out
+        }
+        guard try version() != Self.schemaVersion else { return }
+        try db.transaction {
+            // Asked again inside the transaction: another process may have just created them.
+            guard try version() != Self.schemaVersion else { return }
+            try db.execute("""
+                DROP TABLE IF EXISTS events; DROP TABLE IF EXISTS event_packs;
+                CREATE TABLE events(chain TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, time INTEGER,
+                                    PRIMARY KEY(chain, seq, id)) WITHOUT ROWID;
+                CREATE INDEX events_id ON events(id);
+                CREATE TABLE event_packs(name TEXT PRIMARY KEY) WITHOUT ROWID;
+                INSERT OR REPLACE INTO meta(key, value) VALUES('events-schema', '\(Self.schemaVersion)');
+                """)
+        }
+    }
+
+    /// Records one event (again is harmless).
+    /// - Throws: `SQLiteError`.
+    func add(_ id: ObjectID, _ event: Event) throws {
+        if insert == nil { insert = try db.prepare("INSERT OR IGNORE INTO events(chain, seq, id, time) VALUES(?,?,?,?)") }
+        try insert!.run([
+            .text(event.model), .int(Int64(event.seq)), .text(id.hex),
+            Timestamp.parse(event.time).map { .int($0) } ?? .null,
+        ])
+    }
+
+    /// Forgets every indexed event and searched pack (for a rebuild).
+    /// - Throws: `SQLiteError`.
+    func clear() throws {
+        try db.execute("DELETE FROM events; DELETE FROM event_packs")
+    }
+
+    /// How many events are indexed.
+    /// - Throws: `SQLiteError`.
+    func count() throws -> Int {
+        var n = 0
+        try db.prepare("SELECT count(*) FROM events").forEachRow { n = Int($0.int(0)) }
+        return n
+    }
+
+    /// The packs already searched.
+    func searchedPacks() throws -> Set<String> {
+        var out = Set<String>()
+        try db.prepare("SELECT name FROM event_packs").forEachRow { out.insert($0.text(0) ?? "") }
+        return out
+    }
+
+    /// The indexed events of `chain` with a seq above `seq`, lowest first.
+    func events(of chain: String, after seq: Int) throws -> [(seq: Int, id: ObjectID)] {
+        var out: [(Int, ObjectID)] = []
+        try db.prepare("SELECT seq, id FROM events WHERE chain = ? AND seq > ? ORDER BY seq").forEachRow([.text(chain), .int(Int64(seq))]) {
+            if let id = $0.text(1).flatMap(ObjectID.init(hex:)) { out.append((Int($0.int(0)), id)) }
+        }
+        return out
+    }
+
+    /// Per chain: how many events, how many distinct seqs, the highest seq, and the id of
+    /// the newest event (highest seq) whose time is at most `time`.
+    /// - Parameter only: just these chains (one query each); nil: every chain (one pass).
+    func chains(at time: Int64, only: [String]? = nil) throws -> [String: (count: Int, distinct: Int, top: Int, newest: ObjectID?)] {
+        var out: [String: (count: Int, distinct: Int, top: Int, newest: ObjectID?)] = [:]
+        let filter = only == nil ? "" : "WHERE chain = ? "
+        let stats = try db.prepare("SELECT chain, count(*), count(DISTINCT seq), max(seq) FROM events \(filter)GROUP BY chain")
+        // SQLite returns the bare column `id` from the row holding max(seq).
+        let newest = try db.prepare("SELECT chain, max(seq), id FROM events WHERE time <= ? \(only == nil ? "" : "AND chain = ? ")GROUP BY chain")
+        for chain in only.map({ $0.map(Optional.some) }) ?? [nil] {
+            let key: [SQLiteValue] = chain.map { [.text($0)] } ?? []
+            try stats.forEachRow(key) { out[$0.text(0) ?? ""] = (Int($0.int(1)), Int($0.int(2)), Int($0.int(3)), nil) }
+            try newest.forEachRow([.int(time)] + key) { out[$0.text(0) ?? ""]?.newest = $0.text(2).flatMap(ObjectID.init(hex:)) }
+        }
+        return out
+    }
+
+    /// The seq recorded for each of `ids` that is indexed, by id.
+    func seqs(of ids: [ObjectID]) throws -> [ObjectID: (chain: String, seq: Int)] {
+        var out: [ObjectID: (chain: String, seq: Int)] = [:]
+        let lookup = try db.prepare("SELECT chain, seq FROM events WHERE id = ?")
+        for id in ids {
+            try lookup.forEachRow([.text(id.hex)]) { out[id] = ($0.text(0) ?? "", Int($0.int(1))) }
+        }
+        return out
+    }
+}
+
+extension Repository {
+    /// The registry's event index, brought up to date with the packs; nil when it cannot
+    /// be opened or written (callers then read the packs themselves).
+    func eventIndex() -> EventIndex? {
+        if let index = try? EventIndex(path: lineageIndexPath), (try? catchUpEvents(index)) != nil { return index }
+        return nil
+    }
+
+    /// Searches every pack not yet listed in `event_packs` for model events and records
+    /// them; forgets packs that are gone (a gc replaced them). One transaction.
+    func catchUpEvents(_ index: EventIndex) throws {
+        try? objects.reload()
+        let packs = objects.packIndexes
+        let searched = try index.searchedPacks()
+        let new = packs.filter { !searched.contains($0.name) }
+        let present = Set(packs.map(\.name))
+        let gone = searched.subtracting(present)
+        guard !new.isEmpty || !gone.isEmpty else { return }
+        try index.db.transaction {
+            try forEachStoredEvent(in: new) { id, event in try index.add(id, event) }
+            let insert = try index.db.prepare("INSERT OR IGNORE INTO event_packs(name) VALUES(?)")
+            for p in new { try insert.run([.text(p.name)]) }
+            let delete = try index.db.prepare("DELETE FROM event_packs WHERE name = ?")
+            for name in gone { try delete.run([.text(name)]) }
+        }
+    }
+
+    /// After `appendEvent` moved a head: records the event in an existing index. The
+    /// index is derived, so a failure is left for the next catch-up (it finds the pack).
+    func indexAppendedEvent(_ id: ObjectID, _ event: Event) {
+        guard FS.exists(lineageIndexPath), let index = try? EventIndex(path: lineageIndexPath) else { return }
+        try? index.add(id, event)
+    }
+
+    /// Calls `body` with each model event stored in `packs`, recognised from their bytes before anything is
+    /// parsed: canonical JSON sorts keys, so an event's bytes begin with its first key,
+    /// `action` (other manifests begin with `bytes` or `paths`); when `needles` is given,
+    /// only records containing one of them are parsed. `skipping` ids are not read.
+    func forEachStoredEvent(in packs: [PackIndex], skipping: Set<ObjectID> = [], needles: [[UInt8]]? = nil,
+                            _ body: (ObjectID, Event) throws -> Void) rethrows {
+        let prefix = Array("{\"action\":\"".utf8)
+        for index in packs {
+            for i in 0..<index.count {
+                let entry = index.entry(at: i)
+                guard entry.kind == .manifest, entry.rawLength < 1 << 20, !skipping.contains(entry.id),
+                      let (_, bytes) = try? objects.readUnverified(entry.id), bytes.starts(with: prefix),
+                      needles?.contains(where: { contains(bytes, $0) }) ?? true,
+                      let json = try? JSON.parse(bytes), let e = try? Event(json: json) else { continue }
+                try body(entry.id, e)
+            }
+        }
+    }
+
+    func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+        guard let first = needle.first, haystack.count >= needle.count else { return false }
+        var i = 0
+        let last = haystack.count - needle.count
+        while i <= last {
+            if haystack[i] == first && haystack[i..<(i + needle.count)].elementsEqual(needle) { return true }
+            i += 1
+        }
+        return false
+    }
+}
