@@ -26,7 +26,7 @@ enum DirectionFlag: String, EnumerableFlag {
 /// Stages, aliases and taints of every node in a graph.
 func graphMarks(_ repo: Repository, _ g: LineageGraph) throws -> GraphMarks {
     var marks = GraphMarks(holdings: repo.holdings(in: g), highlighted: Set(g.starts))
-    let ids = g.nodes.values.filter { $0.kind == .dataset || $0.kind == .model }.map(\.id)
+    let ids = g.reachedNodes.filter { $0.kind == .dataset || $0.kind == .model }.map(\.id)
     for (id, list) in try repo.taintMarks(of: ids) {
         marks.taints[id.hex] = list.map(\.summary).joined(separator: "; ")
     }
