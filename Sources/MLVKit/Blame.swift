@@ -225,9 +225,12 @@ extension Repository {
         }
         // Sorted through small keys and indices: moving whole items costs more than comparing.
         let kindOrder: [LineageKind: Int] = [.code: 0, .dataset: 1, .run: 2, .model: 3]
-        let keys = items.map { a -> (Int, Int, String, Int, String, String) in
+        // Names ranked once (a history has far fewer names than nodes), so most comparisons are of integers.
+        let names = Array(Set(items.map(\.node.name))).sorted()
+        let nameRank = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
+        let keys = items.map { a -> (Int, Int, Int, String, String) in
             let rank = a.node.kind != .model ? 0 : a.stages.contains("production") ? 0 : a.stages.isEmpty ? 2 : 1
-            return (kindOrder[a.node.kind]!, rank, a.node.name, a.node.version ?? 0, a.node.created, a.node.key)
+            return (kindOrder[a.node.kind]! * 4 + rank, nameRank[a.node.name]!, a.node.version ?? 0, a.node.created, a.node.key)
         }
         let order = items.indices.sorted { keys[$0] < keys[$1] }
         return BlameResult(target: target, matched: starts.isEmpty ? [] : matched, affected: order.map { items[$0] }, graph: graph,

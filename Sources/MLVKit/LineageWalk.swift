@@ -155,9 +155,14 @@ extension Repository {
             var bestFrom: [Int32] = []
             let firstEnd = ends.count
             ends.reserveCapacity(ends.count + edges.count)
+            // Sources return a frontier node's edges together: its position is looked up once.
+            var lastFrom = "", f: Int32 = -1
             for (i, e) in edges.enumerated() {
                 let (to, from) = direction == .down ? (e.child, e.parent) : (e.parent, e.child)
-                let f = Int32(g.position[from] ?? -1)
+                if i == 0 || from != lastFrom {
+                    f = Int32(g.position[from] ?? -1)
+                    lastFrom = from
+                }
                 if let p = g.position[to] {
                     if p >= base, Self.edgePrecedes(e, edges[best[p - base]]) {
                         best[p - base] = i
