@@ -186,10 +186,10 @@ extension Repository {
                 if Int(ends[j].child) >= base { ends[j].child = final[Int(ends[j].child) - base] }
             }
             let next = sorted.map { newKeys[$0] }
-            let found = try source.nodes(next)
-            for t in sorted {
+            let found = try source.nodeList(next)
+            for (rank, t) in sorted.enumerated() {
                 let key = newKeys[t]
-                let node = found[key]
+                let node = found[rank]
                 g.appendNew(key, node: node, depth: level + 1, via: edges[best[t]], from: bestFrom[t])
                 if node == nil { g.missing.append(key) }
             }
