@@ -38,7 +38,7 @@ func renderDOT(_ g: LineageGraph, marks: GraphMarks) -> String {
         if !badge.isEmpty { label += "\n" + badge }
         if let t = marks.taints[key] { label += "\n" + t }
         var attrs: [String]
-        switch g.nodes[key]?.kind {
+        switch g.node(key)?.kind {
         case .dataset: attrs = ["shape=cylinder", "fillcolor=\"#dbeafe\""]
         case .model: attrs = ["shape=box", "fillcolor=\"#dcfce7\""]
         case .run: attrs = ["shape=ellipse", "fillcolor=\"#fef3c7\""]
@@ -73,7 +73,7 @@ func renderMermaid(_ g: LineageGraph, marks: GraphMarks) -> String {
         if !badge.isEmpty { text += "\n" + badge }
         if let t = marks.taints[key] { text += "\n" + t }
         let id = ids[key]!
-        switch g.nodes[key]?.kind {
+        switch g.node(key)?.kind {
         case .dataset: out.append("  \(id)[(\(label(text)))]:::dataset")
         case .model: out.append("  \(id)[\(label(text))]:::model")
         case .run: out.append("  \(id)([\(label(text))]):::run")
@@ -114,8 +114,8 @@ func graphJSON(_ g: LineageGraph, marks: GraphMarks) -> JSON {
     .object([
         "start": .array(g.starts.map { .string($0) }),
         "nodes": .array(g.order.map { key in
-            var o: [String: JSON] = ["key": .string(key), "depth": .int(Int64(g.depth[key] ?? 0))]
-            if let n = g.nodes[key] {
+            var o: [String: JSON] = ["key": .string(key), "depth": .int(Int64(g.depth(of: key) ?? 0))]
+            if let n = g.node(key) {
                 o["kind"] = .string(n.kind.rawValue)
                 o["name"] = .string(n.name)
                 o["version"] = n.version.map { .int(Int64($0)) } ?? .null

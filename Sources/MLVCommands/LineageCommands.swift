@@ -26,7 +26,7 @@ enum DirectionFlag: String, EnumerableFlag {
 /// Stages, aliases and taints of every node in a graph.
 func graphMarks(_ repo: Repository, _ g: LineageGraph) throws -> GraphMarks {
     var marks = GraphMarks(holdings: repo.holdings(in: g), highlighted: Set(g.starts))
-    let ids = g.nodes.values.filter { $0.kind == .dataset || $0.kind == .model }.map(\.id)
+    let ids = g.reachedNodes.filter { $0.kind == .dataset || $0.kind == .model }.map(\.id)
     for (id, list) in try repo.taintMarks(of: ids) {
         marks.taints[id.hex] = list.map(\.summary).joined(separator: "; ")
     }
@@ -154,17 +154,20 @@ struct BlameCommand: ParsableCommand {
         }
         for m in result.matched { say(fit("\(title): \(m)", width)) }
         let groups: [(String, LineageKind)] = [("code", .code), ("datasets", .dataset), ("runs", .run), ("models", .model)]
-        let present = groups.filter { g in result.affected.contains { $0.node.kind == g.1 } }
+        // Groups hold indices into `affected`, not copies of its items (125,000 of them for a whole history).
+        let affected = result.affected
+        let present = groups.filter { g in affected.contains { $0.node.kind == g.1 } }
         if present.isEmpty { say("nothing downstream is affected") }
         for (gi, (label, kind)) in present.enumerated() {
-            let items = result.affected.filter { $0.node.kind == kind }
+            let items = affected.indices.filter { affected[$0].node.kind == kind }
             let lastGroup = gi == present.count - 1
-            let held = kind == .model ? items.filter { !$0.stages.isEmpty }.count : 0
+            let held = kind == .model ? items.filter { !affected[$0].stages.isEmpty }.count : 0
             say((lastGroup ? "└─ " : "├─ ") + "\(label) (\(items.count)" + (held > 0 ? ", \(held) holding a stage" : "") + ")")
             let indent = lastGroup ? "   " : "│  "
             // Models holding a stage come first and are always shown.
             let shown = all ? items : Array(items.prefix(max(20, held)))
-            for (i, item) in shown.enumerated() {
+            for (i, index) in shown.enumerated() {
+                let item = affected[index]
                 let last = i == shown.count - 1 && shown.count == items.count
                 var line = indent + (last ? "└─ " : "├─ ") + item.node.display
                 let badge = (item.stages + item.aliases.map { "@" + $0 })

@@ -46,6 +46,8 @@ public struct BlameItem: Sendable {
     public var aliases: [String]
     /// Displays before the walk's start on this item's path (`blob 1a2b3c (src/prep.py)`).
     var lead: [String]
+    /// The node's position in the result's graph.
+    var position: Int
 }
 
 /// What `mlv blame` found.
@@ -61,7 +63,7 @@ public struct BlameResult: Sendable {
 
     /// Displays from the blamed thing to `item` along a shortest path.
     public func path(_ item: BlameItem) -> [String] {
-        item.lead + graph.pathKeys(to: item.node.key).map(graph.display)
+        item.lead + graph.pathPositions(to: item.position).map(graph.display(at:))
     }
 
     /// Whether an affected model holds `stage` now.
@@ -72,15 +74,12 @@ public struct BlameResult: Sendable {
     /// The target as JSON, with the rest of the result.
     public var json: JSON {
         // Every path at once: each node's display made once, each path from its parent's.
-        var paths: [String: [JSON]] = [:]
+        var paths: [[JSON]] = []
         paths.reserveCapacity(graph.order.count)
-        for key in graph.order {
-            let d = JSON.string(graph.display(key))
-            if let e = graph.via[key], let before = paths[e.child == key ? e.parent : e.child] {
-                paths[key] = before + [d]
-            } else {
-                paths[key] = [d]
-            }
+        for p in graph.order.indices {
+            let d = JSON.string(graph.display(at: p))
+            let from = Int(graph.fromAt[p])
+            paths.append(from >= 0 && from < p ? paths[from] + [d] : [d])
         }
         return .object([
             "target": target.json,
@@ -90,7 +89,7 @@ public struct BlameResult: Sendable {
                 "version": a.node.version.map { .int(Int64($0)) } ?? .null,
                 "id": .string(a.node.kind == .run ? a.node.key : a.node.id.hex),
                 "stages": .array(a.stages.map { .string($0) }), "aliases": .array(a.aliases.map { .string($0) }),
-                "path": .array(a.lead.map { .string($0) } + (paths[a.node.key] ?? [])),
+                "path": .array(a.lead.map { .string($0) } + paths[a.position]),
             ]) }),
             "problems": .array(problems.map { .string($0) }),
         ])
@@ -204,16 +203,15 @@ extension Repository {
         var items: [BlameItem] = []
         items.reserveCapacity(graph.order.count)
         // Which start each node's path begins at (only blob, commit and text targets lead in).
-        var leadOf: [String: String] = [:]
+        var leadOf: [Int] = []
         if !lead.isEmpty {
-            for key in graph.order {
-                if graph.depth[key] == 0 { leadOf[key] = key } else if let e = graph.via[key] {
-                    leadOf[key] = leadOf[e.child == key ? e.parent : e.child]
-                }
+            for p in graph.order.indices {
+                let from = Int(graph.fromAt[p])
+                leadOf.append(graph.depthAt[p] == 0 || from < 0 || from >= p ? p : leadOf[from])
             }
         }
-        for key in graph.order {
-            guard let node = graph.nodes[key], includeStarts || !startSet.contains(key) else { continue }
+        for (p, key) in graph.order.enumerated() {
+            guard let node = graph.nodeAt[p], includeStarts || graph.depthAt[p] != 0 || !startSet.contains(key) else { continue }
             var stages: [String] = [], aliases: [String] = []
             if node.kind == .model, let v = node.version {
                 if states[node.name] == nil { states[node.name] = (try? registryHead(model: node.name))??.event.state ?? RegistryState() }
@@ -222,14 +220,17 @@ extension Repository {
                     .sorted(by: productionFirst)
                 aliases = state.aliases.filter { $0.value.version == v && $0.value.id == node.id }.keys.sorted()
             }
-            let start = graph.depth[key] == 0 ? key : (leadOf[key] ?? key)
-            items.append(BlameItem(node: node, stages: stages, aliases: aliases, lead: lead[start] ?? []))
+            let start = leadOf.isEmpty ? key : graph.order[leadOf[p]]
+            items.append(BlameItem(node: node, stages: stages, aliases: aliases, lead: lead[start] ?? [], position: p))
         }
         // Sorted through small keys and indices: moving whole items costs more than comparing.
         let kindOrder: [LineageKind: Int] = [.code: 0, .dataset: 1, .run: 2, .model: 3]
-        let keys = items.map { a -> (Int, Int, String, Int, String, String) in
+        // Names ranked once (a history has far fewer names than nodes), so most comparisons are of integers.
+        let names = Array(Set(items.map(\.node.name))).sorted()
+        let nameRank = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
+        let keys = items.map { a -> (Int, Int, Int, String, String) in
             let rank = a.node.kind != .model ? 0 : a.stages.contains("production") ? 0 : a.stages.isEmpty ? 2 : 1
-            return (kindOrder[a.node.kind]!, rank, a.node.name, a.node.version ?? 0, a.node.created, a.node.key)
+            return (kindOrder[a.node.kind]! * 4 + rank, nameRank[a.node.name]!, a.node.version ?? 0, a.node.created, a.node.key)
         }
         let order = items.indices.sorted { keys[$0] < keys[$1] }
         return BlameResult(target: target, matched: starts.isEmpty ? [] : matched, affected: order.map { items[$0] }, graph: graph,
@@ -272,7 +273,7 @@ extension Repository {
     public func holdings(in graph: LineageGraph) -> [String: (stages: [String], aliases: [String])] {
         var states: [String: RegistryState] = [:]
         var out: [String: (stages: [String], aliases: [String])] = [:]
-        for node in graph.nodes.values where node.kind == .model {
+        for node in graph.reachedNodes where node.kind == .model {
             guard let v = node.version else { continue }
             if states[node.name] == nil { states[node.name] = (try? registryHead(model: node.name))??.event.state ?? RegistryState() }
             let state = states[node.name]!

@@ -74,6 +74,8 @@ public struct BlobHit: Sendable, Hashable {
 protocol LineageSource: AnyObject {
     /// The nodes among `keys` that exist (missing objects are absent).
     func nodes(_ keys: [String]) throws -> [String: LineageNode]
+    /// The node each of `keys` names, in the same order (nil where missing).
+    func nodeList(_ keys: [String]) throws -> [LineageNode?]
     /// The edges whose child (`.up`) or parent (`.down`) is one of `keys`.
     func edges(of keys: [String], _ direction: LineageDirection) throws -> [LineageEdge]
     /// Every (node, path) whose tree holds a file whose blob id starts with `prefix`.
@@ -82,6 +84,13 @@ protocol LineageSource: AnyObject {
     func codeFiles(path: String) throws -> [BlobHit]
     /// Every run with a recorded git commit.
     func runCommits() throws -> [(key: String, commit: String)]
+}
+
+extension LineageSource {
+    func nodeList(_ keys: [String]) throws -> [LineageNode?] {
+        let found = try nodes(keys)
+        return keys.map { found[$0] }
+    }
 }
 
 /// Receives the lineage facts read from manifests: the index when syncing, or a

@@ -87,8 +87,34 @@ final class LineageIndex: LineageSource, LineageSink {
         return out
     }
 
+    /// Reads the keys in batches bound as a numbered `VALUES` list, so each row says which
+    /// key it answers and no key text is read back or hashed.
+    func nodeList(_ keys: [String]) throws -> [LineageNode?] {
+        var out = [LineageNode?](repeating: nil, count: keys.count)
+        var start = 0
+        while start < keys.count {
+            let n = min(keys.count - start, 256)
+            let values = (0..<n).map { "(\($0),?)" }.joined(separator: ",")
+            let sql = "SELECT k.column1, n.kind, n.name, n.version, n.id, n.created, n.root, n.git_commit FROM (VALUES \(values)) k " +
+                "JOIN nodes n ON n.key = k.column2"
+            let base = start
+            try statement(sql).forEachRow(keys[base..<base + n].map { .text($0) }) { s in
+                let i = base + Int(s.int(0))
+                out[i] = Self.node(s, key: keys[i])
+            }
+            start += n
+        }
+        return out
+    }
+
     private static func node(_ s: SQLiteStatement) -> LineageNode? {
-        guard let key = s.text(0), let kind = s.text(1).flatMap(LineageKind.init(rawValue:)), let name = s.text(2),
+        guard let key = s.text(0) else { return nil }
+        return node(s, key: key)
+    }
+
+    /// A node from a row whose columns 1...7 are kind, name, version, id, created, root, git_commit.
+    private static func node(_ s: SQLiteStatement, key: String) -> LineageNode? {
+        guard let kind = s.text(1).flatMap(LineageKind.init(rawValue:)), let name = s.text(2),
               let id = s.text(4).flatMap(ObjectID.init(hex:)), let created = s.text(5) else { return nil }
         return LineageNode(key: key, kind: kind, name: name, version: s.isNull(3) ? nil : Int(s.int(3)), id: id,
                            created: created, root: s.text(6).flatMap(ObjectID.init(hex:)), commit: s.text(7))

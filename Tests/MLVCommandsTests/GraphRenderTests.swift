@@ -19,12 +19,9 @@ func sampleGraph() -> (LineageGraph, GraphMarks) {
         LineageNode(key: id("clean").hex, kind: .dataset, name: "clean", version: 1, id: id("clean"), created: ""),
         LineageNode(key: id("model").hex, kind: .model, name: "digits", version: 4, id: id("model"), created: ""),
     ]
-    for n in nodes {
-        g.nodes[n.key] = n
-        g.order.append(n.key)
-    }
+    for n in nodes { g.append(n.key, node: n, depth: 0, via: nil) }
     let ghost = id("ghost").hex
-    g.order.append(ghost)
+    g.append(ghost, node: nil, depth: 0, via: nil)
     g.missing = [ghost]
     g.edges = [
         LineageEdge(child: "00000000000000a1", parent: id("raw").hex, role: "raw"),
