@@ -37,11 +37,9 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], exclude: ["README.md"]),
         .executableTarget(name: "mlv", dependencies: ["MLVCommands"], exclude: ["README.md"]),
-        // Builds large stores for scripts/bench through the library's own encoders.
-        .executableTarget(name: "mlv-bench-generate", dependencies: ["MLVKit", "MLVStore", "MLVModel", "MLVBasics"],
-                          path: "Benchmarks/Generate"),
         .target(name: "MLVTestSupport", dependencies: ["MLVKit", "MLVRemote", "MLVStore", "MLVModel", "MLVBasics"], exclude: ["README.md"]),
-        // Benchmark helper: writes a generated lineage history into a store (scripts/bench --lineage).
+        // Benchmark helper: writes a generated lineage history or registry into a store
+        // (scripts/bench --lineage, scripts/bench-registry).
         .executableTarget(name: "mlv-bench-gen", dependencies: ["MLVTestSupport"], exclude: ["README.md"]),
 
         .testTarget(name: "MLVBasicsTests", dependencies: ["MLVBasics", "MLVTestSupport"]),
