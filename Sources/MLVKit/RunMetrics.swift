@@ -169,11 +169,12 @@ final class MetricSeries {
     func close() throws { try out.close() }
 }
 
-/// Follows a file another process appends JSON lines to, handing complete lines on.
+/// Follows a file another process appends JSON lines to, handing complete lines on
+/// (split by `LineSplitter`) with their line numbers.
 final class LineTail {
     let path: String
     private var offset = 0
-    private var partial: [UInt8] = []
+    private var splitter = LineSplitter()
     private(set) var lineNumber = 0
 
     init(path: String) { self.path = path }
@@ -189,21 +190,19 @@ final class LineTail {
                 let n = try buffer.withUnsafeMutableBytes { try FS.pread(fd, into: $0, at: offset, path: path) }
                 if n <= 0 { break }
                 offset += n
-                var start = 0
-                for i in 0..<n where buffer[i] == 10 {
-                    partial.append(contentsOf: buffer[start..<i])
-                    lineNumber += 1
-                    try body(partial, lineNumber)
-                    partial.removeAll(keepingCapacity: true)
-                    start = i + 1
+                try buffer.withUnsafeBytes { bytes in
+                    try splitter.feed(UnsafeRawBufferPointer(rebasing: bytes[..<n])) { line in
+                        lineNumber += 1
+                        try body(line, lineNumber)
+                    }
                 }
-                partial.append(contentsOf: buffer[start..<n])
             }
         }
-        if final && !partial.isEmpty {
-            lineNumber += 1
-            try body(partial, lineNumber)
-            partial.removeAll()
+        if final {
+            try splitter.finish { line in
+                lineNumber += 1
+                try body(line, lineNumber)
+            }
         }
     }
 }
