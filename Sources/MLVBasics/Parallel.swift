@@ -32,6 +32,18 @@ public enum Parallel {
         }
         if let e = failure.withLock({ $0 }) { throw e }
     }
+
+    /// `body` over every item on `count` workers (see `forEach`), the results in the
+    /// items' order; stops at the first error and rethrows it.
+    public static func map<T, R>(_ items: [T], workers count: Int = 2, batch: Int = 1,
+                                 _ body: (T) throws -> R) throws -> [R] {
+        let results = Locked([R?](repeating: nil, count: items.count))
+        try forEach(items.count, workers: count, batch: batch) { i in
+            let r = try body(items[i])
+            results.withLock { $0[i] = r }
+        }
+        return results.withLock { $0.map { $0! } }
+    }
 }
 
 /// A value the caller vouches for across threads.

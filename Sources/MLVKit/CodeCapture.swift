@@ -61,12 +61,8 @@ enum Git {
             ["config", "--get-regexp", "^remote\\..*\\.url$"],
         ]
         commands.append(commit != nil ? ["diff", "HEAD", "--binary", "--no-color", "--no-ext-diff"] : ["symbolic-ref", "-q", "--short", "HEAD"])
-        let results = Locked([[UInt8]?](repeating: nil, count: commands.count))
-        try? Parallel.forEach(commands.count, workers: commands.count) { i in
-            let out = run(commands[i], in: top)
-            results.withLock { $0[i] = out }
-        }
-        let out = results.withLock { $0 }
+        let out = (try? Parallel.map(commands, workers: commands.count) { run($0, in: top) })
+            ?? [[UInt8]?](repeating: nil, count: commands.count)
         var state = GitState(top: top, commit: commit, branch: branch, dirty: false)
         let realTop = (try? FS.realPath(top)) ?? top
         let realStore = (try? FS.realPath(store)) ?? store

@@ -178,7 +178,7 @@ extension Repository {
     /// other model, or every model when the index cannot be used, is walked from its head.
     public func registryStates(models: [String], at time: Int64) throws -> [(state: RegistryState, event: Event?)] {
         for m in models { try requireModel(m) }
-        let heads = try inParallel(models) { m in try wrap { try refs.head(kind: Self.modelKind, name: m) } }
+        let heads = try Parallel.map(models, batch: 16) { m in try wrap { try refs.head(kind: Self.modelKind, name: m) } }
         var known: [Int: ObjectID?] = [:]  // model's position -> the event to read (nil: none that early)
         if let index = eventIndex(), let chains = try? index.chains(at: time, only: models.count <= 64 ? models : nil),
            let seqs = try? index.seqs(of: heads.compactMap { $0 }) {
@@ -189,7 +189,7 @@ extension Repository {
                 known[i] = .some(c.newest)
             }
         }
-        return try inParallel(Array(models.indices)) { i in
+        return try Parallel.map(Array(models.indices), batch: 16) { i in
             guard let found = known[i] else { return try registryState(model: models[i], at: time) }
             guard let id = found else { return (RegistryState(), nil) }
             let e = try event(id)
@@ -202,22 +202,12 @@ extension Repository {
     /// - Parameter only: just this model (`.notFound` when there is none).
     public func models(only: String? = nil, manifests: Bool = true) throws -> [ModelSummary] {
         if let only { try requireModel(only) }
-        return try inParallel(only.map { [$0] } ?? modelNames()) { name -> ModelSummary? in
+        return try Parallel.map(only.map { [$0] } ?? modelNames(), batch: 16) { name -> ModelSummary? in
             guard let last = try wrap({ try refs.latestVersion(kind: Self.modelKind, name: name) }) else { return nil }
             let head = try registryHead(model: name)
             return ModelSummary(name: name, latest: last.number, latestID: last.id, manifest: manifests ? try modelManifest(last.id) : nil,
                                 versions: last.count, state: head?.event.state ?? RegistryState(), head: head?.id)
         }.compactMap { $0 }
-    }
-
-    /// `body` over `items` on two workers (reads only), results in order; the first error wins.
-    func inParallel<T, R>(_ items: [T], _ body: (T) throws -> R) throws -> [R] {
-        let results = Locked([R?](repeating: nil, count: items.count))
-        try Parallel.forEach(items.count, workers: 2, batch: 16) { i in
-            let r = try body(items[i])
-            results.withLock { $0[i] = r }
-        }
-        return results.withLock { $0.map { $0! } }
     }
 
     /// Every version of a model, oldest first.
