@@ -1,30 +1,22 @@
 import MLVRemote
+import MLVTestSupport
 import Testing
 
 /// A remote that ignores conditions: `create` overwrites, `replace` ignores the tag.
-private final class IgnoresConditions: Remote {
-    let inner = InMemoryRemote(location: "careless")
+private final class IgnoresConditions: ForwardingRemote, @unchecked Sendable {
     let honourCreate: Bool
     let honourReplace: Bool
     init(honourCreate: Bool, honourReplace: Bool) {
         self.honourCreate = honourCreate
         self.honourReplace = honourReplace
+        super.init(InMemoryRemote(location: "careless"))
     }
-    var location: String { inner.location }
-    func get(_ key: String) throws -> RemoteObject? { try inner.get(key) }
-    func getRange(_ key: String, offset: Int64, length: Int) throws -> [UInt8] { try inner.getRange(key, offset: offset, length: length) }
-    func download(_ key: String, to path: String) throws -> Int64 { try inner.download(key, to: path) }
-    func head(_ key: String) throws -> RemoteEntry? { try inner.head(key) }
-    func put(_ key: String, _ bytes: [UInt8]) throws -> String { try inner.put(key, bytes) }
-    func upload(_ key: String, from path: String) throws -> String { try inner.upload(key, from: path) }
-    func create(_ key: String, _ bytes: [UInt8]) throws -> String {
+    override func create(_ key: String, _ bytes: [UInt8]) throws -> String {
         honourCreate ? try inner.create(key, bytes) : try inner.put(key, bytes)
     }
-    func replace(_ key: String, _ bytes: [UInt8], expected: String) throws -> String {
+    override func replace(_ key: String, _ bytes: [UInt8], expected: String) throws -> String {
         honourReplace ? try inner.replace(key, bytes, expected: expected) : try inner.put(key, bytes)
     }
-    func list(prefix: String) throws -> [RemoteEntry] { try inner.list(prefix: prefix) }
-    func delete(_ key: String) throws { try inner.delete(key) }
 }
 
 @Suite("probeConditionalWrites")
