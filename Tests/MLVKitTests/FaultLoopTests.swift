@@ -24,13 +24,15 @@ final class StoreCopy {
 }
 
 /// Runs `operation` on a fresh copy of `template` with the n-th file-system call inside
-/// that copy (of one of `operations`) failing with `code`, for n = 1, 2, ... until the operation completes with no
-/// fault injected. After each failure `check` looks at the copy without faults.
-/// - Returns: how many rounds failed.
-func faultLoop(template: String, code: Int32, operations: Set<FSOperation> = Set(FSOperation.allCases), limit: Int = 2000,
+/// that copy (of one of `operations`) failing with `code`, for n = 1, 2, ... (every
+/// `stride`-th n) until the operation completes with no fault injected. After each
+/// failure `check` looks at the copy without faults.
+/// - Returns: how many rounds had a fault injected.
+func faultLoop(template: String, code: Int32, operations: Set<FSOperation> = Set(FSOperation.allCases), stride: Int = 1,
+               limit: Int = 2000,
                _ operation: (Repository) throws -> Void,
                check: (_ round: Int, _ copy: StoreCopy, _ error: Error) throws -> Void) throws -> Int {
-    var n = 1
+    var n = 1, rounds = 0
     while n < limit {
         let copy = try StoreCopy(of: template)
         let repo = try copy.open()
@@ -46,16 +48,13 @@ func faultLoop(template: String, code: Int32, operations: Set<FSOperation> = Set
         }
         if fired.current == 0 {
             if let thrown { Issue.record("round \(n): no fault injected, yet it failed: \(thrown)") }
-            return n - 1
+            return rounds
         }
-        guard let thrown else {
-            // The fault hit a step whose failure is tolerated (a derived cache); it must
-            // still have done its work, which `check` sees as the new state.
-            n += 1
-            continue
-        }
-        try check(n, copy, thrown)
-        n += 1
+        rounds += 1
+        // No error: the fault hit a step whose failure is tolerated (a derived cache); it
+        // must still have done its work, which the next round's copy does not see.
+        if let thrown { try check(n, copy, thrown) }
+        n += stride
     }
     Issue.record("the operation never completed in \(limit) rounds")
     return limit
