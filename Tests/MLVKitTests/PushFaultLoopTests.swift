@@ -9,10 +9,6 @@ import Testing
 import Glibc
 #endif
 
-/// Whether the long versions of the loops run (`MLV_LONG_TESTS=1`): every call failed in
-/// turn, instead of every `stride`-th.
-let longFaultLoops = getenv("MLV_LONG_TESTS").map { String(cString: $0) == "1" } ?? false
-
 /// A store that pushed everything to `remote` once, then made what the loops push: a new
 /// version of `mnist`, a new dataset `fresh` and a promotion of `digits@v3`.
 func pushScenario(pushingTo remote: (TestRepository) throws -> any Remote) throws -> TestRepository {
@@ -118,8 +114,8 @@ struct PushFaultLoopTests {
         _ = try repo.push(to: remote, remoteName: "origin", jobs: 1)
     }
 
-    @Test(arguments: [EIO, ENOSPC])
-    func pushToADirectory(code: Int32) throws {
+    @Test(arguments: [EIO, ENOSPC], [false, true])
+    func pushToADirectory(code: Int32, fromThenOn: Bool) throws {
         let template = try Self.directoryTemplate.get()
         let remote = try DirectoryRemote(path: template.path("remote"))
         let before = try remoteRefMap(template.repository, remote)
@@ -127,7 +123,8 @@ struct PushFaultLoopTests {
         // About 210 calls can fail with EIO and 70 with ENOSPC; the short loop takes every
         // 13th and 5th of them.
         let stride = longFaultLoops ? 1 : (code == ENOSPC ? 5 : 13)
-        let failures = try faultLoop(template: template.directory, code: code, operations: failable(code), stride: stride, { repo in
+        let failures = try faultLoop(template: template.directory, code: code, operations: failable(code), fromThenOn: fromThenOn,
+                                     stride: stride, { repo in
             try Self.push(repo, try DirectoryRemote(path: repo.root + "/remote"))
         }, check: { round, copy, error in
             let repo = try copy.open()
