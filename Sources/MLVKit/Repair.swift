@@ -75,6 +75,11 @@ extension Repository {
         var done: [SalvagedPack] = []
         let retiring = Set(retire.map(\.index.name))
         let writer = objects.writer()
+        // A copy in a pack about to be retired does not count: it may be the damaged one.
+        var copiedNow = Set<ObjectID>()
+        func heldSoundly(_ id: ObjectID) -> Bool {
+            copiedNow.contains(id) || objects.packIndexes.contains { !retiring.contains($0.name) && $0.find(id) != nil }
+        }
         do {
             for file in packs {
                 let path = damagedPath + "/" + file
@@ -82,8 +87,9 @@ extension Repository {
                 let result = try wrap {
                     try PackStore.salvageRecords(packPath: path) { entry, stored in
                         salvaged += 1
-                        if !writer.has(entry.id) {
+                        if !heldSoundly(entry.id) {
                             try writer.putStored(entry, stored: stored)
+                            copiedNow.insert(entry.id)
                             copied += 1
                         }
                     }
@@ -95,22 +101,18 @@ extension Repository {
                                          recordsSalvaged: salvaged, recordsLost: result.lost, truncated: result.truncated,
                                          movedTo: (movedNow?.files ?? [path]).map(displayPath)))
             }
-            var copiedFromRetiring = Set<ObjectID>()
-            func keptElsewhere(_ id: ObjectID) -> Bool {
-                copiedFromRetiring.contains(id) || objects.packIndexes.contains { !retiring.contains($0.name) && $0.find(id) != nil }
-            }
             for (index, bad) in retire {
                 let badIDs = Set(bad.map(\.entry.id))
-                for e in index.entries where !badIDs.contains(e.id) && !keptElsewhere(e.id) {
+                for e in index.entries where !badIDs.contains(e.id) && !heldSoundly(e.id) {
                     let stored = try wrap { try objects.readRecordForRepack(index, e) }
                     try stored.withUnsafeBytes { raw in try wrap { try writer.putStored(e, stored: raw) } }
-                    copiedFromRetiring.insert(e.id)
+                    copiedNow.insert(e.id)
                 }
             }
             try wrap { try writer.commit() }
             for (index, bad) in retire {
                 let first = bad[0]
-                let lost = bad.map(\.entry.id).filter { !keptElsewhere($0) }.sorted()
+                let lost = bad.map(\.entry.id).filter { !heldSoundly($0) }.sorted()
                 done.append(SalvagedPack(name: index.name, reason: "\(bad.count) record(s) fail their checks behind a sound index, first \(first.error)",
                                          recordsSalvaged: index.count - bad.count, recordsLost: bad.count, truncated: false,
                                          movedTo: [], lostObjects: lost))
