@@ -260,28 +260,3 @@ final class TLSContexts: @unchecked Sendable {
         return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
-
-/// Runs an OpenSSL call with SIGPIPE blocked in this thread, and swallows a SIGPIPE the
-/// call raised: OpenSSL writes with plain `write(2)`, and a peer that is gone must make
-/// the call fail with EPIPE, not kill the process. Nothing process-wide changes (plain TCP
-/// writes use `MSG_NOSIGNAL` instead).
-private func withoutSIGPIPE<R>(_ body: () -> R) -> R {
-    var pipe = sigset_t()
-    sigemptyset(&pipe)
-    sigaddset(&pipe, SIGPIPE)
-    var old = sigset_t()
-    var before = sigset_t()
-    pthread_sigmask(SIG_BLOCK, &pipe, &old)
-    sigpending(&before)
-    let result = body()
-    let code = errno
-    var after = sigset_t()
-    sigpending(&after)
-    if sigismember(&after, SIGPIPE) == 1 && sigismember(&before, SIGPIPE) == 0 {
-        var zero = timespec()
-        _ = sigtimedwait(&pipe, nil, &zero)
-    }
-    pthread_sigmask(SIG_SETMASK, &old, nil)
-    errno = code
-    return result
-}

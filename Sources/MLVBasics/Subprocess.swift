@@ -39,6 +39,23 @@ public final class Subprocess: @unchecked Sendable {
     public let stderrPipe: Int32
     private var reaped: Termination?
 
+    /// Spawn attributes that start a child with an empty signal mask and default
+    /// dispositions for SIGINT, SIGTERM, SIGQUIT and SIGPIPE, whatever this process has
+    /// installed, ignored or blocked. The caller destroys them (`posix_spawnattr_destroy`).
+    public static func childSignalAttributes() -> posix_spawnattr_t {
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for s in [SIGINT, SIGTERM, SIGQUIT, SIGPIPE] { sigaddset(&defaults, s) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        return attributes
+    }
+
     /// Starts `arguments[0]` (searched on `PATH` when it has no slash) with `arguments`.
     ///
     /// The child starts with an empty signal mask and default dispositions for SIGINT,
@@ -55,17 +72,8 @@ public final class Subprocess: @unchecked Sendable {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
+        var attributes = Self.childSignalAttributes()
         defer { posix_spawnattr_destroy(&attributes) }
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        posix_spawnattr_setsigmask(&attributes, &empty)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for s in [SIGINT, SIGTERM, SIGQUIT, SIGPIPE] { sigaddset(&defaults, s) }
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
 
         var opened: [Int32] = []
         defer { for fd in opened { Glibc.close(fd) } }
@@ -218,13 +226,15 @@ public enum Pipes {
         }
     }
 
-    /// Writes everything to `fd`, retrying short writes and EINTR.
+    /// Writes everything to `fd`, retrying short writes and EINTR. A reader that is gone
+    /// makes it return false (EPIPE) without raising SIGPIPE, whatever SIGPIPE's
+    /// disposition (it is blocked in this thread for each write).
     /// - Returns: false when the descriptor refused (a closed pipe: EPIPE, or another error).
     @discardableResult
     public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
         var at = 0
         while at < bytes.count {
-            let n = Glibc.write(fd, bytes.baseAddress! + at, bytes.count - at)
+            let n = withoutSIGPIPE { Glibc.write(fd, bytes.baseAddress! + at, bytes.count - at) }
             if n < 0 {
                 if errno == EINTR { continue }
                 return false

@@ -99,12 +99,14 @@ struct Fsck: ParsableCommand {
         discussion: """
             A pack index that fails its checks stops the store from opening. --repair copies every \
             record of that pack that still verifies into a new pack, then moves the damaged index and \
-            pack into .mlv/damaged/ (nothing is deleted), and checks the store as usual. \
+            pack into .mlv/damaged/ (nothing is deleted), and checks the store as usual. It does the \
+            same for a pack with a sound index and a damaged record, naming the objects lost; \
+            'mlv pull' then fetches them again from a remote that has them. \
             Exit codes: 0 clean (warnings allowed); 1 damage found; 2 no store; 4 the store does not \
             open (a damaged index without --repair, or a damaged config).
             """)
     @Flag(help: "Also re-read and re-hash every chunk and check every pack's checksum.") var full = false
-    @Flag(help: "Salvage the records of packs whose index is damaged, then move the damaged files into .mlv/damaged/.")
+    @Flag(help: "Salvage the sound records of packs whose index or records are damaged, then move the damaged files into .mlv/damaged/.")
     var repair = false
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: JSONOption
@@ -125,6 +127,7 @@ struct Fsck: ParsableCommand {
                     "repaired": .array(salvaged.map { p in .object([
                         "pack": .string(p.name), "reason": .string(p.reason), "salvaged": .int(Int64(p.recordsSalvaged)),
                         "lost": .int(Int64(p.recordsLost)), "truncated": .bool(p.truncated), "movedTo": .array(p.movedTo.map { .string($0) }),
+                        "lostObjects": .array(p.lostObjects.map { .string($0.hex) }),
                     ]) }),
                 ]))
                 return
@@ -132,8 +135,15 @@ struct Fsck: ParsableCommand {
             for p in salvaged {
                 say("repaired pack-\(p.name): \(p.reason); salvaged \(p.recordsSalvaged) records into a new pack, " +
                     "\(p.recordsLost) failed their checks\(p.truncated ? ", the pack is cut short" : ""); moved \(p.movedTo.joined(separator: " and "))")
+                for id in p.lostObjects { say("lost \(id.hex): its only copy here was damaged") }
             }
             for p in report.problems { say(p.description) }
+            // Damaged or missing objects (named by id): say how to get them back.
+            if report.problems.contains(where: { $0.severity == .error && ObjectID(hex: $0.subject) != nil }) {
+                say(repair
+                    ? "hint: 'mlv pull' fetches missing objects again from a remote that has them"
+                    : "hint: 'mlv fsck --repair' moves damaged packs aside keeping every sound record; 'mlv pull' then fetches missing objects from a remote that has them")
+            }
             let verified = full ? ", \(report.chunksVerified) blobs re-hashed" : ""
             say("checked \(report.refs) refs, \(report.manifests) manifests, \(report.trees) trees, \(report.blobs) blobs\(verified): " +
                 (report.isClean ? "no damage" : "\(report.problems.filter { $0.severity == .error }.count) problems"))

@@ -198,6 +198,11 @@ extension Repository {
                             let pack = try MappedFile(path: index.packPath)
                             if XXHash.xxh3_64(pack.bytes) != index.packChecksum {
                                 report.problems.append(Problem(severity: .error, subject: base + ".pack", message: "pack checksum mismatch"))
+                                // Name each damaged record, reachable or not.
+                                for (entry, error) in (try? objects.damagedRecords(index)) ?? [] {
+                                    report.problems.append(Problem(severity: .error, subject: entry.id.hex,
+                                                                   message: "\(entry.kind) record in \(base).pack: \(error)"))
+                                }
                             }
                         }
                     } catch {

@@ -215,12 +215,11 @@ public final class RunLauncher: @unchecked Sendable {
         var termination: Termination
         var interrupted = false
         var startFailure: String?
+        // A terminal or pipe that stops reading our output must not end the run before it
+        // is recorded: `Pipes.writeAll` blocks SIGPIPE around each write, so nothing here
+        // touches its process-wide disposition (and the child starts with it at default).
         let forwarder = try wrap { try SignalForwarder() }
-        let oldPipe = signal(SIGPIPE, SIG_IGN)
-        defer {
-            forwarder.uninstall()
-            signal(SIGPIPE, oldPipe)
-        }
+        defer { forwarder.uninstall() }
         do {
             let child = try Subprocess(arguments: request.command, environment: env, directory: cwd,
                                        stdout: .pipe, stderr: .pipe)

@@ -34,6 +34,15 @@ public final class InMemoryRemote: Remote {
         self.location = location
     }
 
+    /// A second remote holding the same objects under the same entity tags, for tests
+    /// that replay one remote state many times; later writes to either do not reach the other.
+    public func copy(location: String? = nil) -> InMemoryRemote {
+        let other = InMemoryRemote(location: location ?? self.location)
+        let snapshot = state.withLock { $0 }
+        other.state.withLock { $0 = snapshot }
+        return other
+    }
+
     public func get(_ key: String) throws -> RemoteObject? {
         try RemoteKey.check(key, location: location)
         return state.withLock { $0.objects[key].map { RemoteObject(bytes: $0.bytes, etag: $0.etag) } }

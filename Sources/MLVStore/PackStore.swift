@@ -240,6 +240,24 @@ extension PackStore {
         return (lost, false)
     }
 
+    /// The records of a pack whose index is sound that fail a read's checks (header,
+    /// checksum, exact decompression, and the SHA-256 of every kind but chunk lists), each
+    /// with the error a read gives. Reads every record of the pack.
+    /// - Throws: `.io` when the pack cannot be read at all (not damage: a fault).
+    public func damagedRecords(_ index: PackIndex) throws -> [(entry: IndexEntry, error: StoreError)] {
+        var bad: [(IndexEntry, StoreError)] = []
+        for entry in index.entries {
+            do {
+                let bytes = try readRecord(index, entry)
+                try bytes.withUnsafeBytes { try verify(entry.id, entry.kind, $0, pack: index.packPath) }
+            } catch let e as StoreError {
+                if case .io = e { throw e }
+                bad.append((entry, e))
+            }
+        }
+        return bad
+    }
+
     /// A record's stored (possibly compressed) bytes, checksum-checked, for copying into
     /// a new pack unchanged.
     public func readRecordForRepack(_ index: PackIndex, _ entry: IndexEntry) throws -> [UInt8] {

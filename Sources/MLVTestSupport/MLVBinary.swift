@@ -84,8 +84,12 @@ public final class ChildProcess: @unchecked Sendable {
             for p in argv { free(p) }
             for p in envp { free(p) }
         }
+        // The child starts with SIGPIPE (and the signals a test sends) at their defaults
+        // and nothing blocked, whatever this test process has set.
+        var attributes = Subprocess.childSignalAttributes()
+        defer { posix_spawnattr_destroy(&attributes) }
         var child: pid_t = 0
-        let rc = posix_spawn(&child, executable, &actions, nil, argv, envp)
+        let rc = posix_spawn(&child, executable, &actions, &attributes, argv, envp)
         guard rc == 0 else {
             Scenario.removeTree(scratch)
             throw FileSystemError(call: "posix_spawn", path: executable, errno: rc)

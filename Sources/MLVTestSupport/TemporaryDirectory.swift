@@ -12,10 +12,10 @@ public final class TemporaryDirectory: @unchecked Sendable {
     /// The absolute path of the directory.
     public let path: String
 
-    /// Creates `<tmp>/<prefix>.XXXXXX`.
+    /// Creates `<tmp>/<prefix>.XXXXXX` (in `/dev/shm` with `inMemory`, see `make`).
     /// - Throws: `FileSystemError` from `mkdtemp`.
-    public init(prefix: String = "mlv-test") throws {
-        path = try Self.make(prefix: prefix)
+    public init(prefix: String = "mlv-test", inMemory: Bool = false) throws {
+        path = try Self.make(prefix: prefix, inMemory: inMemory)
     }
 
     /// Creates `<tmp>/<prefix>.XXXXXX` with `mkdtemp(3)` and returns its path; the caller

@@ -1,5 +1,7 @@
 import MLVBasics
+import MLVKit
 import MLVModel
+import MLVStore
 import MLVTestSupport
 import Testing
 #if canImport(Glibc)
@@ -272,6 +274,37 @@ struct RepairEndToEndTests {
         try s.mlv("fsck", "--full")
         try s.mlv("checkout", "d@v1", "--to", "repaired")
         let same = try Scenario.snapshot(s.path("repaired")) == Scenario.snapshot(s.path("one"))
+        #expect(same)
+    }
+
+    /// A bit flip in a chunk behind a sound index: `fsck --full` names the object and says
+    /// how to recover; a repair killed after committing the sound records elsewhere is
+    /// finished by the next, which moves the pack aside and names the lost object; a pull
+    /// from a remote with a good copy brings it back.
+    @Test func aDamagedRecordIsMovedAsideAndAPullHealsIt() throws {
+        let s = try CrashStore.session()
+        try s.mlv("remote", "add", "origin", s.path("shared"))
+        try s.mlv("push")
+        let index = try indexHoldingManifest(of: "dataset/d/versions/1", in: s)
+        let repo = try Repository.open(searchingFrom: s.directory)
+        let entries = try #require(repo.objects.packIndexes.first { $0.indexPath.hasSuffix("/" + index) }).entries
+        let victim = try #require(entries.first { $0.kind == .chunk && $0.storedLength > 1000 })
+        let pack = s.path(".mlv/packs/" + index.dropLast(4) + ".pack")
+        try patchFile(pack, at: victim.offset + 48 + 500) { ~$0 }
+
+        let found = try s.run(["fsck", "--full"], status: 1)
+        #expect(found.stdout.contains(victim.id.hex) && found.stdout.contains("mlv fsck --repair"), "\(found)")
+        let killed = try MLVBinary.run(["fsck", "--repair"], in: s.directory,
+                                       environment: s.environment.merging(["MLV_CRASH_AT": "repair.records-copied"]) { $1 })
+        #expect(killed.status == killedBySIGKILL, "\(killed)")
+        #expect(FS.exists(pack), "killed before the move")
+        let repaired = try s.run(["fsck", "--repair"], status: 1)
+        #expect(repaired.stdout.contains("lost \(victim.id.hex)") && repaired.stdout.contains("'mlv pull'"), "\(repaired)")
+        #expect(!FS.exists(pack) && FS.exists(s.path(".mlv/damaged/" + FS.baseName(of: pack))))
+        try s.mlv("pull")
+        try s.mlv("fsck", "--full")
+        try s.mlv("checkout", "d@v1", "--to", "healed")
+        let same = try Scenario.snapshot(s.path("healed")) == Scenario.snapshot(s.path("one"))
         #expect(same)
     }
 }

@@ -76,6 +76,33 @@ struct RunTests {
         try s.mlv("fsck")
     }
 
+    /// `mlv run ... | head -c 1`: the reader leaves, and mlv's later writes of the output
+    /// fail with EPIPE. SIGPIPE stays at its default in mlv (nothing changes it process-wide),
+    /// so only blocking it around each write keeps mlv alive to record the run.
+    @Test func aReaderThatLeavesDoesNotEndTheRunBeforeItIsRecorded() throws {
+        let s = try store()
+        let script = "\"$0\" run --name chatty -- sh -c 'seq 1 100000' | head -c 1 >/dev/null; echo \"${PIPESTATUS[0]}\" > status"
+        let r = try runProgram("/bin/bash", ["-c", script, try MLVBinary.path()], in: s.directory, environment: s.environment)
+        #expect(r.status == 0, "\(r)")
+        #expect(try Scenario.read(s.path("status")) == Array("0\n".utf8), "mlv's exit status (141: killed by SIGPIPE)")
+        let m = try onlyRun(s)
+        #expect(m.status == .succeeded && m.exitCode == 0 && m.name == "chatty")
+        #expect(lines(try blob(s, m.log)).count == 100000, "the whole output is logged")
+    }
+
+    /// A child starts with SIGPIPE at its default even when mlv was started with it
+    /// ignored (`nohup`, some CI runners), so `producer | head` in a run ends as usual.
+    @Test(.enabled(if: FS.exists("/proc/self/status")))
+    func theChildGetsTheDefaultSIGPIPEWhateverMlvInherited() throws {
+        let s = try store()
+        let script = "trap '' PIPE; exec \"$0\" run --name sig -- sh -c 'grep SigIgn /proc/self/status'"
+        let r = try runProgram("/bin/bash", ["-c", script, try MLVBinary.path()], in: s.directory, environment: s.environment)
+        #expect(r.status == 0, "\(r)")
+        let field = r.stdout.split(whereSeparator: { $0 == "\t" || $0 == "\n" || $0 == " " }).last.map(String.init) ?? ""
+        let mask = try #require(UInt64(field, radix: 16), "\(r)")
+        #expect(mask & (1 << (UInt64(SIGPIPE) - 1)) == 0, "the child ignores SIGPIPE: SigIgn \(String(mask, radix: 16))")
+    }
+
     @Test func aSignalAndAMissingCommandAreRecorded() throws {
         let s = try store()
         let r = try mlv(s, ["run", "--", "sh", "-c", "kill -TERM $$"], status: 128 + SIGTERM)

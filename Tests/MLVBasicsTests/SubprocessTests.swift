@@ -1,4 +1,5 @@
 import MLVBasics
+import MLVTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -19,6 +20,23 @@ import Glibc
         #expect(r.termination.shellStatus == 128 + SIGTERM)
         #expect(signalName(SIGTERM) == "SIGTERM")
         #expect(signalName(SIGINT) == "SIGINT")
+    }
+
+    /// With SIGPIPE at its default (a raised one would end this test process), a write to
+    /// a pipe whose reader is gone returns false with EPIPE, and leaves no SIGPIPE pending.
+    @Test func aWriteToAPipeWhoseReaderLeftFailsWithoutSIGPIPE() throws {
+        #expect(sigpipeIsAtItsDefault())
+        var fds: [Int32] = [0, 0]
+        try #require(pipe(&fds) == 0)
+        close(fds[0])
+        defer { close(fds[1]) }
+        let bytes = [UInt8](repeating: 7, count: 1 << 16)
+        let ok = bytes.withUnsafeBytes { Pipes.writeAll(fds[1], $0) }
+        let code = errno
+        #expect(!ok && code == EPIPE, "errno \(code)")
+        var pending = sigset_t()
+        sigpending(&pending)
+        #expect(sigismember(&pending, SIGPIPE) == 0)
     }
 
     @Test func aMissingCommandIsENOENT() {

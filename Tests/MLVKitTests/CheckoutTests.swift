@@ -255,6 +255,27 @@ struct HostileTreeTests {
         #expect(report.problems.contains { $0.subject == bad.id.hex })
     }
 
+    /// "Symlink then a file under it": a stored symlink `Link` to a directory elsewhere and
+    /// a directory `link` holding a file. On a case-insensitive file system the file would
+    /// land through the symlink; the names collide, so the checkout is refused before
+    /// anything is written, there or in the target.
+    @Test func aSymlinkThenAFileUnderTheSameNameIsRefused() throws {
+        let t = try TestRepository()
+        try t.write("elsewhere", ["keep.txt": "keep\n"])
+        let outside = try t.snapshot("elsewhere")
+        let payload = Array("payload\n".utf8)
+        let inner = Tree(entries: [fileEntry("x.txt", payload)])
+        let link = Tree.Entry(name: "Link", kind: .symlink, mode: 0o777, size: Int64(t.path("elsewhere").utf8.count), id: nil,
+                              target: t.path("elsewhere"))
+        let root = Tree(entries: [link, dirEntry("link", inner)])
+        try commitHandMadeVersion(t.repository, name: "evil", root: root, subtrees: [inner], blobs: [payload])
+        expectMLVError({ $0.isDamage || $0.isUnsafePath }, mentions: ["link"]) {
+            _ = try t.repository.checkout("evil", to: t.path("target"))
+        }
+        #expect(!FS.exists(t.path("target")))
+        #expect(try t.snapshot("elsewhere") == outside)
+    }
+
     /// A stored mode with setuid, setgid or sticky bits must not come back as such: a
     /// shared store must not be able to plant a setuid program in a checkout.
     @Test(arguments: [UInt32(0o4755), 0o2755, 0o1755, 0o6777])

@@ -24,13 +24,16 @@ final class StoreCopy {
 }
 
 /// Runs `operation` on a fresh copy of `template` with the n-th file-system call inside
-/// that copy (of one of `operations`) failing with `code`, for n = 1, 2, ... until the operation completes with no
-/// fault injected. After each failure `check` looks at the copy without faults.
-/// - Returns: how many rounds failed.
-func faultLoop(template: String, code: Int32, operations: Set<FSOperation> = Set(FSOperation.allCases), limit: Int = 2000,
+/// that copy (of one of `operations`) failing with `code` (with `fromThenOn`, that call
+/// and every later one: a disk that stays full or a device that stays broken), for
+/// n = 1, 2, ... (every `stride`-th n) until the operation completes with no fault
+/// injected. After each failure `check` looks at the copy without faults.
+/// - Returns: how many rounds had a fault injected.
+func faultLoop(template: String, code: Int32, operations: Set<FSOperation> = Set(FSOperation.allCases), fromThenOn: Bool = false,
+               stride: Int = 1, limit: Int = 2000,
                _ operation: (Repository) throws -> Void,
                check: (_ round: Int, _ copy: StoreCopy, _ error: Error) throws -> Void) throws -> Int {
-    var n = 1
+    var n = 1, rounds = 0
     while n < limit {
         let copy = try StoreCopy(of: template)
         let repo = try copy.open()
@@ -38,7 +41,9 @@ func faultLoop(template: String, code: Int32, operations: Set<FSOperation> = Set
         let step = n, inside = copy.directory + "/"
         var thrown: Error?
         FaultInjection.withHook({ op, path in
-            guard operations.contains(op), path.hasPrefix(inside), seen.add(1) == step else { return nil }
+            guard operations.contains(op), path.hasPrefix(inside) else { return nil }
+            let call = seen.add(1)
+            guard call == step || (fromThenOn && call > step) else { return nil }
             fired.add(1)
             return code
         }) {
@@ -46,16 +51,13 @@ func faultLoop(template: String, code: Int32, operations: Set<FSOperation> = Set
         }
         if fired.current == 0 {
             if let thrown { Issue.record("round \(n): no fault injected, yet it failed: \(thrown)") }
-            return n - 1
+            return rounds
         }
-        guard let thrown else {
-            // The fault hit a step whose failure is tolerated (a derived cache); it must
-            // still have done its work, which `check` sees as the new state.
-            n += 1
-            continue
-        }
-        try check(n, copy, thrown)
-        n += 1
+        rounds += 1
+        // No error: the fault hit a step whose failure is tolerated (a derived cache); it
+        // must still have done its work, which the next round's copy does not see.
+        if let thrown { try check(n, copy, thrown) }
+        n += stride
     }
     Issue.record("the operation never completed in \(limit) rounds")
     return limit
@@ -72,6 +74,10 @@ func relativeRefs(_ repo: Repository) throws -> [String] {
     }
 }
 
+/// Whether the long versions of the loops run (`MLV_LONG_TESTS=1`): every call failed in
+/// turn where the short version takes every few.
+let longFaultLoops = getenv("MLV_LONG_TESTS").map { String(cString: $0) == "1" } ?? false
+
 /// The calls that can run out of space: ENOSPC is injected only into these, EIO into all.
 func failable(_ code: Int32) -> Set<FSOperation> {
     code == ENOSPC ? [.write, .fsync, .rename, .link, .mkdir, .fsyncDirectory] : Set(FSOperation.allCases)
@@ -86,11 +92,13 @@ struct FaultLoopTests {
         return t
     }
 
-    @Test(arguments: [EIO, ENOSPC])
-    func promote(code: Int32) throws {
+    @Test(arguments: [EIO, ENOSPC], [false, true])
+    func promote(code: Int32, fromThenOn: Bool) throws {
+        let stride = fromThenOn && !longFaultLoops ? 3 : 1
         let template = try Self.registryTemplate.get()
         let oldHead = try #require(try template.repository.registryHead(model: "digits"))
-        let failures = try faultLoop(template: template.directory, code: code, operations: failable(code), { repo in
+        let failures = try faultLoop(template: template.directory, code: code, operations: failable(code), fromThenOn: fromThenOn,
+                                     stride: stride, { repo in
             try repo.promote("digits@v2", to: "production", message: "second")
         }, check: { round, copy, error in
             let repo = try copy.open()
@@ -111,7 +119,7 @@ struct FaultLoopTests {
             #expect(repo.fsck(full: true).isClean, "round \(round): committed data")
             #expect(error is MLVError, "round \(round): \(error)")
         })
-        #expect(failures >= (code == ENOSPC ? 8 : 15), "only \(failures) calls could be failed")
+        #expect(failures * stride >= (code == ENOSPC ? 8 : 15), "only \(failures) rounds, every \(stride)th call")
     }
 
     /// A store with `d@v1` and, beside it, `next`: the content of the add that fails.
@@ -125,10 +133,12 @@ struct FaultLoopTests {
 
     /// The whole `add` (scan, pack commit, version link, stat cache), not only the pack
     /// commit the store-level loop covers.
-    @Test(arguments: [EIO, ENOSPC])
-    func add(code: Int32) throws {
+    @Test(arguments: [EIO, ENOSPC], [false, true])
+    func add(code: Int32, fromThenOn: Bool) throws {
+        let stride = fromThenOn && !longFaultLoops ? 3 : 1
         let template = try Self.addTemplate.get()
-        let failures = try faultLoop(template: template.directory, code: code, operations: failable(code), { repo in
+        let failures = try faultLoop(template: template.directory, code: code, operations: failable(code), fromThenOn: fromThenOn,
+                                     stride: stride, { repo in
             _ = try repo.addDataset(AddDatasetRequest(name: "d", path: repo.root + "/next"))
         }, check: { round, copy, error in
             let repo = try copy.open()
@@ -144,7 +154,7 @@ struct FaultLoopTests {
             #expect(try Scenario.snapshot(copy.directory + "/out") == Scenario.snapshot(copy.directory + "/next"))
             #expect(error is MLVError, "round \(round): \(error)")
         })
-        #expect(failures >= (code == ENOSPC ? 8 : 15), "only \(failures) calls could be failed")
+        #expect(failures * stride >= (code == ENOSPC ? 8 : 15), "only \(failures) rounds, every \(stride)th call")
     }
 
     /// A store with garbage for gc: a pack nothing reaches and a pack half of which is live.
@@ -162,11 +172,13 @@ struct FaultLoopTests {
         return t
     }
 
-    @Test(arguments: [EIO, ENOSPC])
-    func gc(code: Int32) throws {
+    @Test(arguments: [EIO, ENOSPC], [false, true])
+    func gc(code: Int32, fromThenOn: Bool) throws {
+        let stride = fromThenOn && !longFaultLoops ? 3 : 1
         let template = try Self.gcTemplate.get()
         let refsBefore = try relativeRefs(template.repository)
-        let failures = try faultLoop(template: template.directory, code: code, operations: failable(code), { repo in
+        let failures = try faultLoop(template: template.directory, code: code, operations: failable(code), fromThenOn: fromThenOn,
+                                     stride: stride, { repo in
             _ = try repo.gc(graceSeconds: 0, dryRun: false)
         }, check: { round, copy, _ in
             let repo = try copy.open()
@@ -186,6 +198,6 @@ struct FaultLoopTests {
             }
             #expect(repo.fsck(full: true).isClean)
         })
-        #expect(failures >= (code == ENOSPC ? 8 : 15), "only \(failures) calls could be failed")
+        #expect(failures * stride >= (code == ENOSPC ? 8 : 15), "only \(failures) rounds, every \(stride)th call")
     }
 }

@@ -20,9 +20,10 @@ func syncSource() throws -> TestRepository {
     return t
 }
 
-/// A clone of `remote` in a fresh directory, with `remote` behind the name `origin`.
-func cloneOf(_ remote: any Remote, lazy: Bool = false) throws -> (TemporaryDirectory, Repository) {
-    let dir = try TemporaryDirectory(prefix: "mlv-clone")
+/// A clone of `remote` in a fresh directory (on tmpfs with `inMemory`), with `remote`
+/// behind the name `origin`.
+func cloneOf(_ remote: any Remote, lazy: Bool = false, inMemory: Bool = false) throws -> (TemporaryDirectory, Repository) {
+    let dir = try TemporaryDirectory(prefix: "mlv-clone", inMemory: inMemory)
     let (repo, _) = try Repository.clone(RemoteSettings(name: "origin", url: "memory://" + remote.location), remote: remote,
                                          into: dir.appending("c"), lazy: lazy, jobs: 2)
     repo.remoteOverrides.withLock { $0["memory://" + remote.location] = remote }
