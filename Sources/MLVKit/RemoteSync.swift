@@ -225,16 +225,20 @@ extension Repository {
             let plan = try packPlan(send)
             let sent = Locked((packs: 0, objects: 0, bytes: Int64(0)))
             try Parallel.forEach(plan.count, workers: max(1, jobs)) { i in
-                let built = try self.buildPack(plan[i])
+                // Records go from the local pack files to the remote without being
+                // gathered in memory where the remote can copy file ranges (see copyPack).
+                let built = try wrap { try self.objects.copyPack(plan[i]) }
                 let hasIndex = packs.indexes.contains { $0.name == built.name }
                 let replacesCorrupt = plan[i].contains { tracking.corrupt.contains($0.1.id) }
                 if hasIndex && !replacesCorrupt { return }
-                if replacesCorrupt || packs.packSizes[built.name] != Int64(built.pack.count) {
-                    _ = try remoteCall { try remote.put("packs/\(built.name).pack", built.pack) }
+                if replacesCorrupt || packs.packSizes[built.name] != Int64(built.size) {
+                    let pieces = [UploadPiece.bytes(PackFormat.packMagic)]
+                        + built.runs.map { UploadPiece.file(fd: $0.fd, path: $0.path, offset: $0.offset, length: $0.length) }
+                    _ = try remoteCall { try remote.put("packs/\(built.name).pack", pieces: pieces) }
                 }
                 if !hasIndex { _ = try remoteCall { try remote.put("packs/\(built.name).idx", built.index) } }
-                progress?.advance(bytes: built.pack.count)
-                sent.withLock { $0.packs += 1; $0.objects += plan[i].count; $0.bytes += Int64(built.pack.count) }
+                progress?.advance(bytes: built.size)
+                sent.withLock { $0.packs += 1; $0.objects += plan[i].count; $0.bytes += Int64(built.size) }
             }
             (result.packs, result.objects, result.bytes) = sent.withLock { $0 }
             for id in resend { try? remote.delete(Self.damagedPrefix + id.hex) }
