@@ -108,6 +108,39 @@ public enum FS {
         }
     }
 
+    /// Appends `length` bytes of `source` starting at `offset` to `target` inside the
+    /// kernel (`sendfile(2)`: no copy through user space), falling back to `pread(2)` and
+    /// `write(2)` where the kernel cannot. Returns the number of bytes copied, fewer only
+    /// when `source` ends first.
+    /// - Throws: `FileSystemError` naming the path whose call failed.
+    public static func copyRange(from source: Int32, sourcePath: String, offset: Int, length: Int,
+                                 to target: Int32, targetPath: String) throws -> Int {
+        try FaultInjection.check(.read, sourcePath)
+        try FaultInjection.check(.write, targetPath)
+        var position = off_t(offset)
+        var done = 0
+        while done < length {
+            let n = Glibc.sendfile(target, source, &position, min(length - done, 1 << 30))
+            if n > 0 { done += n; continue }
+            if n == 0 { return done }
+            if errno == EINTR { continue }
+            guard errno == EINVAL || errno == ENOSYS else {
+                throw FileSystemError(call: "sendfile", path: targetPath, errno: errno)
+            }
+            // No in-kernel copy between these two files: stream through a buffer.
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+            defer { buffer.deallocate() }
+            while done < length {
+                let want = min(buffer.count, length - done)
+                let got = try pread(source, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want]), at: offset + done, path: sourcePath)
+                if got == 0 { return done }
+                try writeAll(target, UnsafeRawBufferPointer(rebasing: buffer[0..<got]), path: targetPath)
+                done += got
+            }
+        }
+        return done
+    }
+
     /// `fsync(2)`.
     public static func fsync(_ fd: Int32, path: String) throws {
         try FaultInjection.check(.fsync, path)

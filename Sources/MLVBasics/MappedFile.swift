@@ -12,10 +12,16 @@ public final class MappedFile: @unchecked Sendable {
 
     /// Maps the file at `path`.
     /// - Throws: `FileSystemError` from `open`, `fstat` or `mmap`.
-    public init(path: String) throws {
-        self.path = path
+    public convenience init(path: String) throws {
         let fd = try FS.open(path, O_RDONLY)
         defer { FS.close(fd) }
+        try self.init(descriptor: fd, path: path)
+    }
+
+    /// Maps the open file `fd` (which the caller keeps and closes); `path` names it in errors.
+    /// - Throws: `FileSystemError` from `fstat` or `mmap`.
+    public init(descriptor fd: Int32, path: String) throws {
+        self.path = path
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw FileSystemError(call: "fstat", path: path, errno: errno) }
         count = Int(st.st_size)

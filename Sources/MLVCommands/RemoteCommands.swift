@@ -104,11 +104,14 @@ struct Push: ParsableCommand {
             so an interrupted push leaves the remote consistent and a retry resends nothing that \
             arrived. A version number the remote already has for another version, or a stage or alias \
             that moved there since your last fetch, refuses the push (run 'mlv pull'). With REFs, only \
-            those versions are pushed. Exit codes: 0 ok; 1 the remote could not be reached; 2 unknown \
+            those are pushed: NAME sends every version of the artifact, its aliases and its registry; \
+            NAME@vN or NAME@STAGE sends that version and, for a model with a registry, its registry \
+            (stages, aliases, audit events) and the versions the registry names. The stage \
+            configuration goes only with a full push. Exit codes: 0 ok; 1 the remote could not be reached; 2 unknown \
             remote or ref; 3 conflict; 4 a needed object is damaged here; 5 incompatible remote.
             """)
     @Argument(help: "Remote name (default: origin, or the only one).") var remote: String?
-    @Argument(help: "Versions to push (default: everything).") var refs: [String] = []
+    @Argument(help: "Artifacts (NAME) or versions (NAME@vN, NAME@STAGE) to push (default: everything).") var refs: [String] = []
     @OptionGroup var transfer: TransferOptions
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: JSONOption

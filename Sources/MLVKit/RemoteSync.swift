@@ -152,11 +152,43 @@ extension Repository {
 
     // MARK: push
 
+    /// The refs `push` sends for `selection`, out of `local`:
+    /// - `NAME` (no `@`): the whole artifact: every version, its aliases, its registry.
+    /// - one version (`NAME@v3`, `NAME@production`, `NAME@latest`, an id prefix): that
+    ///   version and, when the artifact has a registry, its head and every version its
+    ///   event chain names, so the remote's registry never names a version the remote
+    ///   lacks.
+    /// The stage configuration goes only with a full push.
+    /// - Throws: what `resolve` throws for a ref that names nothing here.
+    func pushSelection(_ selection: [String], local: [RemoteRef: ObjectID]) throws -> Set<RemoteRef> {
+        var keep: Set<RemoteRef> = []
+        for text in selection {
+            let r = try resolve(text)
+            let spec = try? RefSpec.parse(text)
+            if let spec, !text.contains("@"), spec.name == r.name {
+                keep.formUnion(local.keys.filter { $0.artifact?.kind == r.kind && $0.artifact?.name == r.name })
+                continue
+            }
+            keep.insert(.version(kind: r.kind, name: r.name, number: r.version))
+            let head = RemoteRef.head(kind: r.kind, name: r.name)
+            guard let headID = local[head] else { continue }
+            keep.insert(head)
+            for id in chainIDs(from: headID) {
+                guard let e = try? event(id) else { continue }
+                let named = [e.version] + e.state.stages.values.joined().map(\.version) + e.state.aliases.values.map(\.version)
+                for n in named where local[.version(kind: r.kind, name: r.name, number: n)] != nil {
+                    keep.insert(.version(kind: r.kind, name: r.name, number: n))
+                }
+            }
+        }
+        return keep
+    }
+
     /// Sends refs and the objects they need that the remote lacks. Packs go first (data,
     /// then index), refs last: versions with create, the stage configuration and aliases
     /// with replace against the tag seen, registry heads with replace only when the
     /// remote's head is an ancestor of ours. Nothing is sent when any ref conflicts.
-    /// - Parameter selection: refs to push (their versions only); empty: everything.
+    /// - Parameter selection: refs to push (see `pushSelection`); empty: everything.
     /// - Throws: `.remoteConflict` saying what changed and how to reconcile; `.refused` for
     ///   an incompatible remote; `.remote` when it fails.
     public func push(to remote: any Remote, remoteName: String, refs selection: [String] = [], jobs: Int = 4,
@@ -174,11 +206,7 @@ extension Repository {
 
         var local = try localRemoteRefs()
         if !selection.isEmpty {
-            var keep: Set<RemoteRef> = []
-            for text in selection {
-                let r = try resolve(text)
-                keep.insert(.version(kind: r.kind, name: r.name, number: r.version))
-            }
+            let keep = try pushSelection(selection, local: local)
             local = local.filter { keep.contains($0.key) }
         }
         let there = try remoteRefs(remote, tracking: tracking, jobs: jobs)
@@ -225,16 +253,20 @@ extension Repository {
             let plan = try packPlan(send)
             let sent = Locked((packs: 0, objects: 0, bytes: Int64(0)))
             try Parallel.forEach(plan.count, workers: max(1, jobs)) { i in
-                let built = try self.buildPack(plan[i])
+                // Records go from the local pack files to the remote without being
+                // gathered in memory where the remote can copy file ranges (see copyPack).
+                let built = try wrap { try self.objects.copyPack(plan[i]) }
                 let hasIndex = packs.indexes.contains { $0.name == built.name }
                 let replacesCorrupt = plan[i].contains { tracking.corrupt.contains($0.1.id) }
                 if hasIndex && !replacesCorrupt { return }
-                if replacesCorrupt || packs.packSizes[built.name] != Int64(built.pack.count) {
-                    _ = try remoteCall { try remote.put("packs/\(built.name).pack", built.pack) }
+                if replacesCorrupt || packs.packSizes[built.name] != Int64(built.size) {
+                    let pieces = [UploadPiece.bytes(PackFormat.packMagic)]
+                        + built.runs.map { UploadPiece.file(fd: $0.fd, path: $0.path, offset: $0.offset, length: $0.length) }
+                    _ = try remoteCall { try remote.put("packs/\(built.name).pack", pieces: pieces) }
                 }
                 if !hasIndex { _ = try remoteCall { try remote.put("packs/\(built.name).idx", built.index) } }
-                progress?.advance(bytes: built.pack.count)
-                sent.withLock { $0.packs += 1; $0.objects += plan[i].count; $0.bytes += Int64(built.pack.count) }
+                progress?.advance(bytes: built.size)
+                sent.withLock { $0.packs += 1; $0.objects += plan[i].count; $0.bytes += Int64(built.size) }
             }
             (result.packs, result.objects, result.bytes) = sent.withLock { $0 }
             for id in resend { try? remote.delete(Self.damagedPrefix + id.hex) }

@@ -338,15 +338,23 @@ extension Repository {
         return send.sorted()
     }
 
-    /// Cuts the sorted objects into packs of at most `pushPackBytes` (one object larger
-    /// than that gets a pack of its own). The cut depends only on the objects, so a retry
-    /// that still lacks the same objects rebuilds the same packs.
+    /// Cuts the objects into packs of at most `pushPackBytes` (one object larger than
+    /// that gets a pack of its own), in the order they sit in the local packs, so each
+    /// pack is written from long runs of neighbouring records. The cut depends only on
+    /// the objects and this store's packs, so a retry that still lacks the same objects
+    /// rebuilds the same packs.
     func packPlan(_ ids: [ObjectID]) throws -> [[(PackIndex, IndexEntry)]] {
+        var located: [(PackIndex, IndexEntry)] = []
+        located.reserveCapacity(ids.count)
+        for id in ids {
+            guard let found = objects.locate(id) else { throw MLVError.store(.missingObject(id)) }
+            located.append(found)
+        }
+        located.sort { a, b in a.0.name != b.0.name ? a.0.name < b.0.name : a.1.offset < b.1.offset }
         var plan: [[(PackIndex, IndexEntry)]] = []
         var current: [(PackIndex, IndexEntry)] = []
         var size = PackFormat.packMagic.count
-        for id in ids {
-            guard let (index, entry) = objects.locate(id) else { throw MLVError.store(.missingObject(id)) }
+        for (index, entry) in located {
             let n = PackFormat.recordHeaderSize + entry.storedLength
             if !current.isEmpty && size + n > pushPackBytes {
                 plan.append(current)
@@ -358,16 +366,5 @@ extension Repository {
         }
         if !current.isEmpty { plan.append(current) }
         return plan
-    }
-
-    /// Builds one planned pack from the stored records, unchanged (compressed stays
-    /// compressed).
-    func buildPack(_ records: [(PackIndex, IndexEntry)]) throws -> (name: String, pack: [UInt8], index: [UInt8]) {
-        var builder = PackBuilder(capacity: records.reduce(PackFormat.packMagic.count) { $0 + PackFormat.recordHeaderSize + $1.1.storedLength })
-        for (index, entry) in records {
-            let stored = try wrap { try objects.readRecordForRepack(index, entry) }
-            stored.withUnsafeBytes { builder.append(entry, stored: $0) }
-        }
-        return builder.finish()
     }
 }

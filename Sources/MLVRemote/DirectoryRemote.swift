@@ -124,6 +124,17 @@ public final class DirectoryRemote: Remote {
         }
     }
 
+    /// Streams the pieces into the temp file, file ranges copied inside the kernel
+    /// (`sendfile(2)`), then fsyncs and renames it into place like `put`.
+    public func put(_ key: String, pieces: [UploadPiece]) throws -> String {
+        let path = try file(key)
+        return try guarded(key) {
+            let (tmp, etag) = try writeTemporary(for: path) { fd, tmp in try RemoteFile.write(pieces, to: fd, path: tmp) }
+            try moveIntoPlace(tmp, path)
+            return etag
+        }
+    }
+
     public func create(_ key: String, _ bytes: [UInt8]) throws -> String {
         let path = try file(key)
         return try guarded(key) {

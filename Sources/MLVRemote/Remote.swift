@@ -36,6 +36,12 @@ public protocol Remote: Sendable {
     /// Uploads a local file unconditionally, streaming. Returns the new entity tag.
     func upload(_ key: String, from path: String) throws -> String
 
+    /// Writes an object unconditionally from pieces, concatenated in order: bytes, and
+    /// ranges of open local files (a pack assembled from records of local packs).
+    /// Returns the new entity tag. The default gathers the pieces in memory and calls
+    /// `put(_:_:)`; a remote that can copy file ranges without that does.
+    func put(_ key: String, pieces: [UploadPiece]) throws -> String
+
     /// Creates the object only when the key does not exist (`If-None-Match: *`).
     /// - Throws: `RemoteError.preconditionFailed` when it exists.
     func create(_ key: String, _ bytes: [UInt8]) throws -> String
@@ -50,6 +56,28 @@ public protocol Remote: Sendable {
 
     /// Removes an object; removing an absent key is not an error.
     func delete(_ key: String) throws
+}
+
+/// One piece of an object written by `Remote.put(_:pieces:)`.
+public enum UploadPiece: Sendable, Equatable {
+    case bytes([UInt8])
+    /// `length` bytes at `offset` of the open local file `fd`, which stays the caller's
+    /// to close; `path` names it in errors.
+    case file(fd: Int32, path: String, offset: Int, length: Int)
+
+    /// Bytes this piece adds.
+    public var length: Int {
+        switch self {
+        case .bytes(let b): b.count
+        case .file(_, _, _, let length): length
+        }
+    }
+}
+
+extension Remote {
+    public func put(_ key: String, pieces: [UploadPiece]) throws -> String {
+        try put(key, RemoteFile.gather(pieces, key: key, location: location))
+    }
 }
 
 /// The bytes of one remote object and its entity tag.

@@ -16,6 +16,7 @@ open class ForwardingRemote: Remote, @unchecked Sendable {
     open func head(_ key: String) throws -> RemoteEntry? { try inner.head(key) }
     open func put(_ key: String, _ bytes: [UInt8]) throws -> String { try inner.put(key, bytes) }
     open func upload(_ key: String, from path: String) throws -> String { try inner.upload(key, from: path) }
+    open func put(_ key: String, pieces: [UploadPiece]) throws -> String { try inner.put(key, pieces: pieces) }
     open func create(_ key: String, _ bytes: [UInt8]) throws -> String { try inner.create(key, bytes) }
     open func replace(_ key: String, _ bytes: [UInt8], expected: String) throws -> String {
         try inner.replace(key, bytes, expected: expected)

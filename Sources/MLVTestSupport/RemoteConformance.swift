@@ -1,6 +1,9 @@
 import MLVBasics
 import MLVRemote
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The behaviour every `Remote` must show, as checks that take a factory of fresh, empty
 /// remotes (restic's `internal/backend/test/suite.go` idea; same shape as
@@ -21,6 +24,7 @@ public enum RemoteConformance {
         Check("keys with spaces and URL-special characters round trip", specialCharacterKeys),
         Check("ranges: inside, to the end, past the end, at and after the end", ranges),
         Check("upload and download stream a 6 MiB file", largeFiles),
+        Check("put from pieces: bytes and ranges of open local files, concatenated", putPieces),
         Check("create twice: the second is preconditionFailed and changes nothing", createTwice),
         Check("replace with the current tag moves; a stale tag or absent key is preconditionFailed", replaceConditions),
         Check("put overwrites and changes the tag", putOverwrites),
@@ -112,6 +116,26 @@ public enum RemoteConformance {
             _ = try remote.upload("packs/none.pack", from: dir.appending("missing"))
         }
         #expect(try remote.head("packs/none.pack") == nil)
+    }
+
+    public static func putPieces(_ make: Factory) throws {
+        let remote = try make()
+        let dir = try TemporaryDirectory(prefix: "mlv-remote")
+        let file = splitmix64Bytes(seed: 4, count: 3 << 20)
+        try FS.atomicWrite(dir.appending("source"), file, durable: false)
+        let fd = try FS.open(dir.appending("source"), O_RDONLY)
+        defer { FS.close(fd) }
+        let head = Array("MLVPACK".utf8)
+        let pieces: [UploadPiece] = [.bytes(head), .file(fd: fd, path: dir.appending("source"), offset: 1 << 20, length: 2 << 20),
+                                     .file(fd: fd, path: dir.appending("source"), offset: 5, length: 10), .bytes([])]
+        let etag = try remote.put("packs/pieces.pack", pieces: pieces)
+        let expected = head + file[(1 << 20)..<(3 << 20)] + file[5..<15]
+        #expect(try remote.get("packs/pieces.pack") == RemoteObject(bytes: expected, etag: etag))
+        // A range past the end of the file fails and leaves nothing under the key.
+        try expectKind(.failed, "a range past the end of the local file") {
+            _ = try remote.put("packs/short.pack", pieces: [.file(fd: fd, path: dir.appending("source"), offset: 3 << 20, length: 10)])
+        }
+        #expect(try remote.head("packs/short.pack") == nil)
     }
 
     public static func createTwice(_ make: Factory) throws {

@@ -22,6 +22,23 @@ struct FSTests {
         #expect(try dir.list() == ["config.json"])
     }
 
+    @Test("copyRange appends a range of one file to another, in the kernel or through a buffer", arguments: [0, O_APPEND])
+    func copyRange(targetFlags: Int32) throws {
+        let dir = try TemporaryDirectory()
+        let bytes = splitmix64Bytes(seed: 2, count: 3 << 20)
+        try FS.atomicWrite(dir.appending("source"), bytes, durable: false)
+        let source = try FS.open(dir.appending("source"), O_RDONLY)
+        defer { FS.close(source) }
+        // sendfile(2) refuses an O_APPEND target, which takes the pread/write fallback.
+        let target = try FS.open(dir.appending("target"), O_WRONLY | O_CREAT | targetFlags)
+        defer { FS.close(target) }
+        try FS.writeAll(target, [1, 2], path: "target")
+        #expect(try FS.copyRange(from: source, sourcePath: "source", offset: 5, length: (2 << 20) + 3, to: target, targetPath: "target") == (2 << 20) + 3)
+        // A range running past the end of the source copies what there is.
+        #expect(try FS.copyRange(from: source, sourcePath: "source", offset: (3 << 20) - 4, length: 100, to: target, targetPath: "target") == 4)
+        #expect(try FS.readFile(dir.appending("target")) == [1, 2] + bytes[5..<((2 << 20) + 8)] + bytes[((3 << 20) - 4)...])
+    }
+
     @Test("a failed atomicWrite leaves the old content and no temp file")
     func atomicWriteFailure() throws {
         let dir = try TemporaryDirectory()

@@ -26,6 +26,7 @@ final class CountingRemote: ForwardingRemote, @unchecked Sendable {
     override func head(_ key: String) throws -> RemoteEntry? { note("head"); return try super.head(key) }
     override func put(_ key: String, _ bytes: [UInt8]) throws -> String { note("put", key); return try super.put(key, bytes) }
     override func upload(_ key: String, from path: String) throws -> String { note("upload", key); return try super.upload(key, from: path) }
+    override func put(_ key: String, pieces: [UploadPiece]) throws -> String { note("put", key); return try super.put(key, pieces: pieces) }
     override func create(_ key: String, _ bytes: [UInt8]) throws -> String { note("create"); return try super.create(key, bytes) }
     override func replace(_ key: String, _ bytes: [UInt8], expected: String) throws -> String {
         note("replace"); return try super.replace(key, bytes, expected: expected)
@@ -53,6 +54,7 @@ final class FailingRemote: ForwardingRemote, @unchecked Sendable {
 
     override func put(_ key: String, _ bytes: [UInt8]) throws -> String { try spend(key); return try super.put(key, bytes) }
     override func upload(_ key: String, from path: String) throws -> String { try spend(key); return try super.upload(key, from: path) }
+    override func put(_ key: String, pieces: [UploadPiece]) throws -> String { try spend(key); return try super.put(key, pieces: pieces) }
     override func create(_ key: String, _ bytes: [UInt8]) throws -> String { try spend(key); return try super.create(key, bytes) }
     override func replace(_ key: String, _ bytes: [UInt8], expected: String) throws -> String {
         try spend(key); return try super.replace(key, bytes, expected: expected)

@@ -285,6 +285,48 @@ struct SyncTests {
         #expect(try b.remoteStatus(remote, remoteName: "origin").isEmpty)
     }
 
+    @Test(arguments: RemoteKind.available)
+    func pushingOneModelVersionSendsItsRegistryAndTheVersionsItsChainNames(kind: RemoteKind) throws {
+        let a = try syncSource()
+        let remote = try kind.make("model-version")
+        let r = try a.repository.push(to: remote, remoteName: "origin", refs: ["digits@v3"])
+        // v1 and v2 are named by the registry's events (archived, production); v3 was asked for.
+        #expect(r.refsUpdated == ["model:digits@v1", "model:digits@v2", "model:digits@v3", "model:digits registry"])
+        let (dir, b) = try cloneOf(remote)
+        _ = dir
+        #expect(try b.datasets().isEmpty, "the models' training data travels as objects they need, not as versions")
+        #expect(try b.resolve("digits@production").version == 2)
+        #expect(try b.resolve("digits@archived").version == 1)
+        #expect(try b.verifyChain(model: "digits").isIntact)
+        #expect(b.fsck(full: true).isClean)
+        #expect(try a.repository.remoteStatus(remote, remoteName: "origin").contains(RemoteRefStatus(ref: "dataset:cifar@v1", state: .localOnly)))
+
+        // A promotion here travels with a push of the model by name, under the full push's rules.
+        try a.repository.promote("digits@v3", to: "production", message: "ship v3", actor: "carol@lab")
+        let moved = try a.repository.push(to: remote, remoteName: "origin", refs: ["model:digits"])
+        #expect(moved.refsUpdated == ["model:digits registry"])
+        _ = try b.pull(from: remote, remoteName: "origin")
+        #expect(try b.resolve("digits@production").version == 3)
+
+        // The registry moved on the remote since: a push of one version is refused, nothing sent.
+        try b.promote("digits@v1", to: "staging", message: "retry v1", actor: "dave@lab")
+        _ = try b.push(to: remote, remoteName: "origin", refs: ["digits@v1"])
+        try a.repository.promote("digits@v2", to: "staging", message: "compare", actor: "erin@lab")
+        let before = try #require(try remote.get("refs/model/digits/head"))
+        expectMLVError({ $0.isRemoteConflict }, mentions: ["model:digits registry", "nothing was sent"]) {
+            try a.repository.push(to: remote, remoteName: "origin", refs: ["digits@v2"])
+        }
+        #expect(try remote.get("refs/model/digits/head") == before)
+    }
+
+    @Test func aDatasetVersionPushesAloneAndAnArtifactByNamePushesEveryVersion() throws {
+        let a = try syncSource()
+        let remote = InMemoryRemote(location: "mem-by-name")
+        #expect(try a.repository.push(to: remote, remoteName: "origin", refs: ["mnist@v1"]).refsUpdated == ["dataset:mnist@v1"])
+        #expect(try a.repository.push(to: remote, remoteName: "origin", refs: ["mnist"]).refsUpdated == ["dataset:mnist@v2"])
+        expectMLVError({ $0.isNotFound }, mentions: ["nope"]) { try a.repository.push(to: remote, remoteName: "origin", refs: ["nope"]) }
+    }
+
     @Test func remotesAreConfiguredByNameAndIncompatibleOnesRefused() throws {
         let a = try syncSource()
         let repo = a.repository
