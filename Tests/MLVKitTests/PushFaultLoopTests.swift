@@ -138,13 +138,14 @@ struct PushFaultLoopTests {
         let template = try Self.memoryTemplate.get()
         let before = try remoteRefMap(template.repository, Self.memoryRemote)
         let local = try refMap(template.repository)
-        // About 20 requests; the short loop fails every other one.
+        // About 15 requests (packs are cut from the local pack files, 64 KiB here); the
+        // short loop fails every other one.
         let stride = longFaultLoops ? 1 : 2
         let failures = try remoteFaultLoop(template: template.directory, remote: Self.memoryRemote, stride: stride, { repo, remote in
             try Self.push(repo, remote)
         }, check: { round, copy, remote, error in
             try checkAfterFailedPush(round: round, repo: try copy.open(), remote: remote, before: before, local: local, error: error)
         })
-        #expect(failures * stride >= 16, "only \(failures) rounds, every \(stride)th request")
+        #expect(failures * stride >= 12, "only \(failures) rounds, every \(stride)th request")
     }
 }
