@@ -30,25 +30,13 @@ final class EventIndex {
     /// - Throws: `SQLiteError`.
     init(db: SQLiteDatabase) throws {
         self.db = db
-        try db.execute("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID")
-        func version() throws -> String? {
-            var out: String?
-            try db.prepare("SELECT value FROM meta WHERE key='events-schema'").forEachRow { out = $0.text(0) }
-            return out
-        }
-        guard try version() != Self.schemaVersion else { return }
-        try db.transaction {
-            // Asked again inside the transaction: another process may have just created them.
-            guard try version() != Self.schemaVersion else { return }
-            try db.execute("""
-                DROP TABLE IF EXISTS events; DROP TABLE IF EXISTS event_packs;
-                CREATE TABLE events(chain TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, time INTEGER,
-                                    PRIMARY KEY(chain, seq, id)) WITHOUT ROWID;
-                CREATE INDEX events_id ON events(id);
-                CREATE TABLE event_packs(name TEXT PRIMARY KEY) WITHOUT ROWID;
-                INSERT OR REPLACE INTO meta(key, value) VALUES('events-schema', '\(Self.schemaVersion)');
-                """)
-        }
+        try db.createTables(schemaKey: "events-schema", version: Self.schemaVersion, """
+            DROP TABLE IF EXISTS events; DROP TABLE IF EXISTS event_packs;
+            CREATE TABLE events(chain TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, time INTEGER,
+                                PRIMARY KEY(chain, seq, id)) WITHOUT ROWID;
+            CREATE INDEX events_id ON events(id);
+            CREATE TABLE event_packs(name TEXT PRIMARY KEY) WITHOUT ROWID;
+            """)
     }
 
     /// Records one event (again is harmless).
@@ -91,29 +79,22 @@ final class EventIndex {
         return out
     }
 
-    /// Per chain: how many events, how many distinct seqs, the highest seq, and the id of
-    /// the newest event (highest seq) whose time is at most `time`.
+    /// Per chain: how many events, how many distinct seqs, the highest seq and the id of an
+    /// event there, and the id of the newest event (highest seq) whose time is at most `time`.
     /// - Parameter only: just these chains (one query each); nil: every chain (one pass).
-    func chains(at time: Int64, only: [String]? = nil) throws -> [String: (count: Int, distinct: Int, top: Int, newest: ObjectID?)] {
-        var out: [String: (count: Int, distinct: Int, top: Int, newest: ObjectID?)] = [:]
+    func chains(at time: Int64, only: [String]? = nil) throws
+        -> [String: (count: Int, distinct: Int, top: Int, topID: ObjectID?, newest: ObjectID?)] {
+        var out: [String: (count: Int, distinct: Int, top: Int, topID: ObjectID?, newest: ObjectID?)] = [:]
         let filter = only == nil ? "" : "WHERE chain = ? "
-        let stats = try db.prepare("SELECT chain, count(*), count(DISTINCT seq), max(seq) FROM events \(filter)GROUP BY chain")
-        // SQLite returns the bare column `id` from the row holding max(seq).
+        // SQLite returns a bare column (`id`) from the row holding max(seq).
+        let stats = try db.prepare("SELECT chain, count(*), count(DISTINCT seq), max(seq), id FROM events \(filter)GROUP BY chain")
         let newest = try db.prepare("SELECT chain, max(seq), id FROM events WHERE time <= ? \(only == nil ? "" : "AND chain = ? ")GROUP BY chain")
         for chain in only.map({ $0.map(Optional.some) }) ?? [nil] {
             let key: [SQLiteValue] = chain.map { [.text($0)] } ?? []
-            try stats.forEachRow(key) { out[$0.text(0) ?? ""] = (Int($0.int(1)), Int($0.int(2)), Int($0.int(3)), nil) }
+            try stats.forEachRow(key) {
+                out[$0.text(0) ?? ""] = (Int($0.int(1)), Int($0.int(2)), Int($0.int(3)), $0.text(4).flatMap(ObjectID.init(hex:)), nil)
+            }
             try newest.forEachRow([.int(time)] + key) { out[$0.text(0) ?? ""]?.newest = $0.text(2).flatMap(ObjectID.init(hex:)) }
-        }
-        return out
-    }
-
-    /// The seq recorded for each of `ids` that is indexed, by id.
-    func seqs(of ids: [ObjectID]) throws -> [ObjectID: (chain: String, seq: Int)] {
-        var out: [ObjectID: (chain: String, seq: Int)] = [:]
-        let lookup = try db.prepare("SELECT chain, seq FROM events WHERE id = ?")
-        for id in ids {
-            try lookup.forEachRow([.text(id.hex)]) { out[id] = ($0.text(0) ?? "", Int($0.int(1))) }
         }
         return out
     }
@@ -181,5 +162,26 @@ extension Repository {
             i += 1
         }
         return false
+    }
+}
+
+extension SQLiteDatabase {
+    /// Runs `sql` (which drops and creates one group of tables) and records `version` under
+    /// `schemaKey` in `meta`, unless `meta` already holds that version there. Asked again
+    /// inside the transaction: another process may have just created them.
+    /// - Throws: `SQLiteError`.
+    func createTables(schemaKey: String, version: String, _ sql: String) throws {
+        try execute("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID")
+        func recorded() throws -> String? {
+            var out: String?
+            try prepare("SELECT value FROM meta WHERE key = ?").forEachRow([.text(schemaKey)]) { out = $0.text(0) }
+            return out
+        }
+        guard try recorded() != version else { return }
+        try transaction {
+            guard try recorded() != version else { return }
+            try execute(sql)
+            try prepare("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)").run([.text(schemaKey), .text(version)])
+        }
     }
 }

@@ -174,18 +174,18 @@ extension Repository {
 
     /// `registryState(model:at:)` for several models, read in parallel; results in the
     /// order of `models`. The event index names the event to read for each model whose
-    /// indexed events are exactly one per seq up to its head (so they are its chain); any
-    /// other model, or every model when the index cannot be used, is walked from its head.
+    /// indexed events are exactly one per seq up to its head, the highest being the head
+    /// (so they are its chain); any other model, or every model when the index cannot be
+    /// used, is walked from its head. Heads and their seqs come from `modelSummaries`.
     public func registryStates(models: [String], at time: Int64) throws -> [(state: RegistryState, event: Event?)] {
-        for m in models { try requireModel(m) }
-        let heads = try Parallel.map(models, batch: 16) { m in try wrap { try refs.head(kind: Self.modelKind, name: m) } }
+        let summaries = try modelSummaries(models)
+        for (m, s) in zip(models, summaries) where s == nil { try requireModel(m) }
         var known: [Int: ObjectID?] = [:]  // model's position -> the event to read (nil: none that early)
-        if let index = eventIndex(), let chains = try? index.chains(at: time, only: models.count <= 64 ? models : nil),
-           let seqs = try? index.seqs(of: heads.compactMap { $0 }) {
-            for (i, head) in heads.enumerated() {
-                guard let head else { known[i] = .some(nil); continue }
-                guard let (chain, seq) = seqs[head], chain == models[i], let c = chains[chain],
-                      c.count == seq, c.distinct == seq, c.top == seq else { continue }
+        if let index = eventIndex(), let chains = try? index.chains(at: time, only: models.count <= 64 ? models : nil) {
+            for (i, s) in summaries.enumerated() {
+                guard let s = s?.summary, let head = s.head else { known[i] = .some(nil); continue }
+                guard let seq = summaries[i]?.headSeq, let c = chains[models[i]],
+                      c.count == seq, c.distinct == seq, c.top == seq, c.topID == head else { continue }
                 known[i] = .some(c.newest)
             }
         }
@@ -197,17 +197,20 @@ extension Repository {
         }
     }
 
-    /// Each model with its latest version and the stages its versions hold; reads one
-    /// version ref, one manifest (unless `manifests` is false) and the head event per model.
+    /// Each model with its latest version and the stages its versions hold: the summaries
+    /// the derived index keeps (checked per model against its head file and versions
+    /// directory; see `ModelSummaryIndex`), read afresh where they do not match; plus the
+    /// latest version's manifest unless `manifests` is false.
     /// - Parameter only: just this model (`.notFound` when there is none).
     public func models(only: String? = nil, manifests: Bool = true) throws -> [ModelSummary] {
         if let only { try requireModel(only) }
-        return try Parallel.map(only.map { [$0] } ?? modelNames(), batch: 16) { name -> ModelSummary? in
-            guard let last = try wrap({ try refs.latestVersion(kind: Self.modelKind, name: name) }) else { return nil }
-            let head = try registryHead(model: name)
-            return ModelSummary(name: name, latest: last.number, latestID: last.id, manifest: manifests ? try modelManifest(last.id) : nil,
-                                versions: last.count, state: head?.event.state ?? RegistryState(), head: head?.id)
-        }.compactMap { $0 }
+        let all = try modelSummaries(only.map { [$0] } ?? modelNames(), pruning: only == nil).compactMap { $0?.summary }
+        guard manifests else { return all }
+        return try Parallel.map(all, batch: 16) { m in
+            var m = m
+            m.manifest = try modelManifest(m.latestID)
+            return m
+        }
     }
 
     /// Every version of a model, oldest first.
