@@ -84,13 +84,14 @@ func displayWidth(_ s: String) -> Int {
     s.utf8.withContiguousStorageIfAvailable { $0.allSatisfy { $0 < 0x80 } ? $0.count : nil }.flatMap { $0 } ?? s.count
 }
 
+/// Runs of 0...32 spaces, for padding without building a string per cell.
+private let spaceRuns = (0...32).map { String(repeating: " ", count: $0) }
+
 /// Lays out rows in aligned columns.
 func table(_ rows: [[String]]) -> String {
     guard let first = rows.first else { return "" }
     var widths = [Int](repeating: 0, count: first.count)
-    let cells = rows.map { $0.map(displayWidth) }
-    for r in cells { for (i, n) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], n) } }
-    let spaces = (0...(widths.max() ?? 0)).map { String(repeating: " ", count: $0) }
+    for r in rows { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], displayWidth(c)) } }
     var out = ""
     out.reserveCapacity(rows.count * (widths.reduce(0, +) + 2 * widths.count + 1))
     for (n, r) in rows.enumerated() {
@@ -98,7 +99,8 @@ func table(_ rows: [[String]]) -> String {
         for (i, c) in r.enumerated() {
             if i > 0 { out += "  " }
             out += c
-            if i < r.count - 1, cells[n][i] < widths[i] { out += spaces[widths[i] - cells[n][i]] }
+            let gap = i < r.count - 1 ? widths[i] - displayWidth(c) : 0
+            if gap > 0 { out += gap < spaceRuns.count ? spaceRuns[gap] : String(repeating: " ", count: gap) }
         }
     }
     return out

@@ -12,7 +12,7 @@ import MLVStore
 /// read (see `Repository.modelSummaries`):
 ///
 /// - `head_ref` holds the exact bytes of `refs/model/NAME/head` the row was made from
-///   (empty: no head). The head file is read and compared byte for byte, so any move of
+///   (empty: no head), `head` the id they hold. The head file is read and compared byte for byte, so any move of
 ///   the head (a promotion by another process, a hand edit in place, a rollback) makes
 ///   the row stale. The state is the head event's, and events are content-addressed, so
 ///   the same head bytes mean the same state.
@@ -31,6 +31,8 @@ final class ModelSummaryIndex {
     /// One stored summary, its state still encoded (decoded only once it is known valid).
     struct Row {
         var headRef: [UInt8]
+        /// The id `headRef` holds (nil when empty).
+        var head: ObjectID?
         var versionsSig: String
         var latest: Int
         var latestID: ObjectID
@@ -47,7 +49,7 @@ final class ModelSummaryIndex {
         self.db = db
         try db.createTables(schemaKey: "summaries-schema", version: Self.schemaVersion, """
             DROP TABLE IF EXISTS model_summaries;
-            CREATE TABLE model_summaries(name TEXT PRIMARY KEY, head_ref BLOB NOT NULL, versions_sig TEXT NOT NULL,
+            CREATE TABLE model_summaries(name TEXT PRIMARY KEY, head_ref BLOB NOT NULL, head BLOB, versions_sig TEXT NOT NULL,
                                          latest INTEGER NOT NULL, latest_id BLOB NOT NULL, count INTEGER NOT NULL,
                                          head_seq INTEGER, state BLOB NOT NULL) WITHOUT ROWID;
             """)
@@ -65,11 +67,12 @@ final class ModelSummaryIndex {
     /// - Throws: `SQLiteError`.
     func rows(only: [String]? = nil) throws -> [String: Row] {
         var out: [String: Row] = [:]
-        let select = "SELECT name, head_ref, versions_sig, latest, latest_id, count, head_seq, state FROM model_summaries"
+        let select = "SELECT name, head_ref, versions_sig, latest, latest_id, count, head_seq, state, head FROM model_summaries"
         func row(_ s: SQLiteStatement) {
-            let id = s.blob(4)
-            guard let name = s.text(0), let sig = s.text(2), id.count == ObjectID.byteCount else { return }
-            out[name] = Row(headRef: s.blob(1), versionsSig: sig, latest: Int(s.int(3)),
+            let id = s.blob(4), head = s.blob(8)
+            guard let name = s.text(0), let sig = s.text(2), id.count == ObjectID.byteCount,
+                  head.isEmpty || head.count == ObjectID.byteCount else { return }
+            out[name] = Row(headRef: s.blob(1), head: head.isEmpty ? nil : head.withUnsafeBytes { ObjectID(bytes: $0) }, versionsSig: sig, latest: Int(s.int(3)),
                             latestID: id.withUnsafeBytes { ObjectID(bytes: $0) }, count: Int(s.int(5)),
                             headSeq: s.isNull(6) ? nil : Int(s.int(6)), state: s.blob(7))
         }
@@ -88,11 +91,11 @@ final class ModelSummaryIndex {
         guard !changed.isEmpty || !removed.isEmpty else { return }
         try db.transaction {
             let insert = try db.prepare("""
-                INSERT OR REPLACE INTO model_summaries(name, head_ref, versions_sig, latest, latest_id, count, head_seq, state)
-                VALUES(?,?,?,?,?,?,?,?)
+                INSERT OR REPLACE INTO model_summaries(name, head_ref, head, versions_sig, latest, latest_id, count, head_seq, state)
+                VALUES(?,?,?,?,?,?,?,?,?)
                 """)
             for (name, r) in changed {
-                try insert.run([.text(name), .blob(r.headRef), .text(r.versionsSig), .int(Int64(r.latest)), .blob(r.latestID.bytes),
+                try insert.run([.text(name), .blob(r.headRef), r.head.map { .blob($0.bytes) } ?? .null, .text(r.versionsSig), .int(Int64(r.latest)), .blob(r.latestID.bytes),
                                 .int(Int64(r.count)), r.headSeq.map { .int(Int64($0)) } ?? .null, .blob(r.state)])
             }
             let delete = try db.prepare("DELETE FROM model_summaries WHERE name = ?")
@@ -136,11 +139,10 @@ extension Repository {
             let dir = refs.root + "/\(Self.modelKind)/\(name)"
             let headRef = try wrap { try FS.readSmallFile(dir + "/head", limit: 256) } ?? []
             let sig = directorySignature(dir + "/versions")
-            if let row = rows[name], row.headRef == headRef, row.versionsSig == sig, sig != "racy",
+            if let row = rows[name], row.headRef == headRef, (row.head == nil) == headRef.isEmpty, row.versionsSig == sig, sig != "racy",
                let state = RegistryState(compact: row.state) {
-                let head = headRef.isEmpty ? nil : try wrap { try RefStore.parseRef(headRef, path: dir + "/head") }
                 let summary = ModelSummary(name: name, latest: row.latest, latestID: row.latestID, manifest: nil,
-                                           versions: row.count, state: state, head: head)
+                                           versions: row.count, state: state, head: row.head)
                 return (CheckedSummary(summary: summary, headSeq: row.headSeq), nil)
             }
             guard let last = try wrap({ try refs.latestVersion(kind: Self.modelKind, name: name) }) else { return (nil, nil) }
@@ -153,7 +155,7 @@ extension Repository {
             let headSeq = head.flatMap { $0.event.model == name ? $0.event.seq : nil }
             let summary = ModelSummary(name: name, latest: last.number, latestID: last.id, manifest: nil, versions: last.count,
                                        state: state, head: head?.id)
-            let row = sig == "racy" ? nil : ModelSummaryIndex.Row(headRef: headRef, versionsSig: sig, latest: last.number,
+            let row = sig == "racy" ? nil : ModelSummaryIndex.Row(headRef: headRef, head: head?.id, versionsSig: sig, latest: last.number,
                                                                   latestID: last.id, count: last.count, headSeq: headSeq,
                                                                   state: state.compactBytes())
             return (CheckedSummary(summary: summary, headSeq: headSeq), row)
