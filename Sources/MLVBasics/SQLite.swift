@@ -86,6 +86,9 @@ public final class SQLiteDatabase: @unchecked Sendable {
         }
     }
 
+    /// How many rows the last INSERT, UPDATE or DELETE changed (`sqlite3_changes`).
+    public var changes: Int { Int(sqlite3_changes(handle)) }
+
     /// The rowid of the last inserted row.
     public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
 }

@@ -59,7 +59,7 @@ final class ModelSummaryIndex {
     /// - Throws: `SQLiteError`.
     convenience init(path: String) throws {
         let db = try SQLiteDatabase(path: path)
-        try db.execute("PRAGMA synchronous=OFF; PRAGMA temp_store=MEMORY")
+        try db.execute("PRAGMA synchronous=OFF; PRAGMA temp_store=MEMORY; PRAGMA mmap_size=268435456")
         try self.init(db: db)
     }
 
@@ -131,7 +131,9 @@ extension Repository {
     /// versions directory, and read from the refs and the head event otherwise (then
     /// stored for next time). Without a usable index every model is read.
     /// - Parameter pruning: `names` is every model, so rows of other names are deleted.
-    func modelSummaries(_ names: [String], pruning: Bool = false) throws -> [CheckedSummary?] {
+    /// - Parameter states: false leaves a stored row's state undecoded (an empty state in
+    ///   the summary), for callers that need only the head.
+    func modelSummaries(_ names: [String], pruning: Bool = false, states: Bool = true) throws -> [CheckedSummary?] {
         let index = try? ModelSummaryIndex(path: lineageIndexPath)
         let rows = (try? index?.rows(only: names.count <= 64 ? names : nil)) ?? [:]
         let results = try Parallel.map(Array(names.indices), batch: 32) { i -> (CheckedSummary?, ModelSummaryIndex.Row?) in
@@ -140,7 +142,7 @@ extension Repository {
             let headRef = try wrap { try FS.readSmallFile(dir + "/head", limit: 256) } ?? []
             let sig = directorySignature(dir + "/versions")
             if let row = rows[name], row.headRef == headRef, (row.head == nil) == headRef.isEmpty, row.versionsSig == sig, sig != "racy",
-               let state = RegistryState(compact: row.state) {
+               let state = states ? RegistryState(compact: row.state) : RegistryState() {
                 let summary = ModelSummary(name: name, latest: row.latest, latestID: row.latestID, manifest: nil,
                                            versions: row.count, state: state, head: row.head)
                 return (CheckedSummary(summary: summary, headSeq: row.headSeq), nil)

@@ -178,7 +178,7 @@ extension Repository {
     /// (so they are its chain); any other model, or every model when the index cannot be
     /// used, is walked from its head. Heads and their seqs come from `modelSummaries`.
     public func registryStates(models: [String], at time: Int64) throws -> [(state: RegistryState, event: Event?)] {
-        let summaries = try modelSummaries(models)
+        let summaries = try modelSummaries(models, states: false)
         for (m, s) in zip(models, summaries) where s == nil { try requireModel(m) }
         var known: [Int: ObjectID?] = [:]  // model's position -> the event to read (nil: none that early)
         if let index = eventIndex(), let chains = try? index.chains(at: time, only: models.count <= 64 ? models : nil) {

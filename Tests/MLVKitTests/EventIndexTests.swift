@@ -122,3 +122,42 @@ struct EventIndexTests {
         #expect(try back.registryStates(models: ["digits"], at: day + 10 * 86400)[0].event?.seq == 2)
     }
 }
+
+/// `event_chains` is kept as rows are added; it must always say what grouping the
+/// `events` table says, including after a head moved back and a fork at the same seq.
+@Suite("event index chain counts")
+struct EventChainCountTests {
+    func grouped(_ index: EventIndex) throws -> [String] {
+        var out: [String] = []
+        try index.db.prepare("SELECT chain, count(*), count(DISTINCT seq), max(seq), id FROM events GROUP BY chain ORDER BY chain")
+            .forEachRow { out.append("\($0.text(0)!) \($0.int(1)) \($0.int(2)) \($0.int(3)) \($0.text(4)!)") }
+        return out
+    }
+
+    func kept(_ index: EventIndex) throws -> [String] {
+        var out: [String] = []
+        try index.db.prepare("SELECT chain, count, seqs, top, top_id FROM event_chains ORDER BY chain")
+            .forEachRow { out.append("\($0.text(0)!) \($0.int(1)) \($0.int(2)) \($0.int(3)) \($0.text(4)!)") }
+        return out
+    }
+
+    @Test func chainCountsMatchTheEventsTable() throws {
+        let (t, ids) = try EventIndexTests().history()
+        let repo = t.repository
+        #expect(try repo.verifyChain(model: "digits").isIntact)  // catch-up over every pack
+        var index = try EventIndex(path: repo.lineageIndexPath)
+        #expect(try kept(index) == grouped(index) && kept(index).count == 2)
+        try repo.promote("digits@v1", to: "staging", message: "appended")  // one row added after the head moves
+        try index.db.transaction { try index.add(ids[0], try repo.event(ids[0])) }  // again: counted once
+        index = try EventIndex(path: repo.lineageIndexPath)
+        #expect(try kept(index) == grouped(index))
+        #expect(try kept(index).first?.hasPrefix("digits 6 6 6 ") == true)
+        // A head moved back, then a new event: two events share a seq.
+        try EventIndexTests().moveHead(t, "digits", to: ids[2])
+        try t.reopen().promote("digits@v2", to: "staging", message: "fork")
+        _ = try t.reopen().verifyChain(model: "digits")
+        index = try EventIndex(path: repo.lineageIndexPath)
+        #expect(try kept(index) == grouped(index))
+        #expect(try kept(index).first?.hasPrefix("digits 7 6 6 ") == true)
+    }
+}
