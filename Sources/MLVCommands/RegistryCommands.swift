@@ -407,12 +407,12 @@ struct Audit: ParsableCommand {
                 var out: [JSON] = []
                 var text = ""
                 let at = Timestamp.format(seconds: time)
-                for (m, (state, event)) in zip(models, try repo.registryStates(models: models, at: time)) {
+                for (m, (state, seq)) in zip(models, try repo.registryStates(models: models, at: time)) {
                     var stages = state.stages
                     if let stage { stages = stages.filter { $0.key == stage } }
                     if output.json {
                         out.append(.object(["model": .string(m), "at": .string(at),
-                                            "event": event.map { .int(Int64($0.seq)) } ?? .null,
+                                            "event": seq.map { .int(Int64($0)) } ?? .null,
                                             "stages": .object(stages.mapValues { .array($0.map(holderJSON)) })]))
                         continue
                     }

@@ -123,6 +123,14 @@ final class ModelSummaryIndex {
 struct CheckedSummary {
     var summary: ModelSummary
     var headSeq: Int?
+    /// The stored state, still encoded, when `modelSummaries` was asked not to decode it
+    /// (`summary.state` is then empty).
+    var encodedState: [UInt8]? = nil
+
+    /// The head event's state, decoded now if it was left encoded; nil when it does not decode.
+    func headState() -> RegistryState? {
+        encodedState.map { RegistryState(compact: $0) } ?? summary.state
+    }
 }
 
 extension Repository {
@@ -131,8 +139,8 @@ extension Repository {
     /// versions directory, and read from the refs and the head event otherwise (then
     /// stored for next time). Without a usable index every model is read.
     /// - Parameter pruning: `names` is every model, so rows of other names are deleted.
-    /// - Parameter states: false leaves a stored row's state undecoded (an empty state in
-    ///   the summary), for callers that need only the head.
+    /// - Parameter states: false leaves a stored row's state encoded (`headState()` decodes
+    ///   it; `summary.state` is empty), for callers that mostly need only the head.
     func modelSummaries(_ names: [String], pruning: Bool = false, states: Bool = true) throws -> [CheckedSummary?] {
         let index = try? ModelSummaryIndex(path: lineageIndexPath)
         let rows = (try? index?.rows(only: names.count <= 64 ? names : nil)) ?? [:]
@@ -145,7 +153,7 @@ extension Repository {
                let state = states ? RegistryState(compact: row.state) : RegistryState() {
                 let summary = ModelSummary(name: name, latest: row.latest, latestID: row.latestID, manifest: nil,
                                            versions: row.count, state: state, head: row.head)
-                return (CheckedSummary(summary: summary, headSeq: row.headSeq), nil)
+                return (CheckedSummary(summary: summary, headSeq: row.headSeq, encodedState: states ? nil : row.state), nil)
             }
             guard let last = try wrap({ try refs.latestVersion(kind: Self.modelKind, name: name) }) else { return (nil, nil) }
             var head: RegistryHead?

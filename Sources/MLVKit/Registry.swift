@@ -172,12 +172,14 @@ extension Repository {
         return (RegistryState(), nil)
     }
 
-    /// `registryState(model:at:)` for several models, read in parallel; results in the
-    /// order of `models`. The event index names the event to read for each model whose
-    /// indexed events are exactly one per seq up to its head, the highest being the head
-    /// (so they are its chain); any other model, or every model when the index cannot be
-    /// used, is walked from its head. Heads and their seqs come from `modelSummaries`.
-    public func registryStates(models: [String], at time: Int64) throws -> [(state: RegistryState, event: Event?)] {
+    /// What `registryState(model:at:)` says for several models (the state and the seq of
+    /// the event that answers), read in parallel; results in the order of `models`. The
+    /// event index names the event to read for each model whose indexed events are exactly
+    /// one per seq up to its head, the highest being the head (so they are its chain); any
+    /// other model, or every model when the index cannot be used, is walked from its head.
+    /// Heads, their seqs and states come from `modelSummaries`, so when the answer is the
+    /// head event no event is read.
+    public func registryStates(models: [String], at time: Int64) throws -> [(state: RegistryState, seq: Int?)] {
         let summaries = try modelSummaries(models, states: false)
         for (m, s) in zip(models, summaries) where s == nil { try requireModel(m) }
         var known: [Int: ObjectID?] = [:]  // model's position -> the event to read (nil: none that early)
@@ -190,10 +192,14 @@ extension Repository {
             }
         }
         return try Parallel.map(Array(models.indices), batch: 16) { i in
-            guard let found = known[i] else { return try registryState(model: models[i], at: time) }
+            guard let found = known[i] else {
+                let walked = try registryState(model: models[i], at: time)
+                return (walked.state, walked.event?.seq)
+            }
             guard let id = found else { return (RegistryState(), nil) }
+            if let s = summaries[i], id == s.summary.head, let state = s.headState() { return (state, s.headSeq) }
             let e = try event(id)
-            return (e.state, e)
+            return (e.state, e.seq)
         }
     }
 

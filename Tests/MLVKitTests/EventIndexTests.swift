@@ -96,7 +96,7 @@ struct EventIndexTests {
         for d in Int64(-1)...6 { times += [day + d * 86400 - 1, day + d * 86400, day + d * 86400 + 1] }
         func answers(_ repo: Repository) throws -> [Answer] {
             try times.flatMap { time in
-                try repo.registryStates(models: models, at: time).map { Answer(seq: $0.event?.seq ?? 0, state: $0.state) }
+                try repo.registryStates(models: models, at: time).map { Answer(seq: $0.seq ?? 0, state: $0.state) }
             }
         }
         func walked(_ repo: Repository) throws -> [Answer] {
@@ -119,7 +119,7 @@ struct EventIndexTests {
         try moveHead(t, "digits", to: ids[1])
         let back = try t.reopen()
         #expect(try answers(back) == walked(back))
-        #expect(try back.registryStates(models: ["digits"], at: day + 10 * 86400)[0].event?.seq == 2)
+        #expect(try back.registryStates(models: ["digits"], at: day + 10 * 86400)[0].seq == 2)
     }
 }
 

@@ -77,6 +77,10 @@ struct ModelSummaryIndexTests {
         #expect(try answers(t.repository) == expected)  // read afresh, then stored
         #expect(try rowCount(t.repository) == 3)
         #expect(try answers(t.reopen()) == expected)  // served from the rows
+        // audit --at after every event: the rows' head states, no event read.
+        let late = try t.reopen().registryStates(models: ["digits", "other", "third"], at: Timestamp.parse("2100-01-01")!)
+        #expect(late.map(\.state) == expected.map(\.state))
+        #expect(late.map(\.seq) == (try ["digits", "other", "third"].map { try t.repository.registryHead(model: $0)?.event.seq }))
         #expect(try t.reopen().models(only: "digits", manifests: false).first?.state == expected[0].state)
         // The manifests, when asked for, are the latest versions'.
         let withManifests = try t.reopen().models()
@@ -92,6 +96,10 @@ struct ModelSummaryIndexTests {
         let now = try answers(t.repository)
         #expect(now == (try uncached(t.repository)))
         #expect(now[0].state.stages["production"]?.map(\.version) == [3])
+        // audit --at a time after every event answers with the new head's state.
+        let head = try t.repository.registryHead(model: "digits")!
+        let late = try t.repository.registryStates(models: ["digits"], at: Timestamp.parse("2100-01-01")!)[0]
+        #expect(late.seq == head.event.seq && late.state == head.event.state)
     }
 
     @Test func aNewVersionIsSeen() throws {
@@ -141,8 +149,8 @@ struct ModelSummaryIndexTests {
         // audit --at after the rollback answers from the chain the head now names.
         let late = Timestamp.parse("2100-01-01")!
         let states = try t.reopen().registryStates(models: ["digits", "other", "third"], at: late)
-        #expect(states[0].event?.seq == history[2].event.seq && states[0].state == history[2].event.state)
-        #expect(states[1].event == nil && states[2].event?.seq == 1)
+        #expect(states[0].seq == history[2].event.seq && states[0].state == history[2].event.state)
+        #expect(states[1].seq == nil && states[1].state == RegistryState() && states[2].seq == 1)
         // A head removed by hand: no state.
         t.remove(".mlv/refs/model/digits/head")
         #expect(try answers(t.repository)[0].state == RegistryState())
