@@ -128,6 +128,7 @@ struct RegistryBoard: ParsableCommand {
             }
             // One write for the whole board (75,000 lines for 5,000 models), not one per line.
             var out = ""
+            out.reserveCapacity(models.count * 1024)
             let configured = Set(config.stages.keys)
             for (i, m) in models.enumerated() {
                 if i > 0 { out += "\n" }

@@ -55,10 +55,12 @@ final class ModelSummaryIndex {
             """)
     }
 
-    /// Opens the index file at `path` (creating it) and its summary table.
+    /// Opens the index file at `path` (creating it) and its summary table. Waits at most
+    /// 250 ms for another process's lock: a listing that cannot use the index reads the
+    /// refs instead, which is faster than waiting out a long write.
     /// - Throws: `SQLiteError`.
     convenience init(path: String) throws {
-        let db = try SQLiteDatabase(path: path)
+        let db = try SQLiteDatabase(path: path, busyTimeoutMilliseconds: 250)
         try db.execute("PRAGMA synchronous=OFF; PRAGMA temp_store=MEMORY; PRAGMA mmap_size=268435456")
         try self.init(db: db)
     }
