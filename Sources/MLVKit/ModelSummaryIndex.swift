@@ -12,9 +12,9 @@ import MLVStore
 /// read (see `Repository.modelSummaries`):
 ///
 /// - `head_ref` holds the exact bytes of `refs/model/NAME/head` the row was made from
-///   (empty: no head), `head` the id they hold. The head file is read and compared byte for byte, so any move of
-///   the head (a promotion by another process, a hand edit in place, a rollback) makes
-///   the row stale. The state is the head event's, and events are content-addressed, so
+///   (empty: no head), `head` the id they hold. The head file is read and compared byte
+///   for byte, so any move of the head (a promotion by another process, a hand edit in
+///   place, a rollback) makes the row stale. The state is the head event's, and events are content-addressed, so
 ///   the same head bytes mean the same state.
 /// - `versions_sig` is the signature (mtime, inode, size) of `refs/model/NAME/versions`
 ///   taken before the versions were listed. Version refs are created (link) or replaced
@@ -74,8 +74,8 @@ final class ModelSummaryIndex {
             let id = s.blob(4), head = s.blob(8)
             guard let name = s.text(0), let sig = s.text(2), id.count == ObjectID.byteCount,
                   head.isEmpty || head.count == ObjectID.byteCount else { return }
-            out[name] = Row(headRef: s.blob(1), head: head.isEmpty ? nil : head.withUnsafeBytes { ObjectID(bytes: $0) }, versionsSig: sig, latest: Int(s.int(3)),
-                            latestID: id.withUnsafeBytes { ObjectID(bytes: $0) }, count: Int(s.int(5)),
+            out[name] = Row(headRef: s.blob(1), head: head.isEmpty ? nil : head.withUnsafeBytes { ObjectID(bytes: $0) },
+                            versionsSig: sig, latest: Int(s.int(3)), latestID: id.withUnsafeBytes { ObjectID(bytes: $0) }, count: Int(s.int(5)),
                             headSeq: s.isNull(6) ? nil : Int(s.int(6)), state: s.blob(7))
         }
         if let only {
@@ -97,8 +97,9 @@ final class ModelSummaryIndex {
                 VALUES(?,?,?,?,?,?,?,?,?)
                 """)
             for (name, r) in changed {
-                try insert.run([.text(name), .blob(r.headRef), r.head.map { .blob($0.bytes) } ?? .null, .text(r.versionsSig), .int(Int64(r.latest)), .blob(r.latestID.bytes),
-                                .int(Int64(r.count)), r.headSeq.map { .int(Int64($0)) } ?? .null, .blob(r.state)])
+                try insert.run([.text(name), .blob(r.headRef), r.head.map { .blob($0.bytes) } ?? .null, .text(r.versionsSig),
+                                .int(Int64(r.latest)), .blob(r.latestID.bytes), .int(Int64(r.count)),
+                                r.headSeq.map { .int(Int64($0)) } ?? .null, .blob(r.state)])
             }
             let delete = try db.prepare("DELETE FROM model_summaries WHERE name = ?")
             for name in removed { try delete.run([.text(name)]) }
@@ -151,7 +152,8 @@ extension Repository {
             let dir = refs.root + "/\(Self.modelKind)/\(name)"
             let headRef = try wrap { try FS.readSmallFile(dir + "/head", limit: 256) } ?? []
             let sig = directorySignature(dir + "/versions")
-            if let row = rows[name], row.headRef == headRef, (row.head == nil) == headRef.isEmpty, row.versionsSig == sig, sig != "racy",
+            if let row = rows[name], row.headRef == headRef, (row.head == nil) == headRef.isEmpty,
+               row.versionsSig == sig, sig != "racy",
                let state = states ? RegistryState(compact: row.state) : RegistryState() {
                 let summary = ModelSummary(name: name, latest: row.latest, latestID: row.latestID, manifest: nil,
                                            versions: row.count, state: state, head: row.head)
