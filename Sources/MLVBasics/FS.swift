@@ -186,6 +186,33 @@ public enum FS {
         return result
     }
 
+    /// Reads a small file whole (`open`, `read` until end of file or `limit + 1` bytes,
+    /// `close`; no `fstat`, no error value made for a missing file): nil when it does not
+    /// exist. A file longer than `limit` comes back cut at `limit + 1` bytes, so it never
+    /// equals content of at most `limit` bytes.
+    /// - Throws: `FileSystemError` for any other failure.
+    public static func readSmallFile(_ path: String, limit: Int) throws -> [UInt8]? {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT || errno == ENOTDIR { return nil }
+            throw FileSystemError(call: "open", path: path, errno: errno)
+        }
+        defer { close(fd) }
+        var out = [UInt8](repeating: 0, count: limit + 1)
+        var count = 0
+        while count < out.count {
+            let n = out.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + count, $0.count - count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw FileSystemError(call: "read", path: path, errno: errno)
+            }
+            if n == 0 { break }
+            count += n
+        }
+        out.removeLast(out.count - count)
+        return out
+    }
+
     /// Reads a whole file, or nil when it does not exist.
     public static func readFileIfExists(_ path: String) throws -> [UInt8]? {
         do { return try readFile(path) } catch let e as FileSystemError where e.isNotFound { return nil }

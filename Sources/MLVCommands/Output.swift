@@ -10,6 +10,11 @@ func say(_ text: String) {
     print(text)
 }
 
+/// Writes text that already ends in a newline (or nothing) to stdout, in one call.
+func sayText(_ text: String) {
+    print(text, terminator: "")
+}
+
 /// Flushes stdout and fails when anything written to it was lost (a full disk, a closed
 /// descriptor): `print` drops write errors, and a command whose output vanished must not
 /// exit 0 as if it had said what it did.
@@ -69,15 +74,34 @@ extension Resolved {
 }
 
 func pad(_ s: String, _ width: Int) -> String {
-    s.count >= width ? s : s + String(repeating: " ", count: width - s.count)
+    let n = displayWidth(s)
+    return n >= width ? s : s + String(repeating: " ", count: width - n)
 }
+
+/// The characters in `s` (`count`), taken from its UTF-8 length when it is ASCII, which
+/// costs no grapheme breaking.
+func displayWidth(_ s: String) -> Int {
+    s.utf8.withContiguousStorageIfAvailable { $0.allSatisfy { $0 < 0x80 } ? $0.count : nil }.flatMap { $0 } ?? s.count
+}
+
+/// Runs of 0...32 spaces, for padding without building a string per cell.
+private let spaceRuns = (0...32).map { String(repeating: " ", count: $0) }
 
 /// Lays out rows in aligned columns.
 func table(_ rows: [[String]]) -> String {
     guard let first = rows.first else { return "" }
     var widths = [Int](repeating: 0, count: first.count)
-    for r in rows { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.count) } }
-    return rows.map { r in
-        r.enumerated().map { i, c in i == r.count - 1 ? c : pad(c, widths[i]) }.joined(separator: "  ")
-    }.joined(separator: "\n")
+    for r in rows { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], displayWidth(c)) } }
+    var out = ""
+    out.reserveCapacity(rows.count * (widths.reduce(0, +) + 2 * widths.count + 1))
+    for (n, r) in rows.enumerated() {
+        if n > 0 { out += "\n" }
+        for (i, c) in r.enumerated() {
+            if i > 0 { out += "  " }
+            out += c
+            let gap = i < r.count - 1 ? widths[i] - displayWidth(c) : 0
+            if gap > 0 { out += gap < spaceRuns.count ? spaceRuns[gap] : String(repeating: " ", count: gap) }
+        }
+    }
+    return out
 }

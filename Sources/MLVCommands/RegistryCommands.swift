@@ -126,11 +126,15 @@ struct RegistryBoard: ParsableCommand {
                 ]) }))
                 return
             }
+            // One write for the whole board (75,000 lines for 5,000 models), not one per line.
+            var out = ""
+            out.reserveCapacity(models.count * 1024)
+            let configured = Set(config.stages.keys)
             for (i, m) in models.enumerated() {
-                if i > 0 { say("") }
-                say("\(m.name) (latest v\(m.latest))")
+                if i > 0 { out += "\n" }
+                out += "\(m.name) (latest v\(m.latest))\n"
                 var rows: [[String]] = [["  STAGE", "HOLDER", "SINCE", "BY", taints.isEmpty ? "" : "TAINTED"]]
-                let stages = Set(config.stages.keys).union(m.state.stages.keys).sorted()
+                let stages = configured.union(m.state.stages.keys).sorted()
                 for s in stages {
                     let holders = m.state.stages[s] ?? []
                     if holders.isEmpty { rows.append(["  " + s, "-", "", "", ""]) }
@@ -139,12 +143,13 @@ struct RegistryBoard: ParsableCommand {
                 for (a, h) in m.state.aliases.sorted(by: { $0.key < $1.key }) {
                     rows.append(["  @" + a, "v\(h.version)", h.since, h.by, taints[m.name]?["v\(h.version)"] ?? ""])
                 }
-                say(table(rows))
+                out += table(rows) + "\n"
                 for p in m.state.pending {
-                    say("  pending: \(p.actor) approved v\(p.version) for \(p.stage) at \(p.time)" + (p.message.isEmpty ? "" : ": \(p.message)"))
+                    out += "  pending: \(p.actor) approved v\(p.version) for \(p.stage) at \(p.time)" + (p.message.isEmpty ? "" : ": \(p.message)") + "\n"
                 }
             }
-            if models.isEmpty { say("no models yet (add one with 'mlv add model NAME PATH')") }
+            if models.isEmpty { out = "no models yet (add one with 'mlv add model NAME PATH')\n" }
+            sayText(out)
         }
     }
 }
@@ -401,22 +406,24 @@ struct Audit: ParsableCommand {
             }
             if let time {
                 var out: [JSON] = []
-                for (m, (state, event)) in zip(models, try repo.registryStates(models: models, at: time)) {
+                var text = ""
+                let at = Timestamp.format(seconds: time)
+                for (m, (state, seq)) in zip(models, try repo.registryStates(models: models, at: time)) {
                     var stages = state.stages
                     if let stage { stages = stages.filter { $0.key == stage } }
                     if output.json {
-                        out.append(.object(["model": .string(m), "at": .string(Timestamp.format(seconds: time)),
-                                            "event": event.map { .int(Int64($0.seq)) } ?? .null,
+                        out.append(.object(["model": .string(m), "at": .string(at),
+                                            "event": seq.map { .int(Int64($0)) } ?? .null,
                                             "stages": .object(stages.mapValues { .array($0.map(holderJSON)) })]))
                         continue
                     }
-                    say("\(m) at \(Timestamp.format(seconds: time)):")
-                    if stages.isEmpty { say("  " + (stage.map { "nothing held \($0)" } ?? "no stage was held"))}
+                    text += "\(m) at \(at):\n"
+                    if stages.isEmpty { text += "  " + (stage.map { "nothing held \($0)" } ?? "no stage was held") + "\n" }
                     for (s, holders) in stages.sorted(by: { $0.key < $1.key }) {
-                        for h in holders { say("  \(s): v\(h.version) (since \(h.since), by \(h.by))") }
+                        for h in holders { text += "  \(s): v\(h.version) (since \(h.since), by \(h.by))\n" }
                     }
                 }
-                if output.json { sayJSON(.array(out)) }
+                if output.json { sayJSON(.array(out)) } else { sayText(text) }
                 return
             }
             var out: [JSON] = []
@@ -486,6 +493,7 @@ func renderEvent(_ head: RegistryHead, json: Bool) {
 /// For each model, `vN` -> "tainted via X: reason" for its latest version and every
 /// version holding a stage or alias; empty (one ref read) when nothing is tainted.
 func shownTaints(_ repo: Repository, _ models: [ModelSummary]) throws -> [String: [String: String]] {
+    guard try !repo.taints().isEmpty else { return [:] }
     var shown: [ObjectID: (model: String, version: Int)] = [:]
     for m in models {
         shown[m.latestID] = (m.name, m.latest)

@@ -289,7 +289,8 @@ extension Repository {
     /// A missing (or damaged, hence deleted) index is built in a temporary file and linked
     /// into place, never over one that another process created meanwhile, so no reader
     /// ever opens a half-built index.
-    /// `withEvents` also fills the registry's event tables (one search of every pack).
+    /// `withEvents` also fills the registry's event tables (one search of every pack) and
+    /// empties the model summaries.
     private func buildLineageIndex(withEvents: Bool = false) throws -> [String: Int] {
         if FS.exists(lineageIndexPath) {
             do {
@@ -300,9 +301,11 @@ extension Repository {
                     return try index.counts()
                 }
                 if withEvents {
-                    // The event tables are emptied, then searched again in their own transaction.
+                    // The event tables are emptied, then searched again in their own transaction;
+                    // the model summaries are emptied, to be read afresh on the next listing.
                     let events = try EventIndex(db: index.db)
-                    try index.db.transaction { try events.clear() }
+                    let summaries = try ModelSummaryIndex(db: index.db)
+                    try index.db.transaction { try events.clear(); try summaries.clear() }
                     try catchUpEvents(events)
                     counts["events"] = try events.count()
                 }

@@ -172,42 +172,51 @@ extension Repository {
         return (RegistryState(), nil)
     }
 
-    /// `registryState(model:at:)` for several models, read in parallel; results in the
-    /// order of `models`. The event index names the event to read for each model whose
-    /// indexed events are exactly one per seq up to its head (so they are its chain); any
+    /// What `registryState(model:at:)` says for several models (the state and the seq of
+    /// the event that answers), read in parallel; results in the order of `models`. The
+    /// event index names the event to read for each model whose indexed events are exactly
+    /// one per seq up to its head, the highest being the head (so they are its chain); any
     /// other model, or every model when the index cannot be used, is walked from its head.
-    public func registryStates(models: [String], at time: Int64) throws -> [(state: RegistryState, event: Event?)] {
-        for m in models { try requireModel(m) }
-        let heads = try Parallel.map(models, batch: 16) { m in try wrap { try refs.head(kind: Self.modelKind, name: m) } }
+    /// Heads, their seqs and states come from `modelSummaries`, so when the answer is the
+    /// head event no event is read.
+    public func registryStates(models: [String], at time: Int64) throws -> [(state: RegistryState, seq: Int?)] {
+        let summaries = try modelSummaries(models, states: false)
+        for (m, s) in zip(models, summaries) where s == nil { try requireModel(m) }
         var known: [Int: ObjectID?] = [:]  // model's position -> the event to read (nil: none that early)
-        if let index = eventIndex(), let chains = try? index.chains(at: time, only: models.count <= 64 ? models : nil),
-           let seqs = try? index.seqs(of: heads.compactMap { $0 }) {
-            for (i, head) in heads.enumerated() {
-                guard let head else { known[i] = .some(nil); continue }
-                guard let (chain, seq) = seqs[head], chain == models[i], let c = chains[chain],
-                      c.count == seq, c.distinct == seq, c.top == seq else { continue }
+        if let index = eventIndex(), let chains = try? index.chains(at: time, only: models.count <= 64 ? models : nil) {
+            for (i, s) in summaries.enumerated() {
+                guard let s = s?.summary, let head = s.head else { known[i] = .some(nil); continue }
+                guard let seq = summaries[i]?.headSeq, let c = chains[models[i]],
+                      c.count == seq, c.distinct == seq, c.top == seq, c.topID == head else { continue }
                 known[i] = .some(c.newest)
             }
         }
         return try Parallel.map(Array(models.indices), batch: 16) { i in
-            guard let found = known[i] else { return try registryState(model: models[i], at: time) }
+            guard let found = known[i] else {
+                let walked = try registryState(model: models[i], at: time)
+                return (walked.state, walked.event?.seq)
+            }
             guard let id = found else { return (RegistryState(), nil) }
+            if let s = summaries[i], id == s.summary.head, let state = s.headState() { return (state, s.headSeq) }
             let e = try event(id)
-            return (e.state, e)
+            return (e.state, e.seq)
         }
     }
 
-    /// Each model with its latest version and the stages its versions hold; reads one
-    /// version ref, one manifest (unless `manifests` is false) and the head event per model.
+    /// Each model with its latest version and the stages its versions hold: the summaries
+    /// the derived index keeps (checked per model against its head file and versions
+    /// directory; see `ModelSummaryIndex`), read afresh where they do not match; plus the
+    /// latest version's manifest unless `manifests` is false.
     /// - Parameter only: just this model (`.notFound` when there is none).
     public func models(only: String? = nil, manifests: Bool = true) throws -> [ModelSummary] {
         if let only { try requireModel(only) }
-        return try Parallel.map(only.map { [$0] } ?? modelNames(), batch: 16) { name -> ModelSummary? in
-            guard let last = try wrap({ try refs.latestVersion(kind: Self.modelKind, name: name) }) else { return nil }
-            let head = try registryHead(model: name)
-            return ModelSummary(name: name, latest: last.number, latestID: last.id, manifest: manifests ? try modelManifest(last.id) : nil,
-                                versions: last.count, state: head?.event.state ?? RegistryState(), head: head?.id)
-        }.compactMap { $0 }
+        let all = try modelSummaries(only.map { [$0] } ?? modelNames(), pruning: only == nil).compactMap { $0?.summary }
+        guard manifests else { return all }
+        return try Parallel.map(all, batch: 16) { m in
+            var m = m
+            m.manifest = try modelManifest(m.latestID)
+            return m
+        }
     }
 
     /// Every version of a model, oldest first.

@@ -1,0 +1,266 @@
+import MLVBasics
+import MLVModel
+import MLVStore
+
+/// The registry's per-model summaries in the derived index `.mlv/index.sqlite`
+/// (`model_summaries`, schema number `summaries-schema` in `meta`): for each model, what
+/// `mlv models`, `mlv registry` and `mlv audit --at` need from its refs and head event
+/// (latest version and its id, how many versions, the head event's id, seq and state),
+/// with what they were read from, so a listing reads no event when nothing changed.
+///
+/// A row is served only when it still matches the truth, checked per model on every
+/// read (see `Repository.modelSummaries`):
+///
+/// - `head_ref` holds the exact bytes of `refs/model/NAME/head` the row was made from
+///   (empty: no head), `head` the id they hold. The head file is read and compared byte
+///   for byte, so any move of the head (a promotion by another process, a hand edit in
+///   place, a rollback) makes the row stale. The state is the head event's, and events are content-addressed, so
+///   the same head bytes mean the same state.
+/// - `versions_sig` is the signature (mtime, inode, size) of `refs/model/NAME/versions`
+///   taken before the versions were listed. Version refs are created (link) or replaced
+///   (rename) in that directory, never rewritten in place, so every change to the set of
+///   versions or to what one points at moves the directory's mtime. A directory changed
+///   in the last 50 ms gets no row (see `directorySignature`).
+///
+/// Rows that fail to decode are stale too. Deleting the index loses nothing: every row
+/// is read again from the refs and head events.
+final class ModelSummaryIndex {
+    static let schemaVersion = "1"
+    let db: SQLiteDatabase
+
+    /// One stored summary, its state still encoded (decoded only once it is known valid).
+    struct Row {
+        var headRef: [UInt8]
+        /// The id `headRef` holds (nil when empty).
+        var head: ObjectID?
+        var versionsSig: String
+        var latest: Int
+        var latestID: ObjectID
+        var count: Int
+        /// The head event's seq, when that event names this model.
+        var headSeq: Int?
+        var state: [UInt8]
+    }
+
+    /// Uses the summary table of an open index, creating it (or emptying it when its
+    /// schema number differs).
+    /// - Throws: `SQLiteError`.
+    init(db: SQLiteDatabase) throws {
+        self.db = db
+        try db.createTables(schemaKey: "summaries-schema", version: Self.schemaVersion, """
+            DROP TABLE IF EXISTS model_summaries;
+            CREATE TABLE model_summaries(name TEXT PRIMARY KEY, head_ref BLOB NOT NULL, head BLOB, versions_sig TEXT NOT NULL,
+                                         latest INTEGER NOT NULL, latest_id BLOB NOT NULL, count INTEGER NOT NULL,
+                                         head_seq INTEGER, state BLOB NOT NULL) WITHOUT ROWID;
+            """)
+    }
+
+    /// Opens the index file at `path` (creating it) and its summary table. Waits at most
+    /// 250 ms for another process's lock: a listing that cannot use the index reads the
+    /// refs instead, which is faster than waiting out a long write.
+    /// - Throws: `SQLiteError`.
+    convenience init(path: String) throws {
+        let db = try SQLiteDatabase(path: path, busyTimeoutMilliseconds: 250)
+        try db.execute("PRAGMA synchronous=OFF; PRAGMA temp_store=MEMORY; PRAGMA mmap_size=268435456")
+        try self.init(db: db)
+    }
+
+    /// Every stored row by model name (the `only` ones when given).
+    /// - Throws: `SQLiteError`.
+    func rows(only: [String]? = nil) throws -> [String: Row] {
+        var out: [String: Row] = [:]
+        let select = "SELECT name, head_ref, versions_sig, latest, latest_id, count, head_seq, state, head FROM model_summaries"
+        func row(_ s: SQLiteStatement) {
+            let id = s.blob(4), head = s.blob(8)
+            guard let name = s.text(0), let sig = s.text(2), id.count == ObjectID.byteCount,
+                  head.isEmpty || head.count == ObjectID.byteCount else { return }
+            out[name] = Row(headRef: s.blob(1), head: head.isEmpty ? nil : head.withUnsafeBytes { ObjectID(bytes: $0) },
+                            versionsSig: sig, latest: Int(s.int(3)), latestID: id.withUnsafeBytes { ObjectID(bytes: $0) }, count: Int(s.int(5)),
+                            headSeq: s.isNull(6) ? nil : Int(s.int(6)), state: s.blob(7))
+        }
+        if let only {
+            let one = try db.prepare(select + " WHERE name = ?")
+            for name in only { try one.forEachRow([.text(name)], row) }
+        } else {
+            try db.prepare(select).forEachRow([], row)
+        }
+        return out
+    }
+
+    /// Replaces the rows of `changed` and deletes those of `removed`, in one transaction.
+    /// - Throws: `SQLiteError`.
+    func store(_ changed: [(name: String, row: Row)], removing removed: [String]) throws {
+        guard !changed.isEmpty || !removed.isEmpty else { return }
+        try db.transaction {
+            let insert = try db.prepare("""
+                INSERT OR REPLACE INTO model_summaries(name, head_ref, head, versions_sig, latest, latest_id, count, head_seq, state)
+                VALUES(?,?,?,?,?,?,?,?,?)
+                """)
+            for (name, r) in changed {
+                try insert.run([.text(name), .blob(r.headRef), r.head.map { .blob($0.bytes) } ?? .null, .text(r.versionsSig),
+                                .int(Int64(r.latest)), .blob(r.latestID.bytes), .int(Int64(r.count)),
+                                r.headSeq.map { .int(Int64($0)) } ?? .null, .blob(r.state)])
+            }
+            let delete = try db.prepare("DELETE FROM model_summaries WHERE name = ?")
+            for name in removed { try delete.run([.text(name)]) }
+        }
+    }
+
+    /// Deletes every row (`mlv reindex`).
+    /// - Throws: `SQLiteError`.
+    func clear() throws {
+        try db.execute("DELETE FROM model_summaries")
+    }
+
+    /// How many rows are stored.
+    /// - Throws: `SQLiteError`.
+    func count() throws -> Int {
+        var n = 0
+        try db.prepare("SELECT count(*) FROM model_summaries").forEachRow { n = Int($0.int(0)) }
+        return n
+    }
+}
+
+/// A model's summary with the head event's seq (nil when there is no head, or its event
+/// names another model), which `registryStates` uses to trust the event index.
+struct CheckedSummary {
+    var summary: ModelSummary
+    var headSeq: Int?
+    /// The stored state, still encoded, when `modelSummaries` was asked not to decode it
+    /// (`summary.state` is then empty).
+    var encodedState: [UInt8]? = nil
+
+    /// The head event's state, decoded now if it was left encoded; nil when it does not decode.
+    func headState() -> RegistryState? {
+        encodedState.map { RegistryState(compact: $0) } ?? summary.state
+    }
+}
+
+extension Repository {
+    /// The summaries of `names` (nil for a name with no versions), in their order, each
+    /// served from the summary index when its row still matches the model's head file and
+    /// versions directory, and read from the refs and the head event otherwise (then
+    /// stored for next time). Without a usable index every model is read.
+    /// - Parameter pruning: `names` is every model, so rows of other names are deleted.
+    /// - Parameter states: false leaves a stored row's state encoded (`headState()` decodes
+    ///   it; `summary.state` is empty), for callers that mostly need only the head.
+    func modelSummaries(_ names: [String], pruning: Bool = false, states: Bool = true) throws -> [CheckedSummary?] {
+        let index = try? ModelSummaryIndex(path: lineageIndexPath)
+        let rows = (try? index?.rows(only: names.count <= 64 ? names : nil)) ?? [:]
+        let results = try Parallel.map(Array(names.indices), batch: 32) { i -> (CheckedSummary?, ModelSummaryIndex.Row?) in
+            let name = names[i]
+            let dir = refs.root + "/\(Self.modelKind)/\(name)"
+            let headRef = try wrap { try FS.readSmallFile(dir + "/head", limit: 256) } ?? []
+            let sig = directorySignature(dir + "/versions")
+            if let row = rows[name], row.headRef == headRef, (row.head == nil) == headRef.isEmpty,
+               row.versionsSig == sig, sig != "racy",
+               let state = states ? RegistryState(compact: row.state) : RegistryState() {
+                let summary = ModelSummary(name: name, latest: row.latest, latestID: row.latestID, manifest: nil,
+                                           versions: row.count, state: state, head: row.head)
+                return (CheckedSummary(summary: summary, headSeq: row.headSeq, encodedState: states ? nil : row.state), nil)
+            }
+            guard let last = try wrap({ try refs.latestVersion(kind: Self.modelKind, name: name) }) else { return (nil, nil) }
+            var head: RegistryHead?
+            if !headRef.isEmpty {
+                let id = try wrap { try RefStore.parseRef(headRef, path: dir + "/head") }
+                head = RegistryHead(id: id, event: try event(id))
+            }
+            let state = head?.event.state ?? RegistryState()
+            let headSeq = head.flatMap { $0.event.model == name ? $0.event.seq : nil }
+            let summary = ModelSummary(name: name, latest: last.number, latestID: last.id, manifest: nil, versions: last.count,
+                                       state: state, head: head?.id)
+            let row = sig == "racy" ? nil : ModelSummaryIndex.Row(headRef: headRef, head: head?.id, versionsSig: sig, latest: last.number,
+                                                                  latestID: last.id, count: last.count, headSeq: headSeq,
+                                                                  state: state.compactBytes())
+            return (CheckedSummary(summary: summary, headSeq: headSeq), row)
+        }
+        if let index {
+            let changed = zip(names, results).compactMap { name, r in r.1.map { (name: name, row: $0) } }
+            let removed = pruning ? Set(rows.keys).subtracting(names).sorted() : []
+            try? index.store(changed, removing: removed)
+        }
+        return results.map(\.0)
+    }
+}
+
+// MARK: the summary's state encoding
+
+/// `RegistryState` in the summary index: a version byte, then stages (name, holders),
+/// aliases (name, holder) and pending approvals, each list led by its length; integers
+/// as LEB128, strings as a length and UTF-8, ids as 32 raw bytes. Decoding it makes no
+/// JSON values and parses no hex.
+extension RegistryState {
+    static let compactVersion: UInt8 = 1
+
+    func compactBytes() -> [UInt8] {
+        var out: [UInt8] = [Self.compactVersion]
+        func int(_ n: Int) {
+            var v = UInt64(max(0, n))
+            while v >= 0x80 { out.append(UInt8(v & 0x7F) | 0x80); v >>= 7 }
+            out.append(UInt8(v))
+        }
+        func string(_ s: String) { int(s.utf8.count); out += s.utf8 }
+        func holder(_ h: Holder) { int(h.version); out += h.id.bytes; string(h.since); string(h.by) }
+        int(stages.count)
+        for (name, holders) in stages.sorted(by: { $0.key < $1.key }) {
+            string(name); int(holders.count); holders.forEach(holder)
+        }
+        int(aliases.count)
+        for (name, h) in aliases.sorted(by: { $0.key < $1.key }) { string(name); holder(h) }
+        int(pending.count)
+        for a in pending { int(a.version); string(a.stage); string(a.actor); string(a.time); string(a.message) }
+        return out
+    }
+
+    /// Decodes `compactBytes()`; nil when the bytes are not such an encoding.
+    init?(compact bytes: [UInt8]) {
+        struct Bad: Error {}
+        var at = 0
+        func byte() throws -> UInt8 {
+            guard at < bytes.count else { throw Bad() }
+            at += 1
+            return bytes[at - 1]
+        }
+        func int() throws -> Int {
+            var v: UInt64 = 0, shift: UInt64 = 0
+            while true {
+                let b = try byte()
+                v |= UInt64(b & 0x7F) << shift
+                if b < 0x80 { break }
+                shift += 7
+                if shift > 56 { throw Bad() }
+            }
+            guard v <= UInt64(Int32.max) else { throw Bad() }
+            return Int(v)
+        }
+        func string() throws -> String {
+            let n = try int()
+            guard n <= bytes.count - at else { throw Bad() }
+            defer { at += n }
+            return String(decoding: bytes[at..<at + n], as: UTF8.self)
+        }
+        func id() throws -> ObjectID {
+            guard ObjectID.byteCount <= bytes.count - at else { throw Bad() }
+            defer { at += ObjectID.byteCount }
+            return bytes.withUnsafeBytes { ObjectID(bytes: UnsafeRawBufferPointer(rebasing: $0[at..<at + ObjectID.byteCount])) }
+        }
+        func holder() throws -> Holder { Holder(version: try int(), id: try id(), since: try string(), by: try string()) }
+        do {
+            guard try byte() == Self.compactVersion else { return nil }
+            var stages: [String: [Holder]] = [:]
+            for _ in 0..<(try int()) {
+                let name = try string()
+                stages[name] = try (0..<(try int())).map { _ in try holder() }
+            }
+            var aliases: [String: Holder] = [:]
+            for _ in 0..<(try int()) { aliases[try string()] = try holder() }
+            let pending = try (0..<(try int())).map { _ in
+                Approval(version: try int(), stage: try string(), actor: try string(), time: try string(), message: try string())
+            }
+            guard at == bytes.count else { return nil }
+            self.init(stages: stages, aliases: aliases, pending: pending)
+        } catch {
+            return nil
+        }
+    }
+}
