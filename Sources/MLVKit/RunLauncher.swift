@@ -48,6 +48,9 @@ public struct RunRequest: Sendable {
     public var code: [String] = []
     /// Seconds between system metric samples.
     public var metricsInterval: Double = 5
+    /// Give the command a pseudo-terminal for each of stdout and stderr that is a
+    /// terminal here (`--no-pty` turns this off; pipes are used where it is not one).
+    public var terminal: Bool = true
     public var message: String = ""
     public var meta: [String: String] = [:]
     /// Where the command runs (default: the current directory).
@@ -215,7 +218,13 @@ public final class RunLauncher: @unchecked Sendable {
         var termination: Termination
         var interrupted = false
         var startFailure: String?
-        let forwarder = try wrap { try SignalForwarder() }
+        // A stream that is a terminal here gets a pseudo-terminal of its own (one per
+        // stream, so the log still tells out from err), sized like ours.
+        let terminals = try [passOut, passErr].map { fd -> PseudoTerminal? in
+            guard request.terminal, PseudoTerminal.isTerminal(fd) else { return nil }
+            return try wrap { try PseudoTerminal(size: PseudoTerminal.windowSize(of: fd)) }
+        }
+        let forwarder = try wrap { try SignalForwarder(signals: [SIGINT, SIGTERM] + (terminals.contains { $0 != nil } ? [SIGWINCH] : [])) }
         let oldPipe = signal(SIGPIPE, SIG_IGN)
         defer {
             forwarder.uninstall()
@@ -223,10 +232,31 @@ public final class RunLauncher: @unchecked Sendable {
         }
         do {
             let child = try Subprocess(arguments: request.command, environment: env, directory: cwd,
-                                       stdout: .pipe, stderr: .pipe)
+                                       stdout: terminals[0].map { .descriptor($0.child) } ?? .pipe,
+                                       stderr: terminals[1].map { .descriptor($0.child) } ?? .pipe)
+            for t in terminals { t?.closeChild() }
             let sampler = FS.isDirectory("/proc/self") ? SystemSampler(root: child.pid) : nil
-            var open: [Int32] = [child.stdoutPipe, child.stderrPipe]
-            for fd in open { Pipes.setCapacity(fd, 1 << 20) }
+            let outFD = terminals[0]?.master ?? child.stdoutPipe, errFD = terminals[1]?.master ?? child.stderrPipe
+            var open: [Int32] = [outFD, errFD]
+            for fd in open where terminals.allSatisfy({ $0?.master != fd }) { Pipes.setCapacity(fd, 1 << 20) }
+            func close(_ fd: Int32) {
+                if let t = terminals.first(where: { $0?.master == fd }) { t?.closeMaster() } else { Glibc.close(fd) }
+            }
+            func takeSignals() {
+                for s in forwarder.take() {
+                    if s.signal == SIGINT { interrupted = true }
+                    if s.signal == SIGWINCH {
+                        // The child saw the terminal's SIGWINCH already, perhaps before its
+                        // pseudo-terminal was resized: resize, then tell it again.
+                        for (fd, t) in zip([passOut, passErr], terminals) {
+                            if let t, let size = PseudoTerminal.windowSize(of: fd) { t.setSize(size) }
+                        }
+                        child.send(SIGWINCH)
+                    } else if !s.fromTerminal {
+                        child.send(s.signal)
+                    }
+                }
+            }
             var passOK = [true, true]
             var buffer = [UInt8](repeating: 0, count: 1 << 20)
             let sampleEvery = max(50, Int(request.metricsInterval * 1000))
@@ -243,19 +273,17 @@ public final class RunLauncher: @unchecked Sendable {
                 let wait = Int32(max(0, min(nextSample, nextMetrics, exitedAt.map { $0 + 200 } ?? Int.max) - now))
                 for fd in Pipes.waitReadable(open + [forwarder.readEnd], timeoutMilliseconds: min(wait, 1000)) {
                     if fd == forwarder.readEnd {
-                        for s in forwarder.take() {
-                            if s.signal == SIGINT { interrupted = true }
-                            if !s.fromTerminal { child.send(s.signal) }
-                        }
+                        takeSignals()
                         continue
                     }
+                    // A pseudo-terminal's master reports the end as EIO rather than 0.
                     let n = buffer.withUnsafeMutableBytes { Pipes.read(fd, into: $0) }
                     if n <= 0 {
-                        Glibc.close(fd)
+                        close(fd)
                         open.removeAll { $0 == fd }
                         continue
                     }
-                    let isOut = fd == child.stdoutPipe
+                    let isOut = fd == outFD
                     try buffer.withUnsafeBytes { raw in
                         let data = UnsafeRawBufferPointer(rebasing: raw[0..<n])
                         if passOK[isOut ? 0 : 1] { passOK[isOut ? 0 : 1] = Pipes.writeAll(isOut ? passOut : passErr, data) }
@@ -264,7 +292,9 @@ public final class RunLauncher: @unchecked Sendable {
                 }
                 let after = monotonicMilliseconds()
                 if after >= nextMetrics {
+                    // Written through, so `mlv metrics` on the running run sees the points.
                     try takeMetrics(final: false)
+                    try series.flush()
                     nextMetrics = after + 1000
                 }
                 if after >= nextSample {
@@ -273,14 +303,11 @@ public final class RunLauncher: @unchecked Sendable {
                 }
                 if exitedAt == nil, child.poll() != nil { exitedAt = after }
             }
-            for fd in open { Glibc.close(fd) }
+            for fd in open { close(fd) }
             // Keep forwarding signals until the command has ended.
             while child.poll() == nil {
                 for fd in Pipes.waitReadable([forwarder.readEnd], timeoutMilliseconds: 100) where fd == forwarder.readEnd {
-                    for s in forwarder.take() {
-                        if s.signal == SIGINT { interrupted = true }
-                        if !s.fromTerminal { child.send(s.signal) }
-                    }
+                    takeSignals()
                 }
             }
             termination = child.wait()

@@ -286,3 +286,32 @@ import Glibc
         other.abort()
     }
 }
+
+@Suite struct IdleCompressorTests {
+    /// Whatever the compressing thread reached before `finish` (compressed) and whatever it
+    /// did not (raw: over the backlog limit, or still waiting), every chunk is stored once
+    /// and reads back as its bytes.
+    @Test(arguments: [0, 100_000, 1 << 30])
+    func everyChunkIsStoredCompressedOrRaw(backlogLimit: Int) throws {
+        let t = try TestRepository()
+        let repo = t.repository
+        let writer = repo.objects.writer()
+        let compressor = IdleCompressor(writer: writer, backlogLimit: backlogLimit)
+        var chunks: [[UInt8]] = []
+        for i in 0..<24 {
+            let text = (0..<2_000).map { "\(i) step \($0) loss \(1.0 / Double($0 + 1))\n" }.joined()
+            chunks.append(Array(text.utf8))
+        }
+        chunks.append(chunks[3])
+        for c in chunks { try c.withUnsafeBytes { try compressor.put(SHA256.hash($0), $0) } }
+        try compressor.finish()
+        try writer.commit()
+        try repo.objects.reload()
+        for c in chunks {
+            let id = c.withUnsafeBytes { SHA256.hash($0) }
+            var back: [UInt8] = []
+            try repo.readBlob(id) { back.append(contentsOf: $0) }
+            #expect(back == c)
+        }
+    }
+}
