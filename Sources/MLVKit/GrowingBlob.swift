@@ -112,8 +112,9 @@ final class GrowingBlob: @unchecked Sendable {
 /// Stores chunks through a thread that compresses them with CPU time nobody else wants
 /// (`IdleThread`, Linux `SCHED_IDLE`): on an idle machine every chunk is compressed (zlib
 /// where it pays, as `CompressionPolicy.auto` decides) while the command runs; when the
-/// CPUs are busy (the command itself, other work) chunks wait in a bounded backlog, the
-/// oldest stored raw once it is full, and `finish` stores what is still waiting raw
+/// CPUs are busy (the command itself, other work) chunks wait in a bounded backlog, a
+/// chunk that does not fit is stored raw at once (without a copy), and `finish` stores
+/// what is still waiting raw
 /// rather than make the caller wait for compression. The stored bytes, and so the blob,
 /// are the same either way; only their size on disk differs.
 final class IdleCompressor: @unchecked Sendable {
@@ -157,27 +158,27 @@ final class IdleCompressor: @unchecked Sendable {
         }
     }
 
-    /// Queues one chunk for compression (stores it at once, compressed where it pays,
-    /// when there is no compressing thread).
+    /// Queues a copy of one chunk for compression, or stores it raw at once when the
+    /// backlog is full (the compressing thread is behind: the CPUs are busy); stores it
+    /// at once, compressed where it pays, when there is no compressing thread.
     /// - Throws: a store error, including an earlier one of the compressing thread.
     func put(_ id: ObjectID, _ bytes: UnsafeRawBufferPointer) throws {
         guard thread != nil else {
             try wrap { try writer.put(id, kind: .chunk, bytes: bytes, compression: .auto) }
             return
         }
-        let (overflow, failure) = state.withLock { s -> ([(id: ObjectID, bytes: [UInt8])], Error?) in
-            s.backlog.append((id, Array(bytes)))
+        let (fits, failure) = state.withLock { s -> (Bool, Error?) in
+            guard s.bytes + bytes.count <= backlogLimit else { return (false, s.failure) }
             s.bytes += bytes.count
-            var out: [(id: ObjectID, bytes: [UInt8])] = []
-            while s.bytes > self.backlogLimit, !s.backlog.isEmpty {
-                let item = s.backlog.removeFirst()
-                s.bytes -= item.bytes.count
-                out.append(item)
-            }
-            return (out, s.failure)
+            return (true, s.failure)
         }
         if let failure { throw failure }
-        try storeRaw(overflow)
+        guard fits else {
+            try wrap { try writer.put(id, kind: .chunk, bytes: bytes, compression: .never) }
+            return
+        }
+        let copy = Array(bytes)
+        state.withLock { $0.backlog.append((id, copy)) }
         wake.signal()
     }
 
