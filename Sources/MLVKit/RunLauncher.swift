@@ -219,10 +219,11 @@ public final class RunLauncher: @unchecked Sendable {
         var interrupted = false
         var startFailure: String?
         // A stream that is a terminal here gets a pseudo-terminal of its own (one per
-        // stream, so the log still tells out from err), sized like ours.
-        let terminals = try [passOut, passErr].map { fd -> PseudoTerminal? in
+        // stream, so the log still tells out from err), sized like ours; a pipe where
+        // none can be had (no /dev/ptmx in a container, say).
+        let terminals = [passOut, passErr].map { fd -> PseudoTerminal? in
             guard request.terminal, PseudoTerminal.isTerminal(fd) else { return nil }
-            return try wrap { try PseudoTerminal(size: PseudoTerminal.windowSize(of: fd)) }
+            return try? PseudoTerminal(size: PseudoTerminal.windowSize(of: fd))
         }
         let forwarder = try wrap { try SignalForwarder(signals: [SIGINT, SIGTERM] + (terminals.contains { $0 != nil } ? [SIGWINCH] : [])) }
         let oldPipe = signal(SIGPIPE, SIG_IGN)
