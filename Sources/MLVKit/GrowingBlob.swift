@@ -34,6 +34,8 @@ final class GrowingBlob: @unchecked Sendable {
     private var chunks: [(id: ObjectID, length: Int)] = []
     private var failure: Error?
     private let compressor: IdleCompressor
+    /// After `finish`: the chunks stored raw although they look compressible.
+    private(set) var storedRaw: [ObjectID] = []
 
     init(path: String, writer: PackWriter, chunker: ChunkerParameters) throws {
         self.path = path
@@ -66,6 +68,7 @@ final class GrowingBlob: @unchecked Sendable {
             throw error
         }
         try compressor.finish()
+        storedRaw = compressor.storedRaw
         let blob = whole.finalizeAndReset()
         if chunks.isEmpty {
             try [UInt8]().withUnsafeBytes { empty in try wrap { try writer.put(blob, kind: .chunk, bytes: empty, compression: .never) } }
@@ -132,6 +135,9 @@ final class IdleCompressor: @unchecked Sendable {
     private let state = Locked(State())
     private let wake = DispatchSemaphore(value: 0)
     private var thread: DispatchGroup?
+    /// Chunks stored raw for want of CPU time although they look compressible (for
+    /// `Repository.noteDeferredCompression`). Touched only by `put` and `finish`.
+    private(set) var storedRaw: [ObjectID] = []
 
     init(writer: PackWriter, backlogLimit: Int = IdleCompressor.defaultBacklogLimit) {
         self.writer = writer
@@ -174,7 +180,7 @@ final class IdleCompressor: @unchecked Sendable {
         }
         if let failure { throw failure }
         guard fits else {
-            try wrap { try writer.put(id, kind: .chunk, bytes: bytes, compression: .never) }
+            try storeRaw(id, bytes)
             return
         }
         let copy = Array(bytes)
@@ -201,7 +207,12 @@ final class IdleCompressor: @unchecked Sendable {
 
     private func storeRaw(_ items: [(id: ObjectID, bytes: [UInt8])]) throws {
         for item in items {
-            _ = try item.bytes.withUnsafeBytes { b in try wrap { try writer.put(item.id, kind: .chunk, bytes: b, compression: .never) } }
+            try item.bytes.withUnsafeBytes { try storeRaw(item.id, $0) }
         }
+    }
+
+    private func storeRaw(_ id: ObjectID, _ bytes: UnsafeRawBufferPointer) throws {
+        let written = try wrap { try writer.put(id, kind: .chunk, bytes: bytes, compression: .never) }
+        if written > 0, Deflate.looksCompressible(bytes) { storedRaw.append(id) }
     }
 }

@@ -349,6 +349,7 @@ public final class RunLauncher: @unchecked Sendable {
                              system: systemSamples > 0 ? system.path : nil, environment: envBytes)
         let stored = try repository.storeRun(&manifest, files: files, outputs: outputs, directory: cwd,
                                              activeDirectory: activeDirectory, writer: writer)
+        repository.noteDeferredCompression(logBlob.storedRaw)
         saveCodeCache()
         var exit = termination.shellStatus
         if exit == 0 && !stored.missing.isEmpty { exit = 1 }
