@@ -293,9 +293,12 @@ public final class RunLauncher: @unchecked Sendable {
                 }
                 let after = monotonicMilliseconds()
                 if after >= nextMetrics {
-                    // Written through, so `mlv metrics` on the running run sees the points.
+                    // Written through, so `mlv metrics` and `mlv logs --follow` on the
+                    // running run see the points and lines (the log is otherwise written
+                    // in 256 KiB blocks).
                     try takeMetrics(final: false)
                     try series.flush()
+                    try log.flush()
                     nextMetrics = after + 1000
                 }
                 if after >= nextSample {

@@ -34,12 +34,12 @@ struct RunActiveTests {
         #expect(try s.mlv("show", "run", "live").stdout.contains("metric   loss=0.5 (so far)"))
     }
 
-    /// A real `mlv run` whose command logs a metric, then waits: `mlv metrics` sees the
-    /// point while the run goes on.
+    /// A real `mlv run` whose command prints a line and logs a metric, then waits: `mlv
+    /// metrics` sees the point and `mlv logs` the line while the run goes on.
     @Test func aLiveRunShowsItsMetrics() throws {
         let s = try Session()
         try s.mlv("init")
-        let script = "echo '{\"step\": 1, \"loss\": 0.25}' >> \"$MLV_METRICS_FILE\"; i=0; while [ ! -e go ] && [ $i -lt 400 ]; do sleep 0.02; i=$((i+1)); done"
+        let script = "echo hello; echo '{\"step\": 1, \"loss\": 0.25}' >> \"$MLV_METRICS_FILE\"; i=0; while [ ! -e go ] && [ $i -lt 400 ]; do sleep 0.02; i=$((i+1)); done"
         let run = try MLVBinary.start(["run", "--name", "waiting", "--", "sh", "-c", script], in: s.directory,
                                       environment: s.environment)
         var seen: JSON?
@@ -51,7 +51,14 @@ struct RunActiveTests {
             }
             usleep(50_000)
         }
+        // The log is written through at least once a second, so it shows while the run goes on.
+        var logged = ""
+        for _ in 0..<100 where !logged.contains(" out hello\n") {
+            logged = try MLVBinary.run(["logs", "waiting"], in: s.directory, environment: s.environment).stdout
+            if !logged.contains(" out hello\n") { usleep(50_000) }
+        }
         try Scenario.write(.text(""), at: s.path("go"))
+        #expect(logged.hasSuffix(" out hello\n"), "\(logged)")
         #expect(run.wait().status == 0)
         #expect(seen?["status"] == .string("running"), "\(String(describing: seen))")
         #expect(seen?["metrics"]?.array?.first?["last"] == .double(0.25))
