@@ -1,4 +1,7 @@
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Runs `body(worker)` on `count` threads at once and returns when all are done
 /// (`DispatchQueue.concurrentPerform`).
@@ -50,4 +53,42 @@ public enum Parallel {
 public struct UncheckedSendable<T>: @unchecked Sendable {
     public var value: T
     public init(_ value: T) { self.value = value }
+}
+
+/// Threads that only use CPU time nobody else wants.
+public enum IdleThread {
+    /// Runs `body` on a new thread whose scheduling policy is Linux `SCHED_IDLE`: it runs
+    /// only when a CPU would otherwise be idle, so background work (compressing a run's
+    /// log) never takes time from the command being run. Where the policy is refused the
+    /// thread is an ordinary one.
+    /// - Returns: a group that is left when `body` returns (wait on it to join); nil when
+    ///   no thread could be made (`body` has not run then).
+    public static func start(_ body: @escaping @Sendable () -> Void) -> DispatchGroup? {
+        final class Box {
+            let body: @Sendable () -> Void
+            let done: DispatchGroup
+            init(_ b: @escaping @Sendable () -> Void, _ g: DispatchGroup) { body = b; done = g }
+        }
+        let group = DispatchGroup()
+        group.enter()
+        let box = Unmanaged.passRetained(Box(body, group)).toOpaque()
+        var thread = pthread_t()
+        let rc = pthread_create(&thread, nil, { raw in
+            let box = Unmanaged<AnyObject>.fromOpaque(raw!).takeRetainedValue() as! Box
+            #if os(Linux)
+            var parameters = sched_param()
+            parameters.sched_priority = 0
+            _ = sched_setscheduler(0, 5 /* SCHED_IDLE */, &parameters)
+            #endif
+            box.body()
+            box.done.leave()
+            return nil
+        }, box)
+        guard rc == 0 else {
+            Unmanaged<AnyObject>.fromOpaque(box).release()
+            return nil
+        }
+        pthread_detach(thread)
+        return group
+    }
 }

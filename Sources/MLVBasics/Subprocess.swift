@@ -30,10 +30,13 @@ public final class Subprocess: @unchecked Sendable {
     /// Where one of the child's output streams goes.
     public enum Output: Sendable {
         case inherit, pipe, discard
+        /// This descriptor (a pseudo-terminal's child side, say), dup2'd onto the stream;
+        /// the caller keeps and closes its own copy.
+        case descriptor(Int32)
     }
 
     public let pid: pid_t
-    /// The read end of the child's stdout pipe (when `.pipe`), close-on-exec; the caller closes it.
+    /// The read end of the child's stdout pipe (when `.pipe`, else -1), close-on-exec; the caller closes it.
     public let stdoutPipe: Int32
     /// The read end of the child's stderr pipe (when `.pipe`).
     public let stderrPipe: Int32
@@ -83,6 +86,9 @@ public final class Subprocess: @unchecked Sendable {
                 return -1
             case .discard:
                 posix_spawn_file_actions_addopen(&actions, target, "/dev/null", O_WRONLY, 0)
+                return -1
+            case .descriptor(let fd):
+                posix_spawn_file_actions_adddup2(&actions, fd, target)
                 return -1
             case .pipe:
                 var fds: [Int32] = [0, 0]

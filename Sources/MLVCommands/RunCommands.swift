@@ -9,6 +9,14 @@ struct RunOptions: ParsableArguments {
     var metricsInterval: Double = 5
     @Flag(name: .customLong("skip-existing"), help: "Do not run when a recorded run has the same code snapshot, inputs, params and command; exit 0.")
     var skipExisting = false
+    @Flag(name: .customLong("no-pty"), help: "Give the command pipes even where mlv's stdout or stderr is a terminal (by default it gets a pseudo-terminal there).")
+    var noPty = false
+
+    /// Sets what these options say on `request`.
+    func apply(to request: inout RunRequest) {
+        request.metricsInterval = metricsInterval
+        request.terminal = !noPty
+    }
 }
 
 struct Run: ParsableCommand {
@@ -16,7 +24,9 @@ struct Run: ParsableCommand {
         abstract: "Run a command and record it as a run: code, inputs, params, terminal log, environment, metrics, outputs.",
         discussion: """
             The command's stdout and stderr pass through unchanged while a timestamped log is \
-            stored. It gets MLV_RUN_ID and MLV_METRICS_FILE: JSON lines appended to that file \
+            stored. Where mlv's stdout or stderr is a terminal the command gets a pseudo-terminal \
+            for it (so it keeps colours, progress bars and line buffering; one per stream, raw, \
+            resized with mlv's); --no-pty gives it pipes. It gets MLV_RUN_ID and MLV_METRICS_FILE: JSON lines appended to that file \
             ({"step": 3, "loss": 0.4}) or 'mlv log metric' calls become metric series. Ctrl-C and \
             SIGTERM are forwarded to it. Inside a git work tree the commit, branch, remote, the \
             diff against HEAD and a snapshot of tracked and untracked-not-ignored files are \
@@ -61,7 +71,7 @@ struct Run: ParsableCommand {
             request.inputs = inputs
             request.outputs = outputs
             request.code = code
-            request.metricsInterval = runOptions.metricsInterval
+            runOptions.apply(to: &request)
             request.message = message
             let launcher = try RunLauncher(repository: repo, request: request)
             status = try launchAndReport(launcher, skipExisting: runOptions.skipExisting)
@@ -129,7 +139,7 @@ struct Rerun: ParsableCommand {
         try MLVCommands.run {
             let repo = try store.open()
             var plan = try repo.planRerun(target, workdir: workdir)
-            plan.request.metricsInterval = runOptions.metricsInterval
+            runOptions.apply(to: &plan.request)
             if dryRun {
                 say("rerun of \(plan.original.run) (\(plan.original.manifest.name))")
                 say("code:    \(plan.snapshot.hex) -> \(plan.workdir ?? "a new temporary directory")")

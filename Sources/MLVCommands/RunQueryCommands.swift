@@ -190,17 +190,19 @@ struct ShowRun: ParsableCommand {
             let repo = try store.open()
             switch try repo.locateRun(runRef) {
             case .recorded(let record): try show(try repo.runDetails(record), json: output.json)
-            case .active(let a): showActive(a, json: output.json)
+            case .active(let a): showActive(a, metrics: repo.lastMetrics(active: a), json: output.json)
             }
         }
     }
 }
 
-func showActive(_ a: ActiveRun, json: Bool) {
+/// A run that is still going: what its `state` says, and its metrics so far.
+func showActive(_ a: ActiveRun, metrics: [String: Double], json: Bool) {
     if json {
         var o: [String: JSON] = ["run": .string(a.run), "name": .string(a.name), "status": .string(a.liveness.rawValue),
                                  "command": .array(a.command.map { .string($0) }), "cwd": .string(a.cwd),
-                                 "started": .string(a.started), "host": .string(a.host)]
+                                 "started": .string(a.started), "host": .string(a.host),
+                                 "metrics": .object(metrics.mapValues { .number($0) })]
         if let pid = a.pid { o["pid"] = .int(pid) }
         return sayJSON(.object(o))
     }
@@ -209,6 +211,7 @@ func showActive(_ a: ActiveRun, json: Bool) {
     say("command  \(a.command.joined(separator: " "))")
     say("cwd      \(a.cwd)")
     say("started  \(a.started)")
+    for (k, v) in metrics.sorted(by: { $0.key < $1.key }) { say("metric   \(k)=\(shortNumber(v)) (so far)") }
 }
 
 func show(_ d: RunDetails, json: Bool) throws {
@@ -363,7 +366,7 @@ final class LogJSONWriter {
 struct Metrics: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show a run's metric series: a sparkline with min, max and last per metric, then a table by step.",
-        discussion: "Exit codes: 0 ok; 2 unknown run or metric; 4 the series blob is missing or damaged; 5 an ambiguous prefix.")
+        discussion: "On a run that is still going, the points mlv run has taken from its metrics file so far (brought up to date about once a second). Exit codes: 0 ok; 2 unknown run or metric; 4 the series blob is missing or damaged; 5 an ambiguous prefix.")
     @Argument(help: ArgumentHelp("The run: id, unique prefix, or name.", valueName: "run")) var runRef: String
     @Argument(help: "Only these metrics (default: all).") var names: [String] = []
     @OptionGroup var store: StoreOptions
@@ -372,11 +375,22 @@ struct Metrics: ParsableCommand {
     func run() throws {
         try MLVCommands.run {
             let repo = try store.open()
-            let record = try repo.findRun(runRef)
-            let series = try repo.metricSeries(record, names: names)
+            let run: String, series: [MetricHistory]
+            var status: String?
+            switch try repo.locateRun(runRef) {
+            case .recorded(let record):
+                run = record.run
+                series = try repo.metricSeries(record, names: names)
+            case .active(let a):
+                run = a.run
+                status = a.liveness.rawValue
+                series = try repo.metricSeries(active: a, names: names)
+            }
             let rows = metricTable(series)
             if output.json {
-                return sayJSON(.object(["run": .string(record.run), "metrics": .array(series.map { s in
+                var top: [String: JSON] = ["run": .string(run)]
+                if let status { top["status"] = .string(status) }
+                return sayJSON(.object(top.merging(["metrics": .array(series.map { s in
                     var o: [String: JSON] = ["name": .string(s.name), "points": .array(s.points.map { p in
                         var x: [String: JSON] = ["time": .string(p.time), "value": .number(p.value)]
                         if let step = p.step { x["step"] = .int(step) }
@@ -386,7 +400,7 @@ struct Metrics: ParsableCommand {
                     if let v = s.max { o["max"] = .number(v) }
                     if let v = s.last { o["last"] = .number(v) }
                     return .object(o)
-                })]))
+                })]) { x, _ in x }))
             }
             if output.csv {
                 say((["step", "time"] + series.map(\.name)).map(csvField).joined(separator: ","))
@@ -395,7 +409,7 @@ struct Metrics: ParsableCommand {
                 }
                 return
             }
-            if series.isEmpty { return say("run \(record.run) recorded no metrics") }
+            if series.isEmpty { return say(status.map { "run \(run) is \($0) and has no metrics yet" } ?? "run \(run) recorded no metrics") }
             say(table(series.map { s in
                 [s.name, sparkline(s.points.map(\.value)), "min \(s.min.map(shortNumber) ?? "-")",
                  "max \(s.max.map(shortNumber) ?? "-")", "last \(s.last.map(shortNumber) ?? "-")", "(\(s.points.count) points)"]

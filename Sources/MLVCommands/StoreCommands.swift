@@ -156,7 +156,7 @@ struct GC: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gc",
         abstract: "Remove objects that no ref reaches, after a grace period.",
-        discussion: "Refuses to delete anything when the store has damage. Exit codes: 0 ok; 3 store busy; 4 damage found.")
+        discussion: "Refuses to delete anything when the store has damage. Packs past the grace period that hold run log chunks 'mlv run' stored raw for want of CPU time are rewritten with those chunks compressed. Exit codes: 0 ok; 3 store busy; 4 damage found.")
     @Flag(help: "Report what would be removed, remove nothing.") var dryRun = false
     @Option(help: ArgumentHelp("Keep anything written more recently than this: 0, 30m, 12h, 3d, 2w.", valueName: "AGE"))
     var grace = "2w"
@@ -176,12 +176,17 @@ struct GC: ParsableCommand {
                     "bytesFreed": .int(r.bytesFreed), "packsRemoved": .int(Int64(r.packsRemoved.count)),
                     "packsRewritten": .int(Int64(r.packsRewritten.count)), "packsMerged": .int(Int64(r.packsMerged.count)), "keptForGrace": .int(Int64(r.keptForGrace)),
                     "temporaryFilesRemoved": .int(Int64(r.temporaryFilesRemoved)),
+                    "chunksCompressed": .int(Int64(r.chunksCompressed)), "bytesSavedByCompression": .int(r.bytesSavedByCompression),
                 ]))
                 return
             }
             let verb = r.dryRun ? "would remove" : "removed"
             say("\(verb) \(r.objectsRemoved) objects (\(humanBytes(r.bytesFreed))) from \(r.packsRemoved.count + r.packsRewritten.count) packs, \(r.temporaryFilesRemoved) leftover files; \(r.reachable) objects reachable")
             if !r.packsMerged.isEmpty { say("\(r.dryRun ? "would merge" : "merged") \(r.packsMerged.count) small packs into one") }
+            if r.chunksCompressed > 0 {
+                say(r.dryRun ? "would compress \(r.chunksCompressed) run log chunks stored raw while their run went on"
+                    : "compressed \(r.chunksCompressed) run log chunks stored raw while their run went on (saved \(humanBytes(r.bytesSavedByCompression)))")
+            }
             if r.keptForGrace > 0 { say("\(r.keptForGrace) packs with unreachable objects are younger than --grace \(grace) and were kept") }
         }
     }

@@ -35,6 +35,10 @@ public struct GCReport: Sendable {
     public var bytesFreed: Int64 = 0
     public var temporaryFilesRemoved = 0
     public var keptForGrace = 0
+    /// Run log chunks `mlv run` stored raw for want of CPU time, compressed now (with
+    /// `dryRun`: to be tried), and the bytes that saved.
+    public var chunksCompressed = 0
+    public var bytesSavedByCompression: Int64 = 0
     public var dryRun = false
 }
 
@@ -265,6 +269,22 @@ extension Repository {
             report.packsMerged = small.map(\.0.name)
             rewrite += small
         }
+        // Run log chunks stored raw for want of CPU time (`deferred-compression`): their
+        // packs are rewritten with those chunks compressed (packs within the grace
+        // period wait for a later gc).
+        var compress = Set<ObjectID>(), laterCompress = Set<ObjectID>()
+        let deferred = deferredCompression().intersection(live)
+        if !deferred.isEmpty {
+            let rewriting = Set(rewrite.map(\.0.name))
+            for index in objects.packIndexes {
+                let raw = index.entries.filter { deferred.contains($0.id) && !$0.isCompressed }.map(\.id)
+                if raw.isEmpty { continue }
+                guard old(index.packPath) else { laterCompress.formUnion(raw); continue }
+                compress.formUnion(raw)
+                if !rewriting.contains(index.name) { rewrite.append((index, index.entries.filter { live.contains($0.id) })) }
+            }
+            report.chunksCompressed = compress.count
+        }
         // Leftovers of interrupted writes.
         var leftovers: [String] = []
         for e in (try? FS.listDirectory(packsPath)) ?? [] {
@@ -286,8 +306,15 @@ extension Repository {
             for (index, keep) in rewrite where !keep.isEmpty {
                 for e in keep {
                     let bytes = try wrap { try objects.readRecordForRepack(index, e) }
-                    try bytes.withUnsafeBytes { raw in
-                        try wrap { try writer.putStored(e, stored: raw) }
+                    var entry = e, stored = bytes
+                    if compress.contains(e.id), !e.isCompressed, let packed = Self.compressDeferred(bytes) {
+                        report.bytesSavedByCompression += Int64(bytes.count - packed.count)
+                        entry.storedLength = packed.count
+                        entry.flags |= PackFormat.flagCompressed
+                        stored = packed
+                    }
+                    try stored.withUnsafeBytes { raw in
+                        try wrap { try writer.putStored(entry, stored: raw) }
                     }
                 }
             }
@@ -308,6 +335,7 @@ extension Repository {
         }
         try wrap { try FS.fsyncDirectory(packsPath) }
         try wrap { try objects.reload() }
+        if !deferred.isEmpty || FS.exists(deferredCompressionPath) { setDeferredCompression(laterCompress) }
         return report
     }
 }

@@ -310,36 +310,38 @@ extension Repository {
     /// - Throws: `.notFound` naming a metric the run does not have; `.damaged` for a
     ///   missing series blob or a malformed line (with its number).
     public func metricSeries(_ record: RunRecord, names: [String] = []) throws -> [MetricHistory] {
-        var points: [String: [MetricPoint]] = [:]
-        var order: [String] = []
+        var collector = SeriesCollector(run: record.run, source: "series blob \(record.manifest.series?.hex ?? "")")
         if let series = record.manifest.series {
             var splitter = LineSplitter()
-            var lineNumber = 0
-            func take(_ line: [UInt8]) throws {
-                lineNumber += 1
-                if line.isEmpty { return }
-                guard let point = try? MetricPoint(seriesLine: line) else {
-                    throw MLVError.damaged("run \(record.run): series blob \(series.hex) line \(lineNumber) is not a metric point")
-                }
-                if points[point.name] == nil { order.append(point.name) }
-                points[point.name, default: []].append(point)
-            }
-            try readRunBlob(record.run, "series", series) { bytes in try splitter.feed(bytes, take) }
-            try splitter.finish(take)
+            try readRunBlob(record.run, "series", series) { bytes in try splitter.feed(bytes) { try collector.take($0) } }
+            try splitter.finish { try collector.take($0) }
         }
-        for name in record.manifest.metrics.keys.sorted() where points[name] == nil {
-            order.append(name)
-            points[name] = []
+        return try collector.histories(names: names, last: record.manifest.metrics)
+    }
+
+    /// The metric series of a run that is still going, from the points `mlv run` has
+    /// taken from its metrics file so far (`.mlv/active/<id>/series.jsonl`, brought up to
+    /// date about once a second; a line still being written is left for next time).
+    /// - Throws: `.notFound` naming a metric the run does not have (yet); `.damaged` for
+    ///   a malformed line.
+    public func metricSeries(active: ActiveRun, names: [String] = []) throws -> [MetricHistory] {
+        let path = active.directory + "/series.jsonl"
+        var collector = SeriesCollector(run: active.run, source: path)
+        if let fd = try? FS.open(path, O_RDONLY | O_CLOEXEC) {
+            defer { FS.close(fd) }
+            var splitter = LineSplitter()
+            _ = try drainFile(fd, path: path, from: 0) { bytes in try splitter.feed(bytes) { try collector.take($0) } }
         }
-        let wanted = names.isEmpty ? order : names
-        return try wanted.map { name in
-            guard let p = points[name] else {
-                throw MLVError.notFound("run \(record.run) has no metric '\(name)' (it has: \(order.isEmpty ? "none" : order.joined(separator: ", ")))")
-            }
-            let finite = p.map(\.value).filter(\.isFinite)
-            return MetricHistory(name: name, points: p, min: finite.min(), max: finite.max(),
-                                last: p.last?.value ?? record.manifest.metrics[name])
-        }
+        return try collector.histories(names: names, last: [:])
+    }
+
+    /// The last value of each metric of a run that is still going (see
+    /// `metricSeries(active:)`); empty when it has none yet or they cannot be read.
+    public func lastMetrics(active: ActiveRun) -> [String: Double] {
+        let series = (try? metricSeries(active: active)) ?? []
+        var out: [String: Double] = [:]
+        for s in series { if let v = s.last { out[s.name] = v } }
+        return out
     }
 
     /// Decodes a run's environment blob; nil when none was recorded.
@@ -403,6 +405,50 @@ extension Repository {
                                                          hints: m.inputs.compactMap(\.ref) + m.outputs.map { "\($0.kind):\($0.name)" }),
                           durationMilliseconds: duration, environment: try environment(of: record),
                           system: try systemSummary(of: record), diffStat: try diffStat(of: record))
+    }
+}
+
+/// Gathers series lines (`MetricPoint`s) by metric name, in arrival order.
+struct SeriesCollector {
+    let run: String
+    /// The blob or file the lines come from, for error messages.
+    let source: String
+    private var points: [String: [MetricPoint]] = [:]
+    private var order: [String] = []
+    private var lineNumber = 0
+
+    init(run: String, source: String) {
+        self.run = run
+        self.source = source
+    }
+
+    mutating func take(_ line: [UInt8]) throws {
+        lineNumber += 1
+        if line.isEmpty { return }
+        guard let point = try? MetricPoint(seriesLine: line) else {
+            throw MLVError.damaged("run \(run): \(source) line \(lineNumber) is not a metric point")
+        }
+        if points[point.name] == nil { order.append(point.name) }
+        points[point.name, default: []].append(point)
+    }
+
+    /// The series for `names` (all, in order of first arrival, when empty); metrics in
+    /// `last` without points get an empty series.
+    /// - Throws: `.notFound` naming a metric there is no series for.
+    func histories(names: [String], last: [String: Double]) throws -> [MetricHistory] {
+        var points = points, order = order
+        for name in last.keys.sorted() where points[name] == nil {
+            order.append(name)
+            points[name] = []
+        }
+        let wanted = names.isEmpty ? order : names
+        return try wanted.map { name in
+            guard let p = points[name] else {
+                throw MLVError.notFound("run \(run) has no metric '\(name)' (it has: \(order.isEmpty ? "none" : order.joined(separator: ", ")))")
+            }
+            let finite = p.map(\.value).filter(\.isFinite)
+            return MetricHistory(name: name, points: p, min: finite.min(), max: finite.max(), last: p.last?.value ?? last[name])
+        }
     }
 }
 

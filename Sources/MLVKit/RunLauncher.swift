@@ -48,6 +48,9 @@ public struct RunRequest: Sendable {
     public var code: [String] = []
     /// Seconds between system metric samples.
     public var metricsInterval: Double = 5
+    /// Give the command a pseudo-terminal for each of stdout and stderr that is a
+    /// terminal here (`--no-pty` turns this off; pipes are used where it is not one).
+    public var terminal: Bool = true
     public var message: String = ""
     public var meta: [String: String] = [:]
     /// Where the command runs (default: the current directory).
@@ -218,14 +221,42 @@ public final class RunLauncher: @unchecked Sendable {
         // A terminal or pipe that stops reading our output must not end the run before it
         // is recorded: `Pipes.writeAll` blocks SIGPIPE around each write, so nothing here
         // touches its process-wide disposition (and the child starts with it at default).
-        let forwarder = try wrap { try SignalForwarder() }
+        // A stream that is a terminal here gets a pseudo-terminal of its own (one per
+        // stream, so the log still tells out from err), sized like ours; a pipe where
+        // none can be had (no /dev/ptmx in a container, say).
+        let terminals = [passOut, passErr].map { fd -> PseudoTerminal? in
+            guard request.terminal, PseudoTerminal.isTerminal(fd) else { return nil }
+            return try? PseudoTerminal(size: PseudoTerminal.windowSize(of: fd))
+        }
+        let forwarder = try wrap { try SignalForwarder(signals: [SIGINT, SIGTERM] + (terminals.contains { $0 != nil } ? [SIGWINCH] : [])) }
         defer { forwarder.uninstall() }
         do {
             let child = try Subprocess(arguments: request.command, environment: env, directory: cwd,
-                                       stdout: .pipe, stderr: .pipe)
+                                       stdout: terminals[0].map { .descriptor($0.child) } ?? .pipe,
+                                       stderr: terminals[1].map { .descriptor($0.child) } ?? .pipe)
+            for t in terminals { t?.closeChild() }
             let sampler = FS.isDirectory("/proc/self") ? SystemSampler(root: child.pid) : nil
-            var open: [Int32] = [child.stdoutPipe, child.stderrPipe]
-            for fd in open { Pipes.setCapacity(fd, 1 << 20) }
+            let outFD = terminals[0]?.master ?? child.stdoutPipe, errFD = terminals[1]?.master ?? child.stderrPipe
+            var open: [Int32] = [outFD, errFD]
+            for fd in open where terminals.allSatisfy({ $0?.master != fd }) { Pipes.setCapacity(fd, 1 << 20) }
+            func close(_ fd: Int32) {
+                if let t = terminals.first(where: { $0?.master == fd }) { t?.closeMaster() } else { Glibc.close(fd) }
+            }
+            func takeSignals() {
+                for s in forwarder.take() {
+                    if s.signal == SIGINT { interrupted = true }
+                    if s.signal == SIGWINCH {
+                        // The child saw the terminal's SIGWINCH already, perhaps before its
+                        // pseudo-terminal was resized: resize, then tell it again.
+                        for (fd, t) in zip([passOut, passErr], terminals) {
+                            if let t, let size = PseudoTerminal.windowSize(of: fd) { t.setSize(size) }
+                        }
+                        child.send(SIGWINCH)
+                    } else if !s.fromTerminal {
+                        child.send(s.signal)
+                    }
+                }
+            }
             var passOK = [true, true]
             var buffer = [UInt8](repeating: 0, count: 1 << 20)
             let sampleEvery = max(50, Int(request.metricsInterval * 1000))
@@ -242,19 +273,17 @@ public final class RunLauncher: @unchecked Sendable {
                 let wait = Int32(max(0, min(nextSample, nextMetrics, exitedAt.map { $0 + 200 } ?? Int.max) - now))
                 for fd in Pipes.waitReadable(open + [forwarder.readEnd], timeoutMilliseconds: min(wait, 1000)) {
                     if fd == forwarder.readEnd {
-                        for s in forwarder.take() {
-                            if s.signal == SIGINT { interrupted = true }
-                            if !s.fromTerminal { child.send(s.signal) }
-                        }
+                        takeSignals()
                         continue
                     }
+                    // A pseudo-terminal's master reports the end as EIO rather than 0.
                     let n = buffer.withUnsafeMutableBytes { Pipes.read(fd, into: $0) }
                     if n <= 0 {
-                        Glibc.close(fd)
+                        close(fd)
                         open.removeAll { $0 == fd }
                         continue
                     }
-                    let isOut = fd == child.stdoutPipe
+                    let isOut = fd == outFD
                     try buffer.withUnsafeBytes { raw in
                         let data = UnsafeRawBufferPointer(rebasing: raw[0..<n])
                         if passOK[isOut ? 0 : 1] { passOK[isOut ? 0 : 1] = Pipes.writeAll(isOut ? passOut : passErr, data) }
@@ -263,7 +292,12 @@ public final class RunLauncher: @unchecked Sendable {
                 }
                 let after = monotonicMilliseconds()
                 if after >= nextMetrics {
+                    // Written through, so `mlv metrics` and `mlv logs --follow` on the
+                    // running run see the points and lines (the log is otherwise written
+                    // in 256 KiB blocks).
                     try takeMetrics(final: false)
+                    try series.flush()
+                    try log.flush()
                     nextMetrics = after + 1000
                 }
                 if after >= nextSample {
@@ -272,14 +306,11 @@ public final class RunLauncher: @unchecked Sendable {
                 }
                 if exitedAt == nil, child.poll() != nil { exitedAt = after }
             }
-            for fd in open { Glibc.close(fd) }
+            for fd in open { close(fd) }
             // Keep forwarding signals until the command has ended.
             while child.poll() == nil {
                 for fd in Pipes.waitReadable([forwarder.readEnd], timeoutMilliseconds: 100) where fd == forwarder.readEnd {
-                    for s in forwarder.take() {
-                        if s.signal == SIGINT { interrupted = true }
-                        if !s.fromTerminal { child.send(s.signal) }
-                    }
+                    takeSignals()
                 }
             }
             termination = child.wait()
@@ -320,6 +351,7 @@ public final class RunLauncher: @unchecked Sendable {
                              system: systemSamples > 0 ? system.path : nil, environment: envBytes)
         let stored = try repository.storeRun(&manifest, files: files, outputs: outputs, directory: cwd,
                                              activeDirectory: activeDirectory, writer: writer)
+        repository.noteDeferredCompression(logBlob.storedRaw)
         saveCodeCache()
         var exit = termination.shellStatus
         if exit == 0 && !stored.missing.isEmpty { exit = 1 }

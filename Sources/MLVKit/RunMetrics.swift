@@ -166,6 +166,9 @@ final class MetricSeries {
         }
     }
 
+    /// Writes buffered points to the file.
+    func flush() throws { try out.flush() }
+
     func close() throws { try out.close() }
 }
 

@@ -286,3 +286,76 @@ import Glibc
         other.abort()
     }
 }
+
+@Suite struct IdleCompressorTests {
+    /// Whatever the compressing thread reached before `finish` (compressed) and whatever it
+    /// did not (raw: over the backlog limit, or still waiting), every chunk is stored once
+    /// and reads back as its bytes.
+    @Test(arguments: [0, 100_000, 1 << 30])
+    func everyChunkIsStoredCompressedOrRaw(backlogLimit: Int) throws {
+        let t = try TestRepository()
+        let repo = t.repository
+        let writer = repo.objects.writer()
+        let compressor = IdleCompressor(writer: writer, backlogLimit: backlogLimit)
+        var chunks: [[UInt8]] = []
+        for i in 0..<24 {
+            let text = (0..<2_000).map { "\(i) step \($0) loss \(1.0 / Double($0 + 1))\n" }.joined()
+            chunks.append(Array(text.utf8))
+        }
+        chunks.append(chunks[3])
+        for c in chunks { try c.withUnsafeBytes { try compressor.put(SHA256.hash($0), $0) } }
+        try compressor.finish()
+        if backlogLimit == 0 {
+            #expect(compressor.storedRaw.count == 24, "every chunk raw, each noted once for gc")
+        }
+        try writer.commit()
+        try repo.objects.reload()
+        for c in chunks {
+            let id = c.withUnsafeBytes { SHA256.hash($0) }
+            var back: [UInt8] = []
+            try repo.readBlob(id) { back.append(contentsOf: $0) }
+            #expect(back == c)
+        }
+    }
+}
+
+@Suite struct DeferredCompressionTests {
+    /// A run log chunk stored raw and noted in `deferred-compression` is compressed by gc
+    /// once its pack is past the grace period; the blob reads back the same, the note
+    /// goes away, and a pack within the grace period keeps its note for later.
+    @Test func gcCompressesNotedRawLogChunks() throws {
+        let t = try TestRepository()
+        let repo = t.repository
+        let text = Array((0..<400).map { "2026-11-27T01:00:00.000Z out step \($0) loss \(1.0 / Double($0 + 1))\n" }.joined().utf8)
+        let id = text.withUnsafeBytes { SHA256.hash($0) }
+        let writer = repo.objects.writer()
+        _ = try text.withUnsafeBytes { try writer.put(id, kind: .chunk, bytes: $0, compression: .never) }
+        try writer.commit()
+        try repo.recordRun(RunManifest(run: "00000000000000d1", name: "chatty", command: ["awk"], cwd: ".",
+                                       started: "2026-11-27T01:00:00.000Z", ended: "2026-11-27T01:00:01.000Z",
+                                       status: .succeeded, exitCode: 0, log: id, author: "tester@example"))
+        repo.noteDeferredCompression([id])
+        try repo.objects.reload()
+        func compressed() -> Bool {
+            repo.objects.packIndexes.flatMap(\.entries).first { $0.id == id }?.isCompressed == true
+        }
+        #expect(!compressed())
+
+        let young = try repo.gc(graceSeconds: 3600, dryRun: false)
+        #expect(young.chunksCompressed == 0 && !compressed())
+        #expect(repo.deferredCompression() == [id], "kept for a later gc")
+
+        let dry = try repo.gc(graceSeconds: 0, dryRun: true)
+        #expect(dry.chunksCompressed == 1 && !compressed())
+
+        let done = try repo.gc(graceSeconds: 0, dryRun: false)
+        #expect(done.chunksCompressed == 1 && done.bytesSavedByCompression > Int64(text.count / 2))
+        try repo.objects.reload()
+        #expect(compressed())
+        #expect(repo.deferredCompression().isEmpty)
+        var back: [UInt8] = []
+        try repo.readBlob(id) { back.append(contentsOf: $0) }
+        #expect(back == text)
+        #expect(repo.fsck(full: true).isClean)
+    }
+}
