@@ -148,6 +148,12 @@ public final class SQLiteStatement: @unchecked Sendable {
     public func double(_ i: Int32) -> Double { sqlite3_column_double(handle, i) }
     /// Whether column `i` is NULL.
     public func isNull(_ i: Int32) -> Bool { sqlite3_column_type(handle, i) == SQLITE_NULL }
+    /// Column `i`'s text bytes (UTF-8, no terminator), valid until the next step or
+    /// reset, for reading many rows without making a `String` of each; nil for NULL.
+    public func bytes(_ i: Int32) -> UnsafeBufferPointer<UInt8>? {
+        guard let p = sqlite3_column_text(handle, i) else { return nil }
+        return UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(handle, i)))
+    }
     /// Column `i` as text, nil for NULL.
     public func text(_ i: Int32) -> String? {
         guard let p = sqlite3_column_text(handle, i) else { return nil }

@@ -99,16 +99,20 @@ func summary(_ g: LineageGraph) -> [String] {
         #expect(!r.holds("staging"))
     }
 
-    @Test func theIndexAndTheManifestsGiveTheSameAnswers() throws {
+    /// Threshold 2048: the index looks rows and edges up level by level; 1: it reads
+    /// whole tables at the first level (what a walk over a large history does).
+    @Test(arguments: [2048, 1]) func theIndexAndTheManifestsGiveTheSameAnswers(wholeTableThreshold: Int) throws {
         let p = try Pipeline()
         let memory = try p.repo.scanLineage()
-        let index = try p.repo.lineage()
-        #expect(index is LineageIndex)
+        let index = try #require(try p.repo.lineage() as? LineageIndex)
+        index.wholeTableThreshold = wholeTableThreshold
         for target in [BlameTarget.ref("raw@v1"), .ref("clean@v1#eval"), .ref(p.snapshot.hex), .ref("00000000000000b2"),
                        .contains(file: "src/prep.py", text: "/ 255"), .ref(SHA256.hash(Array("x = x / 255\n".utf8)).hex)] {
             let a = try p.repo.blame(target, source: index), b = try p.repo.blame(target, source: memory)
             #expect(summary(a) == summary(b), "\(target)")
             #expect(!a.affected.isEmpty, "\(target)")
+            #expect(a.jsonBytes == a.json.canonicalBytes(), "\(target)")
+            #expect(b.jsonBytes == a.jsonBytes, "\(target)")
         }
         for key in Array(memory.nodeMap.keys) {
             for d in [LineageDirection.up, .down, .both] {
@@ -190,6 +194,13 @@ func summary(_ g: LineageGraph) -> [String] {
         #expect(r.affected.map(\.node.display) == ["run loop (00000000)"])
         let up = try p.repo.lineage(of: "loop@v1", .up)
         #expect(!up.cycles.isEmpty)
+        let whole = try #require(try p.repo.lineage() as? LineageIndex)
+        whole.wholeTableThreshold = 1
+        for source in [whole, try p.repo.scanLineage() as LineageSource] {
+            let w = try p.repo.blame(.ref("loop@v1"), source: source)
+            #expect(summary(w) == summary(r))
+            #expect(w.jsonBytes == r.json.canonicalBytes())
+        }
     }
 
     @Test func aMissingObjectMidWalkIsReportedAndWalkedAround() throws {
@@ -199,7 +210,9 @@ func summary(_ g: LineageGraph) -> [String] {
             name: "mixed", root: try p.repo.modelManifest(p.model).root, files: 1, bytes: 100,
             inputs: [Input(role: "train", id: ghost), Input(role: "eval", id: p.clean, split: "eval")], message: "", meta: [:],
             author: "t", created: "2026-01-04T00:00:00Z", source: "x").canonicalBytes())
-        for source in [try p.repo.lineage(), try p.repo.scanLineage() as LineageSource] {
+        let whole = try #require(try p.repo.lineage() as? LineageIndex)
+        whole.wholeTableThreshold = 1
+        for source in [try p.repo.lineage(), whole, try p.repo.scanLineage() as LineageSource] {
             let g = try p.repo.walkLineage(source, from: [m.hex], .up)
             #expect(g.missing == [ghost.hex])
             #expect(g.problems.contains { $0.contains(ghost.hex) && $0.contains("train of model:mixed@v1") }, "\(g.problems)")
