@@ -320,15 +320,19 @@ extension Repository {
         let kindOrder: [LineageKind: Int] = [.code: 0, .dataset: 1, .run: 2, .model: 3]
         var nameRank = [Int32](repeating: 0, count: rows.names.count)
         for (rank, i) in rows.names.indices.sorted(by: { rows.names[$0] < rows.names[$1] }).enumerated() { nameRank[i] = Int32(rank) }
+        let nameOf = rows.name, versionOf = rows.version
         let major = items.map { a -> (Int, Int32, Int) in
             let rank = a.kind != .model ? 0 : a.stages.contains("production") ? 0 : a.stages.isEmpty ? 2 : 1
             let r = Int(a.row)
-            return (kindOrder[a.kind]! * 4 + rank, nameRank[Int(rows.name[r])], rows.versionOf(r) ?? 0)
+            return (kindOrder[a.kind]! * 4 + rank, nameRank[Int(nameOf[r])], versionOf[r] == .min ? 0 : Int(versionOf[r]))
         }
-        let order = items.indices.sorted { x, y in
-            let (a, b) = (major[x], major[y])
-            if a != b { return a < b }
-            return rows.createdThenKeyLess(Int(items[x].row), Int(items[y].row))
+        let itemRows = items.map(\.row)
+        let order: [Int] = rows.withOrder { o in
+            items.indices.sorted { x, y in
+                let (a, b) = (major[x], major[y])
+                if a != b { return a < b }
+                return o.createdThenKeyLess(Int(itemRows[x]), Int(itemRows[y]))
+            }
         }
         return BlameResult(target: target, matched: starts.isEmpty ? [] : matched, affected: order.map { items[$0] }, graph: graph,
                            problems: problems)

@@ -38,7 +38,9 @@ final class LineageIndex: LineageSource, LineageSink {
     ///   build is discarded, never opened).
     init(path: String, fresh: Bool = false) throws {
         db = try SQLiteDatabase(path: path)
-        try db.execute("PRAGMA synchronous=OFF; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-32768")
+        // Reads through a memory map: a walk over a whole history reads the node and edge
+        // tables once, and copying their pages into SQLite's cache would only cost.
+        try db.execute("PRAGMA synchronous=OFF; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-32768; PRAGMA mmap_size=1073741824")
         if fresh { try db.execute("PRAGMA journal_mode=OFF") }
         try db.execute("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID")
         let version = try query("SELECT value FROM meta WHERE key='schema'", []) { $0.text(0) }.first ?? nil
@@ -109,7 +111,12 @@ final class LineageIndex: LineageSource, LineageSink {
             return
         }
         rows.kind.append(Int8(truncatingIfNeeded: s.int(2)))
-        rows.name.append(rows.intern(s.text(3) ?? ""))
+        // Rows in a run often share a name: compare with the last one before hashing.
+        if let b = s.bytes(3), let last = rows.name.last(where: { $0 >= 0 }), rows.names[Int(last)].utf8.elementsEqual(b) {
+            rows.name.append(last)
+        } else {
+            rows.name.append(rows.intern(s.text(3) ?? ""))
+        }
         rows.version.append(s.isNull(4) ? .min : Int32(clamping: s.int(4)))
         rows.created.append(rows.span(s.bytes(5), checkASCII: true))
         rows.id.append(s.isNull(6) ? ByteSpan(start: 0, count: 0) : rows.span(s.bytes(6)))

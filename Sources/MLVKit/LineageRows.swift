@@ -146,26 +146,78 @@ struct LineageRows: Sendable {
         string(ByteSpan(start: s.start, count: min(s.count, n))) ?? ""
     }
 
-    /// Byte order of two spans (`String` order when both are ASCII).
-    func compare(_ a: ByteSpan, _ b: ByteSpan) -> Int32 {
-        bytes.withUnsafeBufferPointer { p -> Int32 in
-            let n = Int(min(a.count, b.count))
-            let c = memcmp(p.baseAddress! + Int(a.start), p.baseAddress! + Int(b.start), n)
-            if c != 0 { return c < 0 ? -1 : 1 }
-            return a.count == b.count ? 0 : a.count < b.count ? -1 : 1
+    /// Calls `body` with a view comparing rows by their text (valid only inside `body`;
+    /// sorting through it copies no arrays per comparison).
+    func withOrder<R>(_ body: (RowOrder) throws -> R) rethrows -> R {
+        try bytes.withUnsafeBufferPointer { b in
+            try key.withUnsafeBufferPointer { k in
+                try created.withUnsafeBufferPointer { c in
+                    try body(RowOrder(bytes: b.baseAddress ?? UnsafePointer(bitPattern: 1)!, key: k, created: c, ascii: ascii,
+                                      strings: ascii ? nil : self))
+                }
+            }
+        }
+    }
+}
+
+/// Compares rows of `LineageRows` by key, or by creation time then key, as `String`s
+/// order them: by bytes when all are ASCII (first eight bytes as one integer), by
+/// strings otherwise.
+struct RowOrder {
+    let bytes: UnsafePointer<UInt8>
+    let key: UnsafeBufferPointer<ByteSpan>
+    let created: UnsafeBufferPointer<ByteSpan>
+    let ascii: Bool
+    let strings: LineageRows?
+
+    @inline(__always)
+    private func compare(_ a: ByteSpan, _ b: ByteSpan) -> Int {
+        let n = Int(min(a.count, b.count))
+        let pa = bytes + Int(a.start), pb = bytes + Int(b.start)
+        if n >= 8 {
+            let x = UInt64(bigEndian: UnsafeRawPointer(pa).loadUnaligned(as: UInt64.self))
+            let y = UInt64(bigEndian: UnsafeRawPointer(pb).loadUnaligned(as: UInt64.self))
+            if x != y { return x < y ? -1 : 1 }
+        }
+        let c = n > 0 ? memcmp(pa, pb, n) : 0
+        if c != 0 { return c < 0 ? -1 : 1 }
+        return a.count == b.count ? 0 : a.count < b.count ? -1 : 1
+    }
+
+    /// The first eight bytes of a span as one big-endian integer (zero-padded), so most
+    /// comparisons of keys are one integer comparison.
+    @inline(__always)
+    private func prefix(_ a: ByteSpan) -> UInt64 {
+        let p = bytes + Int(a.start)
+        if a.count >= 8 { return UInt64(bigEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self)) }
+        var x: UInt64 = 0
+        for i in 0..<8 { x = x << 8 | UInt64(i < Int(a.count) ? p[i] : 0) }
+        return x
+    }
+
+    /// Indices of `rows` in key order.
+    func sortedByKey(_ rows: [Int32]) -> [Int] {
+        guard strings == nil else { return rows.indices.sorted { keyLess(Int(rows[$0]), Int(rows[$1])) } }
+        let prefixes = rows.map { prefix(key[Int($0)]) }
+        return rows.indices.sorted { a, b in
+            let (x, y) = (prefixes[a], prefixes[b])
+            return x != y ? x < y : compare(key[Int(rows[a])], key[Int(rows[b])]) < 0
         }
     }
 
-    /// Whether row `a`'s key sorts before row `b`'s, as `String`s do.
+    /// Whether row `a`'s key sorts before row `b`'s.
     func keyLess(_ a: Int, _ b: Int) -> Bool {
-        ascii ? compare(key[a], key[b]) < 0 : key(a) < key(b)
+        guard let strings else { return compare(key[a], key[b]) < 0 }
+        return strings.key(a) < strings.key(b)
     }
 
-    /// `created` then key, as `String`s order them.
+    /// Whether row `a` sorts before row `b` by (created, key).
     func createdThenKeyLess(_ a: Int, _ b: Int) -> Bool {
-        guard ascii else { return (string(created[a]) ?? "", key(a)) < (string(created[b]) ?? "", key(b)) }
-        let c = compare(created[a], created[b])
-        return c != 0 ? c < 0 : compare(key[a], key[b]) < 0
+        guard let s = strings else {
+            let c = compare(created[a], created[b])
+            return c != 0 ? c < 0 : compare(key[a], key[b]) < 0
+        }
+        return (s.string(s.created[a]) ?? "", s.key(a)) < (s.string(s.created[b]) ?? "", s.key(b))
     }
 }
 

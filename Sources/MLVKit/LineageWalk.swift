@@ -268,7 +268,9 @@ extension Repository {
         // by position (later levels are in key order already).
         let startRank: [Int32] = {
             var r = [Int32](repeating: 0, count: g.count)
-            for (rank, p) in (0..<g.count).sorted(by: { g.rows.keyLess(Int(g.rowAt[$0]), Int(g.rowAt[$1])) }).enumerated() {
+            let rowAt = g.rowAt
+            let byKey: [Int] = g.rows.withOrder { o in (0..<rowAt.count).sorted { o.keyLess(Int(rowAt[$0]), Int(rowAt[$1])) } }
+            for (rank, p) in byKey.enumerated() {
                 r[p] = Int32(rank)
             }
             return r
@@ -325,7 +327,7 @@ extension Repository {
                 for (i, row) in later.enumerated() { g.rowAt[startKeys.count + i] = row }
             }
             let newRows = fetched.rows
-            let sorted = newHandles.indices.sorted { g.rows.keyLess(Int(newRows[$0]), Int(newRows[$1])) }
+            let sorted = g.rows.withOrder { o in o.sortedByKey(newRows) }
             var final = [Int32](repeating: 0, count: newHandles.count)
             for (rank, n) in sorted.enumerated() { final[n] = base + Int32(rank) }
             func resolve(_ p: Int32) -> Int32 { p <= -2 ? final[Int(-2 - p)] : p }
@@ -389,7 +391,7 @@ extension Repository {
             }
         }
         let stuck = Set((0..<n).filter { indegree[$0] > 0 })
-        let keyLess = { (a: Int, b: Int) in g.rows.keyLess(Int(g.rowAt[a]), Int(g.rowAt[b])) }
+        let keyLess = { (a: Int, b: Int) in g.key(at: a) < g.key(at: b) }
         guard let first = stuck.min(by: keyLess) else { return [] }
         // Follow edges inside the stuck set until a node repeats: that stretch is a loop.
         var path: [Int] = [first]
