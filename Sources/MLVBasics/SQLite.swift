@@ -20,6 +20,7 @@ public enum SQLiteValue: Sendable, Equatable {
     case int(Int64)
     case double(Double)
     case text(String)
+    case blob([UInt8])
 }
 
 /// One SQLite connection (`sqlite3_open_v2`), used by one thread at a time.
@@ -85,6 +86,9 @@ public final class SQLiteDatabase: @unchecked Sendable {
         }
     }
 
+    /// How many rows the last INSERT, UPDATE or DELETE changed.
+    public var changes: Int { Int(sqlite3_changes(handle)) }
+
     /// The rowid of the last inserted row.
     public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
 }
@@ -114,6 +118,7 @@ public final class SQLiteStatement: @unchecked Sendable {
             case .int(let n): rc = sqlite3_bind_int64(handle, index, n)
             case .double(let d): rc = sqlite3_bind_double(handle, index, d)
             case .text(let s): rc = s.withCString { mlv_sqlite3_bind_text(handle, index, $0, -1) }
+            case .blob(let b): rc = b.withUnsafeBytes { mlv_sqlite3_bind_blob(handle, index, $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, Int32(b.count)) }
             }
             guard rc == SQLITE_OK else { throw database.error("sqlite3_bind", rc) }
         }
@@ -153,6 +158,11 @@ public final class SQLiteStatement: @unchecked Sendable {
     public func bytes(_ i: Int32) -> UnsafeBufferPointer<UInt8>? {
         guard let p = sqlite3_column_text(handle, i) else { return nil }
         return UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(handle, i)))
+    }
+    /// Column `i`'s bytes as a blob, valid until the next step or reset; nil for NULL.
+    public func blob(_ i: Int32) -> UnsafeRawBufferPointer? {
+        guard let p = sqlite3_column_blob(handle, i) else { return isNull(i) ? nil : UnsafeRawBufferPointer(start: nil, count: 0) }
+        return UnsafeRawBufferPointer(start: p, count: Int(sqlite3_column_bytes(handle, i)))
     }
     /// Column `i` as text, nil for NULL.
     public func text(_ i: Int32) -> String? {

@@ -15,7 +15,10 @@ import Glibc
 /// row in `nodes` and so an integer `n`, its handle; edges are (parent, child, label)
 /// integer triples, labels (role, split) numbered in `labels`. A walk reaching a large
 /// part of the history reads the whole edge table once into arrays (`Adjacency`) and the
-/// whole node table into columns, instead of looking rows up level by level.
+/// whole node table into columns (`WholeLineage`), instead of looking rows up level by
+/// level, and keeps what it read as one blob in `snapshot` for the next such walk. Every
+/// sync that changes nodes or edges bumps `generation` in `meta`; a snapshot of another
+/// generation is read as absent.
 final class LineageIndex: LineageSource, LineageSink {
     /// Bumped whenever the tables change; an index with another number is rebuilt.
     static let schemaVersion = "2"
@@ -27,8 +30,12 @@ final class LineageIndex: LineageSource, LineageSink {
     /// While syncing (inside its transaction): each key's handle and whether it is a node,
     /// and each label's number, so repeated keys cost no query.
     private var syncCache: (handles: [String: (n: Int64, node: Bool)], labels: [EdgeLabel: Int64])?
-    private var adjacency: (up: Adjacency, down: Adjacency)?
-    private var wholeRows: (rows: LineageRows, rowOf: [Int32])?
+    private var whole: WholeLineage?
+    private var wholeGeneration = ""
+    /// A snapshot read from the tables in a `reading` block, stored when it ends.
+    private var pendingSnapshot: (generation: String, data: [UInt8])?
+    /// Whether this sync changed nodes or edges.
+    private var changed = false
     private var requested = 0
     private let tag = Int.random(in: 1...Int.max)
 
@@ -46,7 +53,9 @@ final class LineageIndex: LineageSource, LineageSink {
         let version = try query("SELECT value FROM meta WHERE key='schema'", []) { $0.text(0) }.first ?? nil
         if version != Self.schemaVersion {
             try db.transaction {
-                for t in ["nodes", "edges", "labels", "params", "metrics", "trees", "entries", "dirs"] { try db.execute("DROP TABLE IF EXISTS \(t)") }
+                for t in ["nodes", "edges", "labels", "params", "metrics", "trees", "entries", "dirs", "snapshot"] {
+                    try db.execute("DROP TABLE IF EXISTS \(t)")
+                }
                 try db.execute("""
                     CREATE TABLE nodes(n INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, kind INTEGER, name TEXT, version INTEGER,
                                        created TEXT, id TEXT, root TEXT, git_commit TEXT);
@@ -63,6 +72,7 @@ final class LineageIndex: LineageSource, LineageSink {
                                          PRIMARY KEY(tree, name)) WITHOUT ROWID;
                     CREATE INDEX entries_child ON entries(child);
                     CREATE TABLE dirs(path TEXT PRIMARY KEY, sig TEXT NOT NULL) WITHOUT ROWID;
+                    CREATE TABLE snapshot(part TEXT PRIMARY KEY, generation TEXT NOT NULL, data BLOB NOT NULL);
                     INSERT OR REPLACE INTO meta(key, value) VALUES('schema', '\(Self.schemaVersion)');
                     """)
             }
@@ -139,8 +149,64 @@ final class LineageIndex: LineageSource, LineageSink {
     /// renumber handles in the middle of a walk.
     func reading<T>(_ body: () throws -> T) throws -> T {
         try db.execute("SAVEPOINT reading")
-        defer { try? db.execute("RELEASE reading") }
-        return try body()
+        // What this object read before is void once another process changed the index.
+        if whole != nil, (try? generation()) != wholeGeneration { whole = nil }
+        let result: T
+        do {
+            result = try body()
+        } catch {
+            try? db.execute("RELEASE reading")
+            throw error
+        }
+        try? db.execute("RELEASE reading")
+        if let pending = pendingSnapshot {
+            // Stored only if no sync changed the index since it was read; a failure
+            // (busy, read-only) just leaves the next large walk to read the tables again.
+            pendingSnapshot = nil
+            try? db.transaction {
+                try statement("""
+                    INSERT OR REPLACE INTO snapshot(part, generation, data)
+                    SELECT 'walk', ?1, ?2 WHERE coalesce((SELECT value FROM meta WHERE key = 'generation'), '0') = ?1
+                    """).run([.text(pending.generation), .blob(pending.data)])
+            }
+        }
+        return result
+    }
+
+    /// Bumped by every sync that changes nodes or edges ("0" before the first).
+    private func generation() throws -> String {
+        try query("SELECT value FROM meta WHERE key = 'generation'", []) { $0.text(0) ?? "0" }.first ?? "0"
+    }
+
+    /// The whole index in memory: from the snapshot when it is of the current generation,
+    /// else read from the tables (and stored as the snapshot when the reading ends).
+    private func wholeLineage() throws -> WholeLineage {
+        if let whole { return whole }
+        let generation = try generation()
+        var found: WholeLineage?
+        try statement("SELECT data FROM snapshot WHERE part = 'walk' AND generation = ?").forEachRow([.text(generation)]) { s in
+            if let blob = s.blob(0) { found = WholeLineage(decoding: blob) }
+        }
+        if found == nil {
+            let limit = try handleLimit()
+            let (up, down) = try Adjacency.load(db.prepare("SELECT parent, child, label FROM edges"), limit: limit)
+            var all = LineageRows()
+            var rowOf = [Int32](repeating: -1, count: limit)
+            let count = Int(try query("SELECT count(*) FROM nodes", []) { $0.int(0) }.first ?? 0)
+            all.reserve(count, bytes: count * 128)
+            try db.prepare("SELECT \(Self.rowColumns) FROM nodes").forEachRow { s in
+                let n = Int(s.int(0))
+                if n < rowOf.count { rowOf[n] = Int32(all.count) }
+                Self.appendRow(s, to: &all)
+            }
+            let built = WholeLineage(rows: all, rowOf: rowOf, up: up, down: down)
+            pendingSnapshot = (generation, built.encoded())
+            found = built
+        }
+        found!.rows.tag = tag
+        whole = found
+        wholeGeneration = generation
+        return found!
     }
 
     func handles(_ keys: [String]) throws -> [Int32?] {
@@ -169,10 +235,8 @@ final class LineageIndex: LineageSource, LineageSink {
 
     func edges(of handles: [Int32], _ direction: LineageDirection) throws -> [IntEdge] {
         requested += handles.count
-        if adjacency == nil, handles.count >= wholeTableThreshold || requested >= 4 * wholeTableThreshold {
-            adjacency = try Adjacency.load(db.prepare("SELECT parent, child, label FROM edges"), limit: handleLimit())
-        }
-        if let adjacency {
+        if whole != nil || handles.count >= wholeTableThreshold || requested >= 4 * wholeTableThreshold {
+            let adjacency = try wholeLineage()
             switch direction {
             case .up: return adjacency.up.edges(of: handles)
             case .down: return adjacency.down.edges(of: handles)
@@ -196,20 +260,8 @@ final class LineageIndex: LineageSource, LineageSink {
     }
 
     func rows(_ handles: [Int32], into rows: inout LineageRows) throws -> (rows: [Int32], replaced: Bool) {
-        if wholeRows == nil, handles.count >= wholeTableThreshold || rows.count + handles.count >= 4 * wholeTableThreshold {
-            var all = LineageRows()
-            all.tag = tag
-            var rowOf = [Int32](repeating: -1, count: try handleLimit())
-            let count = Int(try query("SELECT count(*) FROM nodes", []) { $0.int(0) }.first ?? 0)
-            all.reserve(count, bytes: count * 128)
-            try db.prepare("SELECT \(Self.rowColumns) FROM nodes").forEachRow { s in
-                let n = Int(s.int(0))
-                if n < rowOf.count { rowOf[n] = Int32(all.count) }
-                Self.appendRow(s, to: &all)
-            }
-            wholeRows = (all, rowOf)
-        }
-        if let whole = wholeRows {
+        if whole != nil || handles.count >= wholeTableThreshold || rows.count + handles.count >= 4 * wholeTableThreshold {
+            let whole = try wholeLineage()
             let replaced = rows.tag != tag
             if replaced { rows = whole.rows }
             return (handles.map { whole.rowOf[Int($0)] }, replaced)
@@ -261,10 +313,21 @@ final class LineageIndex: LineageSource, LineageSink {
     // MARK: LineageSink
 
     /// Runs `body` (a sync, inside its transaction) with keys and labels cached.
-    func syncing<T>(_ body: () throws -> T) rethrows -> T {
+    /// A sync that changed nodes or edges bumps the generation (so snapshots of the old
+    /// contents are no longer read).
+    func syncing<T>(_ body: () throws -> T) throws -> T {
         syncCache = ([:], [:])
+        changed = false
         defer { syncCache = nil }
-        return try body()
+        let result = try body()
+        if changed {
+            try db.execute("""
+                INSERT INTO meta(key, value) VALUES('generation', '1')
+                ON CONFLICT(key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)
+                """)
+            whole = nil
+        }
+        return result
     }
 
     /// The handle of `key` and whether it is a node; nil when the index has no row for it.
@@ -280,6 +343,7 @@ final class LineageIndex: LineageSource, LineageSink {
     private func handle(_ key: String) throws -> Int64 {
         if let found = try lookup(key) { return found.n }
         try statement("INSERT INTO nodes(key) VALUES(?)").run([.text(key)])
+        changed = true
         let n = db.lastInsertRowID
         syncCache?.handles[key] = (n, false)
         return n
@@ -314,6 +378,7 @@ final class LineageIndex: LineageSource, LineageSink {
             n = db.lastInsertRowID
         }
         syncCache?.handles[node.key] = (n, true)
+        changed = true
         let insertEdge = try statement("INSERT OR IGNORE INTO edges(parent, child, label) VALUES(?,?,?)")
         for e in edges {
             try insertEdge.run([.int(try handle(e.parent)), .int(try handle(e.child)), .int(try label(e.role, e.split))])
@@ -327,6 +392,7 @@ final class LineageIndex: LineageSource, LineageSink {
     func setVersion(_ key: String, version: Int) throws {
         try statement("UPDATE nodes SET version = ? WHERE key = ? AND kind IS NOT NULL AND (version IS NULL OR version != ?)")
             .run([.int(Int64(version)), .text(key), .int(Int64(version))])
+        if db.changes > 0 { changed = true }
     }
 
     func hasTree(_ id: ObjectID) throws -> Bool {
@@ -358,9 +424,11 @@ final class LineageIndex: LineageSource, LineageSink {
 
     /// Deletes every row (inside the caller's transaction), for a rebuild in place.
     func clear() throws {
-        for t in ["nodes", "edges", "labels", "params", "metrics", "trees", "entries", "dirs"] { try db.execute("DELETE FROM \(t)") }
-        adjacency = nil
-        wholeRows = nil
+        for t in ["nodes", "edges", "labels", "params", "metrics", "trees", "entries", "dirs", "snapshot"] {
+            try db.execute("DELETE FROM \(t)")
+        }
+        changed = true
+        whole = nil
     }
 
     /// How many rows each table holds, for `mlv reindex` (nodes: those whose object is indexed).

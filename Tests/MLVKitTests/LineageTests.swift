@@ -122,6 +122,48 @@ func summary(_ g: LineageGraph) -> [String] {
         #expect(Set(try index.runCommits().map(\.key)) == Set(memory.runCommits().map(\.key)))
     }
 
+    /// A large walk keeps the whole index as a snapshot blob; a write makes it stale (the
+    /// generation moves on) and a damaged one is read as absent, so neither changes an answer.
+    @Test func theSnapshotOfTheWholeIndexIsUsedOnlyWhileCurrent() throws {
+        let p = try Pipeline()
+        func whole() throws -> LineageIndex {
+            let index = try #require(try p.repo.lineage() as? LineageIndex)
+            index.wholeTableThreshold = 1
+            return index
+        }
+        func snapshots(_ index: LineageIndex) throws -> Int {
+            var n = 0
+            try index.db.prepare("SELECT count(*) FROM snapshot").forEachRow { n = Int($0.int(0)) }
+            return n
+        }
+        let first = try whole()
+        #expect(try snapshots(first) == 0)
+        let before = try p.repo.blame(.ref("raw@v1"), source: first)
+        #expect(try snapshots(first) == 1, "stored after the walk")
+        var decoded: WholeLineage?
+        try first.db.prepare("SELECT data FROM snapshot").forEachRow { s in decoded = s.blob(0).flatMap(WholeLineage.init(decoding:)) }
+        let stored = try #require(decoded, "the stored blob decodes")
+        let nodeCount = try p.repo.scanLineage().nodeMap.count
+        #expect((0..<stored.rows.count).compactMap(stored.rows.node).count == nodeCount)
+        #expect(summary(try p.repo.blame(.ref("raw@v1"), source: whole())) == summary(before))
+        // A new dataset read from raw@v1, written behind the open index's back.
+        let run = "00000000000000e5"
+        let ds = try Pipeline.version(p.repo, .dataset, DatasetManifest(
+            name: "later", root: try p.repo.datasetManifest(p.raw).root, files: 1, bytes: 8, inputs: [Input(role: "raw", id: p.raw)],
+            splits: [:], message: "", meta: [:], author: "t", created: "2026-01-05T00:00:00Z", source: "x", run: run).canonicalBytes())
+        try p.repo.recordRun(Pipeline.run(run, "later", inputs: [Input(role: "raw", id: p.raw)],
+                                          outputs: [RunOutput(kind: "dataset", name: "later", path: "x", id: ds, status: .stored)], code: nil))
+        let after = try p.repo.blame(.ref("raw@v1"), source: whole())
+        #expect(after.affected.contains { $0.display == "later@v1" })
+        #expect(summary(after) == summary(try p.repo.blame(.ref("raw@v1"), source: p.repo.scanLineage())))
+        #expect(summary(try p.repo.blame(.ref("raw@v1"), source: first)) == summary(after), "an open index drops what it read")
+        // A damaged blob of the current generation is read as absent.
+        let damaged = try whole()
+        try damaged.db.execute("UPDATE snapshot SET data = x'0100000000000000ff'")
+        #expect(summary(try p.repo.blame(.ref("raw@v1"), source: damaged)) == summary(after))
+        #expect(summary(try p.repo.blame(.ref("raw@v1"), source: whole())) == summary(after))
+    }
+
     @Test func deletingTheIndexChangesNoAnswer() throws {
         let p = try Pipeline()
         let before = summary(try p.repo.blame(.ref("raw@v1")))
