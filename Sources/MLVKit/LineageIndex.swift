@@ -21,7 +21,7 @@ import Glibc
 /// generation is read as absent.
 final class LineageIndex: LineageSource, LineageSink {
     /// Bumped whenever the tables change; an index with another number is rebuilt.
-    static let schemaVersion = "2"
+    static let schemaVersion = "3"
     /// Below this many handles asked for at once, rows and edges are looked up; from it
     /// on, the whole table is read (tests lower it to exercise both ways).
     var wholeTableThreshold = 2048
@@ -30,6 +30,10 @@ final class LineageIndex: LineageSource, LineageSink {
     /// While syncing (inside its transaction): each key's handle and whether it is a node,
     /// and each label's number, so repeated keys cost no query.
     private var syncCache: (handles: [String: (n: Int64, node: Bool)], labels: [EdgeLabel: Int64])?
+    /// Whether the node table was empty when the sync began (a rebuild): the cache then
+    /// holds every key there is, and a key it lacks needs no query.
+    private var emptied = false
+    private var cacheIsComplete = false
     private var whole: WholeLineage?
     private var wholeGeneration = ""
     /// A snapshot read from the tables in a `reading` block, stored when it ends.
@@ -48,7 +52,10 @@ final class LineageIndex: LineageSource, LineageSink {
         // Reads through a memory map: a walk over a whole history reads the node and edge
         // tables once, and copying their pages into SQLite's cache would only cost.
         try db.execute("PRAGMA synchronous=OFF; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-32768; PRAGMA mmap_size=1073741824")
-        if fresh { try db.execute("PRAGMA journal_mode=OFF") }
+        if fresh {
+            try db.execute("PRAGMA journal_mode=OFF")
+            emptied = true
+        }
         try db.execute("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID")
         let version = try query("SELECT value FROM meta WHERE key='schema'", []) { $0.text(0) }.first ?? nil
         if version != Self.schemaVersion {
@@ -76,6 +83,7 @@ final class LineageIndex: LineageSource, LineageSink {
                     INSERT OR REPLACE INTO meta(key, value) VALUES('schema', '\(Self.schemaVersion)');
                     """)
             }
+            emptied = true
         }
     }
 
@@ -317,8 +325,13 @@ final class LineageIndex: LineageSource, LineageSink {
     /// contents are no longer read).
     func syncing<T>(_ body: () throws -> T) throws -> T {
         syncCache = ([:], [:])
+        cacheIsComplete = emptied
+        emptied = false
         changed = false
-        defer { syncCache = nil }
+        defer {
+            syncCache = nil
+            cacheIsComplete = false
+        }
         let result = try body()
         if changed {
             try db.execute("""
@@ -333,6 +346,7 @@ final class LineageIndex: LineageSource, LineageSink {
     /// The handle of `key` and whether it is a node; nil when the index has no row for it.
     private func lookup(_ key: String) throws -> (n: Int64, node: Bool)? {
         if let hit = syncCache?.handles[key] { return hit }
+        if cacheIsComplete { return nil }
         var found: (n: Int64, node: Bool)?
         try statement("SELECT n, kind IS NOT NULL FROM nodes WHERE key = ?").forEachRow([.text(key)]) { found = ($0.int(0), $0.int(1) != 0) }
         if let found { syncCache?.handles[key] = found }
@@ -428,6 +442,7 @@ final class LineageIndex: LineageSource, LineageSink {
             try db.execute("DELETE FROM \(t)")
         }
         changed = true
+        emptied = true
         whole = nil
     }
 
