@@ -192,8 +192,9 @@ final class LineageIndex: LineageSource, LineageSink {
         if let whole { return whole }
         let generation = try generation()
         var found: WholeLineage?
-        try statement("SELECT data FROM snapshot WHERE part = 'walk' AND generation = ?").forEachRow([.text(generation)]) { s in
-            if let blob = s.blob(0) { found = WholeLineage(decoding: blob) }
+        let rowid = try query("SELECT rowid FROM snapshot WHERE part = 'walk' AND generation = ?", [.text(generation)]) { $0.int(0) }.first
+        if let rowid, let blob = try? db.openBlob(table: "snapshot", column: "data", rowid: rowid) {
+            found = WholeLineage(reading: BinaryReader(blob: blob))
         }
         if found == nil {
             let limit = try handleLimit()

@@ -38,7 +38,12 @@ struct WholeLineage {
 
     /// Decodes `encoded()`; nil for a blob of another format or a damaged one.
     init?(decoding blob: UnsafeRawBufferPointer) {
-        var r = BinaryReader(blob: blob)
+        self.init(reading: BinaryReader(blob: blob))
+    }
+
+    /// Decodes what `reader` reads; nil for another format or a damaged blob.
+    init?(reading reader: BinaryReader) {
+        var r = reader
         guard let format: [Int64] = r.get(), format == [Self.format], let bytes: [UInt8] = r.get() else { return nil }
         var rows = LineageRows()
         rows.bytes = bytes
@@ -96,28 +101,44 @@ struct BinaryWriter {
     }
 }
 
-/// Reads what `BinaryWriter` wrote; nil when the blob is too short.
+/// Reads what `BinaryWriter` wrote, from memory or piece by piece from a SQLite blob;
+/// nil when it runs short or a read fails.
 struct BinaryReader {
-    let blob: UnsafeRawBufferPointer
+    let count: Int
+    let read: (UnsafeMutableRawPointer, Int, Int) throws -> Void
     var at = 0
 
-    init(blob: UnsafeRawBufferPointer) { self.blob = blob }
+    init(blob: UnsafeRawBufferPointer) {
+        count = blob.count
+        read = { p, n, offset in p.copyMemory(from: blob.baseAddress! + offset, byteCount: n) }
+    }
 
-    var atEnd: Bool { at == blob.count }
+    init(blob: SQLiteBlob) {
+        count = blob.count
+        read = { p, n, offset in try blob.read(into: p, count: n, at: offset) }
+    }
+
+    var atEnd: Bool { at == count }
 
     mutating func get<T: BitwiseCopyable>() -> [T]? {
-        guard blob.count - at >= 8 else { return nil }
-        let count = Int64(littleEndian: blob.loadUnaligned(fromByteOffset: at, as: Int64.self))
+        guard count - at >= 8 else { return nil }
+        var raw: Int64 = 0
+        guard (try? read(&raw, 8, at)) != nil else { return nil }
+        let n64 = Int64(littleEndian: raw)
         at += 8
         let size = MemoryLayout<T>.stride
-        guard count >= 0, count <= Int64(blob.count - at) / Int64(max(size, 1)) else { return nil }
-        let n = Int(count)
+        guard n64 >= 0, n64 <= Int64(count - at) / Int64(max(size, 1)) else { return nil }
+        let n = Int(n64)
+        var failed = false
         let values = [T](unsafeUninitializedCapacity: n) { buffer, initialized in
-            if n > 0 {
-                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: blob[at..<at + n * size]))
+            if n > 0, (try? read(UnsafeMutableRawPointer(buffer.baseAddress!), n * size, at)) == nil {
+                failed = true
+                initialized = 0
+                return
             }
             initialized = n
         }
+        guard !failed else { return nil }
         at += n * size
         return values
     }
