@@ -17,8 +17,10 @@ struct EdgeLabel: Sendable, Hashable {
 }
 
 /// Key to position, built on first use (a walk itself never looks positions up by key).
+/// A graph gets a new one whenever it gains nodes after being looked into, so copies
+/// that grow apart never share one.
 private final class PositionLookup: @unchecked Sendable {
-    private let table = Locked<[String: Int]?>(nil)
+    private let table = Locked<(map: [String: Int], count: Int)?>(nil)
 
     func position(_ key: String, in g: LineageGraph) -> Int? {
         table.withLock { t -> Int? in
@@ -26,9 +28,9 @@ private final class PositionLookup: @unchecked Sendable {
                 var map: [String: Int] = [:]
                 map.reserveCapacity(g.count)
                 for p in 0..<g.count where map[g.key(at: p)] == nil { map[g.key(at: p)] = p }
-                t = map
+                t = (map, g.count)
             }
-            return t![key]
+            return t!.map[key]
         }
     }
 }
@@ -113,7 +115,11 @@ public struct LineageGraph: Sendable {
         }
         let row = node.map { rows.append($0) } ?? rows.appendMissing(key: key)
         appendPosition(row: row, depth: Int32(depth), via: edge, from: from)
+        resetLookup()
     }
+
+    /// Drops the key lookup (after nodes were added to a graph that may have been copied).
+    mutating func resetLookup() { lookup = PositionLookup() }
 
     mutating func appendPosition(row: Int32, depth: Int32, via: IntEdge, from: Int32) {
         rowAt.append(row)
@@ -222,6 +228,7 @@ extension Repository {
                                   from: down.fromAt[p] < 0 ? -1 : map[Int(down.fromAt[p])])
             }
             up.followed += down.followed.map(mapped)
+            up.resetLookup()
             labelMap = []
             up.missing = Array(Set(up.missing + down.missing)).sorted()
             up.cycles += down.cycles
