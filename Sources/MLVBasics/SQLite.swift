@@ -63,6 +63,19 @@ public final class SQLiteDatabase: @unchecked Sendable {
         guard rc == SQLITE_OK else { throw error("sqlite3_exec", rc) }
     }
 
+    /// Opens column `column` of row `rowid` of `table` for reading in pieces
+    /// (`sqlite3_blob_open`), so a large blob is copied once, straight where it goes.
+    /// - Throws: `SQLiteError` when there is no such row or column.
+    public func openBlob(table: String, column: String, rowid: Int64) throws -> SQLiteBlob {
+        var blob: OpaquePointer?
+        let rc = sqlite3_blob_open(handle, "main", table, column, rowid, 0, &blob)
+        guard rc == SQLITE_OK, let blob else {
+            sqlite3_blob_close(blob)
+            throw error("sqlite3_blob_open", rc)
+        }
+        return SQLiteBlob(database: self, handle: blob)
+    }
+
     /// Compiles a statement (`sqlite3_prepare_v2`).
     /// - Throws: `SQLiteError` for bad SQL.
     public func prepare(_ sql: String) throws -> SQLiteStatement {
@@ -86,20 +99,7 @@ public final class SQLiteDatabase: @unchecked Sendable {
         }
     }
 
-    /// Opens column `column` of row `rowid` of `table` for reading in pieces
-    /// (`sqlite3_blob_open`), so a large blob is copied once, straight where it goes.
-    /// - Throws: `SQLiteError` when there is no such row or column.
-    public func openBlob(table: String, column: String, rowid: Int64) throws -> SQLiteBlob {
-        var blob: OpaquePointer?
-        let rc = sqlite3_blob_open(handle, "main", table, column, rowid, 0, &blob)
-        guard rc == SQLITE_OK, let blob else {
-            sqlite3_blob_close(blob)
-            throw error("sqlite3_blob_open", rc)
-        }
-        return SQLiteBlob(database: self, handle: blob)
-    }
-
-    /// How many rows the last INSERT, UPDATE or DELETE changed.
+    /// How many rows the last INSERT, UPDATE or DELETE changed (`sqlite3_changes`).
     public var changes: Int { Int(sqlite3_changes(handle)) }
 
     /// The rowid of the last inserted row.
@@ -131,7 +131,9 @@ public final class SQLiteStatement: @unchecked Sendable {
             case .int(let n): rc = sqlite3_bind_int64(handle, index, n)
             case .double(let d): rc = sqlite3_bind_double(handle, index, d)
             case .text(let s): rc = s.withCString { mlv_sqlite3_bind_text(handle, index, $0, -1) }
-            case .blob(let b): rc = b.withUnsafeBytes { mlv_sqlite3_bind_blob(handle, index, $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, Int32(b.count)) }
+            case .blob(let b):
+                rc = b.isEmpty ? sqlite3_bind_zeroblob(handle, index, 0)
+                    : b.withUnsafeBytes { mlv_sqlite3_bind_blob(handle, index, $0.baseAddress, Int32($0.count)) }
             }
             guard rc == SQLITE_OK else { throw database.error("sqlite3_bind", rc) }
         }
@@ -166,22 +168,23 @@ public final class SQLiteStatement: @unchecked Sendable {
     public func double(_ i: Int32) -> Double { sqlite3_column_double(handle, i) }
     /// Whether column `i` is NULL.
     public func isNull(_ i: Int32) -> Bool { sqlite3_column_type(handle, i) == SQLITE_NULL }
-    /// Column `i`'s text bytes (UTF-8, no terminator), valid until the next step or
-    /// reset, for reading many rows without making a `String` of each; nil for NULL.
-    public func bytes(_ i: Int32) -> UnsafeBufferPointer<UInt8>? {
-        guard let p = sqlite3_column_text(handle, i) else { return nil }
-        return UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(handle, i)))
-    }
-    /// Column `i`'s bytes as a blob, valid until the next step or reset; nil for NULL.
-    public func blob(_ i: Int32) -> UnsafeRawBufferPointer? {
-        guard let p = sqlite3_column_blob(handle, i) else { return isNull(i) ? nil : UnsafeRawBufferPointer(start: nil, count: 0) }
-        return UnsafeRawBufferPointer(start: p, count: Int(sqlite3_column_bytes(handle, i)))
+    /// Column `i` as bytes (empty for NULL or an empty blob).
+    public func blob(_ i: Int32) -> [UInt8] {
+        guard let p = sqlite3_column_blob(handle, i) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: p, count: Int(sqlite3_column_bytes(handle, i))))
     }
     /// Column `i` as text, nil for NULL.
     public func text(_ i: Int32) -> String? {
         guard let p = sqlite3_column_text(handle, i) else { return nil }
         let n = Int(sqlite3_column_bytes(handle, i))
         return String(decoding: UnsafeBufferPointer(start: p, count: n), as: UTF8.self)
+    }
+
+    /// Column `i`'s text bytes (UTF-8, no terminator), valid until the next step or
+    /// reset, for reading many rows without making a `String` of each; nil for NULL.
+    public func bytes(_ i: Int32) -> UnsafeBufferPointer<UInt8>? {
+        guard let p = sqlite3_column_text(handle, i) else { return nil }
+        return UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(handle, i)))
     }
 }
 

@@ -141,7 +141,7 @@ func summary(_ g: LineageGraph) -> [String] {
         let before = try p.repo.blame(.ref("raw@v1"), source: first)
         #expect(try snapshots(first) == 1, "stored after the walk")
         var decoded: WholeLineage?
-        try first.db.prepare("SELECT data FROM snapshot").forEachRow { s in decoded = s.blob(0).flatMap(WholeLineage.init(decoding:)) }
+        try first.db.prepare("SELECT data FROM snapshot").forEachRow { s in decoded = s.blob(0).withUnsafeBytes { WholeLineage(decoding: $0) } }
         let stored = try #require(decoded, "the stored blob decodes")
         let nodeCount = try p.repo.scanLineage().nodeMap.count
         #expect((0..<stored.rows.count).compactMap(stored.rows.node).count == nodeCount)
