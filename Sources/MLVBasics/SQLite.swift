@@ -63,6 +63,19 @@ public final class SQLiteDatabase: @unchecked Sendable {
         guard rc == SQLITE_OK else { throw error("sqlite3_exec", rc) }
     }
 
+    /// Opens column `column` of row `rowid` of `table` for reading in pieces
+    /// (`sqlite3_blob_open`), so a large blob is copied once, straight where it goes.
+    /// - Throws: `SQLiteError` when there is no such row or column.
+    public func openBlob(table: String, column: String, rowid: Int64) throws -> SQLiteBlob {
+        var blob: OpaquePointer?
+        let rc = sqlite3_blob_open(handle, "main", table, column, rowid, 0, &blob)
+        guard rc == SQLITE_OK, let blob else {
+            sqlite3_blob_close(blob)
+            throw error("sqlite3_blob_open", rc)
+        }
+        return SQLiteBlob(database: self, handle: blob)
+    }
+
     /// Compiles a statement (`sqlite3_prepare_v2`).
     /// - Throws: `SQLiteError` for bad SQL.
     public func prepare(_ sql: String) throws -> SQLiteStatement {
@@ -165,5 +178,39 @@ public final class SQLiteStatement: @unchecked Sendable {
         guard let p = sqlite3_column_text(handle, i) else { return nil }
         let n = Int(sqlite3_column_bytes(handle, i))
         return String(decoding: UnsafeBufferPointer(start: p, count: n), as: UTF8.self)
+    }
+
+    /// Column `i`'s text bytes (UTF-8, no terminator), valid until the next step or
+    /// reset, for reading many rows without making a `String` of each; nil for NULL.
+    public func bytes(_ i: Int32) -> UnsafeBufferPointer<UInt8>? {
+        guard let p = sqlite3_column_text(handle, i) else { return nil }
+        return UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(handle, i)))
+    }
+}
+
+/// A blob open for reading in pieces (`sqlite3_blob_read`).
+public final class SQLiteBlob: @unchecked Sendable {
+    private let database: SQLiteDatabase
+    private let handle: OpaquePointer
+
+    init(database: SQLiteDatabase, handle: OpaquePointer) {
+        self.database = database
+        self.handle = handle
+    }
+
+    deinit { sqlite3_blob_close(handle) }
+
+    /// The blob's size in bytes.
+    public var count: Int { Int(sqlite3_blob_bytes(handle)) }
+
+    /// Copies `count` bytes from `offset` to `pointer`.
+    /// - Throws: `SQLiteError` for a range outside the blob or a failed read.
+    public func read(into pointer: UnsafeMutableRawPointer, count: Int, at offset: Int) throws {
+        guard count > 0 else { return }
+        guard offset >= 0, count <= Int(Int32.max), offset <= Int(Int32.max) else {
+            throw SQLiteError(call: "sqlite3_blob_read", path: database.path, code: SQLITE_RANGE, message: "range out of bounds")
+        }
+        let rc = sqlite3_blob_read(handle, pointer, Int32(count), Int32(offset))
+        guard rc == SQLITE_OK else { throw database.error("sqlite3_blob_read", rc) }
     }
 }

@@ -132,7 +132,7 @@ struct BlameCommand: ParsableCommand {
             if failIfEmpty && result.affected.isEmpty { failed = true }
             let format = json ? .json : self.format
             switch format {
-            case .json: sayJSON(result.json)
+            case .json: say(String(decoding: result.jsonBytes, as: UTF8.self))
             case .dot, .mermaid:
                 var marks = try graphMarks(repo, result.graph)
                 marks.highlighted = Set(result.graph.starts)
@@ -156,10 +156,10 @@ struct BlameCommand: ParsableCommand {
         let groups: [(String, LineageKind)] = [("code", .code), ("datasets", .dataset), ("runs", .run), ("models", .model)]
         // Groups hold indices into `affected`, not copies of its items (125,000 of them for a whole history).
         let affected = result.affected
-        let present = groups.filter { g in affected.contains { $0.node.kind == g.1 } }
+        let present = groups.filter { g in affected.contains { $0.kind == g.1 } }
         if present.isEmpty { say("nothing downstream is affected") }
         for (gi, (label, kind)) in present.enumerated() {
-            let items = affected.indices.filter { affected[$0].node.kind == kind }
+            let items = affected.indices.filter { affected[$0].kind == kind }
             let lastGroup = gi == present.count - 1
             let held = kind == .model ? items.filter { !affected[$0].stages.isEmpty }.count : 0
             say((lastGroup ? "└─ " : "├─ ") + "\(label) (\(items.count)" + (held > 0 ? ", \(held) holding a stage" : "") + ")")
@@ -169,7 +169,7 @@ struct BlameCommand: ParsableCommand {
             for (i, index) in shown.enumerated() {
                 let item = affected[index]
                 let last = i == shown.count - 1 && shown.count == items.count
-                var line = indent + (last ? "└─ " : "├─ ") + item.node.display
+                var line = indent + (last ? "└─ " : "├─ ") + item.display
                 let badge = (item.stages + item.aliases.map { "@" + $0 })
                 if !badge.isEmpty { line += "  [" + badge.joined(separator: ", ") + "]" }
                 say(fit(line, width))

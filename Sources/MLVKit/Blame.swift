@@ -40,7 +40,8 @@ public enum BlameTarget: Sendable, Equatable, CustomStringConvertible {
 /// One thing blame found: the node, the stages and aliases it holds now (models), and
 /// the path that connects it to the blamed thing.
 public struct BlameItem: Sendable {
-    public var node: LineageNode
+    /// What kind of thing it is.
+    public let kind: LineageKind
     /// Stages held now, production first.
     public var stages: [String]
     public var aliases: [String]
@@ -48,6 +49,24 @@ public struct BlameItem: Sendable {
     var lead: [String]
     /// The node's position in the result's graph.
     var position: Int
+    /// The walk's rows (shared by every item) and this node's row there.
+    let rows: SharedRows
+    let row: Int32
+
+    /// The node, decoded from the walk's rows when asked.
+    public var node: LineageNode { rows.rows.node(Int(row))! }
+    /// How the node is shown (`node.display`), without decoding the rest of it.
+    public var display: String { rows.rows.display(Int(row)) }
+    var name: String { rows.rows.names[Int(rows.rows.name[Int(row)])] }
+    var version: Int? { rows.rows.versionOf(Int(row)) }
+    /// The id `--json` gives: a run's id, or the manifest id of anything else.
+    var jsonID: String { kind == .run ? rows.rows.key(Int(row)) : rows.rows.string(rows.rows.idSpan(Int(row))) ?? "" }
+}
+
+/// Rows shared by reference, so items holding them copy one pointer.
+final class SharedRows: Sendable {
+    let rows: LineageRows
+    init(_ rows: LineageRows) { self.rows = rows }
 }
 
 /// What `mlv blame` found.
@@ -68,15 +87,83 @@ public struct BlameResult: Sendable {
 
     /// Whether an affected model holds `stage` now.
     public func holds(_ stage: String) -> Bool {
-        affected.contains { $0.node.kind == .model && $0.stages.contains(stage) }
+        affected.contains { $0.kind == .model && $0.stages.contains(stage) }
+    }
+
+    /// `json`'s canonical bytes, written straight from the walk's rows: each node's
+    /// display escaped once, each path read off the positions it runs through.
+    public var jsonBytes: [UInt8] {
+        func ascii(_ s: StaticString, _ out: inout [UInt8]) {
+            out.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
+        }
+        func strings(_ list: [String], _ out: inout [UInt8]) {
+            out.append(UInt8(ascii: "["))
+            for (i, s) in list.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                JSON.appendEscapedString(s, to: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        }
+        // Each position's display, escaped, once.
+        var displays: [UInt8] = []
+        var displayStart = [Int](repeating: 0, count: graph.count + 1)
+        for p in 0..<graph.count {
+            JSON.appendEscapedString(graph.display(at: p), to: &displays)
+            displayStart[p + 1] = displays.count
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(displays.count * 8 + 1024)
+        var chain: [Int] = []
+        ascii("{\"affected\":[", &out)
+        for (i, a) in affected.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            ascii("{\"aliases\":", &out)
+            strings(a.aliases, &out)
+            ascii(",\"id\":", &out)
+            JSON.appendEscapedString(a.jsonID, to: &out)
+            ascii(",\"kind\":", &out)
+            JSON.appendEscapedString(a.kind.rawValue, to: &out)
+            ascii(",\"name\":", &out)
+            JSON.appendEscapedString(a.name, to: &out)
+            ascii(",\"path\":[", &out)
+            for (j, l) in a.lead.enumerated() {
+                if j > 0 { out.append(UInt8(ascii: ",")) }
+                JSON.appendEscapedString(l, to: &out)
+            }
+            // The same path `json` gives: back along `fromAt` while it points earlier.
+            chain.removeAll(keepingCapacity: true)
+            var p = a.position
+            chain.append(p)
+            while graph.fromAt[p] >= 0 && Int(graph.fromAt[p]) < p {
+                p = Int(graph.fromAt[p])
+                chain.append(p)
+            }
+            for (j, q) in chain.reversed().enumerated() {
+                if j > 0 || !a.lead.isEmpty { out.append(UInt8(ascii: ",")) }
+                out.append(contentsOf: displays[displayStart[q]..<displayStart[q + 1]])
+            }
+            ascii("],\"stages\":", &out)
+            strings(a.stages, &out)
+            ascii(",\"version\":", &out)
+            if let v = a.version { JSON.appendInt(Int64(v), to: &out) } else { ascii("null", &out) }
+            out.append(UInt8(ascii: "}"))
+        }
+        ascii("],\"matched\":", &out)
+        strings(matched, &out)
+        ascii(",\"problems\":", &out)
+        strings(problems, &out)
+        ascii(",\"target\":", &out)
+        target.json.encodeCanonical(into: &out)
+        out.append(UInt8(ascii: "}"))
+        return out
     }
 
     /// The target as JSON, with the rest of the result.
     public var json: JSON {
         // Every path at once: each node's display made once, each path from its parent's.
         var paths: [[JSON]] = []
-        paths.reserveCapacity(graph.order.count)
-        for p in graph.order.indices {
+        paths.reserveCapacity(graph.count)
+        for p in 0..<graph.count {
             let d = JSON.string(graph.display(at: p))
             let from = Int(graph.fromAt[p])
             paths.append(from >= 0 && from < p ? paths[from] + [d] : [d])
@@ -85,9 +172,9 @@ public struct BlameResult: Sendable {
             "target": target.json,
             "matched": .array(matched.map { .string($0) }),
             "affected": .array(affected.map { a in .object([
-                "kind": .string(a.node.kind.rawValue), "name": .string(a.node.name),
-                "version": a.node.version.map { .int(Int64($0)) } ?? .null,
-                "id": .string(a.node.kind == .run ? a.node.key : a.node.id.hex),
+                "kind": .string(a.kind.rawValue), "name": .string(a.name),
+                "version": a.version.map { .int(Int64($0)) } ?? .null,
+                "id": .string(a.jsonID),
                 "stages": .array(a.stages.map { .string($0) }), "aliases": .array(a.aliases.map { .string($0) }),
                 "path": .array(a.lead.map { .string($0) } + paths[a.position]),
             ]) }),
@@ -200,39 +287,53 @@ extension Repository {
         problems += graph.problems
         var states: [String: RegistryState] = [:]
         let startSet = Set(starts)
+        let rows = graph.rows
+        let shared = SharedRows(rows)
         var items: [BlameItem] = []
-        items.reserveCapacity(graph.order.count)
+        items.reserveCapacity(graph.count)
         // Which start each node's path begins at (only blob, commit and text targets lead in).
         var leadOf: [Int] = []
         if !lead.isEmpty {
-            for p in graph.order.indices {
+            for p in 0..<graph.count {
                 let from = Int(graph.fromAt[p])
                 leadOf.append(graph.depthAt[p] == 0 || from < 0 || from >= p ? p : leadOf[from])
             }
         }
-        for (p, key) in graph.order.enumerated() {
-            guard let node = graph.nodeAt[p], includeStarts || graph.depthAt[p] != 0 || !startSet.contains(key) else { continue }
+        for p in 0..<graph.count {
+            let row = graph.rowAt[p]
+            guard let kind = rows.kindOf(Int(row)),
+                  includeStarts || graph.depthAt[p] != 0 || !startSet.contains(graph.key(at: p)) else { continue }
             var stages: [String] = [], aliases: [String] = []
-            if node.kind == .model, let v = node.version {
+            if kind == .model, let node = rows.node(Int(row)), let v = node.version {
                 if states[node.name] == nil { states[node.name] = (try? registryHead(model: node.name))??.event.state ?? RegistryState() }
                 let state = states[node.name]!
                 stages = state.stages(of: v).filter { state.stages[$0]!.contains { $0.id == node.id } }
                     .sorted(by: productionFirst)
                 aliases = state.aliases.filter { $0.value.version == v && $0.value.id == node.id }.keys.sorted()
             }
-            let start = leadOf.isEmpty ? key : graph.order[leadOf[p]]
-            items.append(BlameItem(node: node, stages: stages, aliases: aliases, lead: lead[start] ?? [], position: p))
+            let itemLead = lead.isEmpty ? [] : lead[graph.key(at: leadOf[p])] ?? []
+            items.append(BlameItem(kind: kind, stages: stages, aliases: aliases, lead: itemLead, position: p, rows: shared, row: row))
         }
-        // Sorted through small keys and indices: moving whole items costs more than comparing.
+        // Sorted by (kind and stage rank, name, version, created, key), read from the rows:
+        // names ranked once (a history has far fewer names than nodes), creation times and
+        // keys compared as bytes.
         let kindOrder: [LineageKind: Int] = [.code: 0, .dataset: 1, .run: 2, .model: 3]
-        // Names ranked once (a history has far fewer names than nodes), so most comparisons are of integers.
-        let names = Array(Set(items.map(\.node.name))).sorted()
-        let nameRank = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
-        let keys = items.map { a -> (Int, Int, Int, String, String) in
-            let rank = a.node.kind != .model ? 0 : a.stages.contains("production") ? 0 : a.stages.isEmpty ? 2 : 1
-            return (kindOrder[a.node.kind]! * 4 + rank, nameRank[a.node.name]!, a.node.version ?? 0, a.node.created, a.node.key)
+        var nameRank = [Int32](repeating: 0, count: rows.names.count)
+        for (rank, i) in rows.names.indices.sorted(by: { rows.names[$0] < rows.names[$1] }).enumerated() { nameRank[i] = Int32(rank) }
+        let nameOf = rows.name, versionOf = rows.version
+        let major = items.map { a -> (Int, Int32, Int) in
+            let rank = a.kind != .model ? 0 : a.stages.contains("production") ? 0 : a.stages.isEmpty ? 2 : 1
+            let r = Int(a.row)
+            return (kindOrder[a.kind]! * 4 + rank, nameRank[Int(nameOf[r])], versionOf[r] == .min ? 0 : Int(versionOf[r]))
         }
-        let order = items.indices.sorted { keys[$0] < keys[$1] }
+        let itemRows = items.map(\.row)
+        let order: [Int] = rows.withOrder { o in
+            items.indices.sorted { x, y in
+                let (a, b) = (major[x], major[y])
+                if a != b { return a < b }
+                return o.createdThenKeyLess(Int(itemRows[x]), Int(itemRows[y]))
+            }
+        }
         return BlameResult(target: target, matched: starts.isEmpty ? [] : matched, affected: order.map { items[$0] }, graph: graph,
                            problems: problems)
     }
@@ -273,8 +374,8 @@ extension Repository {
     public func holdings(in graph: LineageGraph) -> [String: (stages: [String], aliases: [String])] {
         var states: [String: RegistryState] = [:]
         var out: [String: (stages: [String], aliases: [String])] = [:]
-        for node in graph.reachedNodes where node.kind == .model {
-            guard let v = node.version else { continue }
+        for p in 0..<graph.count where graph.kind(at: p) == .model {
+            guard let node = graph.node(at: p), let v = node.version else { continue }
             if states[node.name] == nil { states[node.name] = (try? registryHead(model: node.name))??.event.state ?? RegistryState() }
             let state = states[node.name]!
             let stages = state.stages(of: v).sorted(by: productionFirst)

@@ -34,11 +34,16 @@ public struct LineageNode: Sendable, Equatable {
 
     /// `mnist@v3`, `model:digits@v2`, `run train (0123abcd)`, `code 1a2b3c4d (src/prep.py)`.
     public var display: String {
+        Self.display(kind: kind, name: name, version: version, idShort: id.short, keyPrefix: String(key.prefix(8)))
+    }
+
+    /// `display` from the parts it shows.
+    static func display(kind: LineageKind, name: String, version: Int?, idShort: String, keyPrefix: String) -> String {
         switch kind {
-        case .dataset: return version.map { "\(name)@v\($0)" } ?? "\(name) (\(id.short), no version)"
-        case .model: return version.map { "model:\(name)@v\($0)" } ?? "model:\(name) (\(id.short), no version)"
-        case .run: return "run \(name) (\(key.prefix(8)))"
-        case .code: return "code \(id.short) (\(name == "." ? "the work tree" : name))"
+        case .dataset: return version.map { "\(name)@v\($0)" } ?? "\(name) (\(idShort), no version)"
+        case .model: return version.map { "model:\(name)@v\($0)" } ?? "model:\(name) (\(idShort), no version)"
+        case .run: return "run \(name) (\(keyPrefix))"
+        case .code: return "code \(idShort) (\(name == "." ? "the work tree" : name))"
         }
     }
 }
@@ -70,27 +75,33 @@ public struct BlobHit: Sendable, Hashable {
 }
 
 /// Where lineage facts are read from: the SQLite index, or the manifests themselves
-/// (`MemoryLineage`). Every query gives the same answer from either.
+/// (`MemoryLineage`). Every query gives the same answer from either. Walks go by
+/// handles: small integers a source gives each key it knows (a node's, or an edge end's
+/// whose object is missing).
 protocol LineageSource: AnyObject {
     /// The nodes among `keys` that exist (missing objects are absent).
     func nodes(_ keys: [String]) throws -> [String: LineageNode]
-    /// The node each of `keys` names, in the same order (nil where missing).
-    func nodeList(_ keys: [String]) throws -> [LineageNode?]
-    /// The edges whose child (`.up`) or parent (`.down`) is one of `keys`.
-    func edges(of keys: [String], _ direction: LineageDirection) throws -> [LineageEdge]
+    /// Each key's handle, nil for a key the source has never seen.
+    func handles(_ keys: [String]) throws -> [Int32?]
+    /// One more than the largest handle.
+    func handleLimit() throws -> Int
+    /// The labels (role, split) edges carry, by label number.
+    func labels() throws -> [EdgeLabel]
+    /// The edges whose child (`.up`) or parent (`.down`) is one of `handles`, by handle.
+    func edges(of handles: [Int32], _ direction: LineageDirection) throws -> [IntEdge]
+    /// Appends the row of each of `handles` to `rows` (a key-only row for a missing
+    /// object) and returns their row numbers, in order. A source may instead replace
+    /// `rows` by a table of every node it has (`replaced`): row numbers handed out
+    /// before are then void, and asking again for them is cheap.
+    func rows(_ handles: [Int32], into rows: inout LineageRows) throws -> (rows: [Int32], replaced: Bool)
     /// Every (node, path) whose tree holds a file whose blob id starts with `prefix`.
     func containers(ofBlob prefix: String) throws -> [BlobHit]
     /// The code snapshots that hold `path`, with the file's blob.
     func codeFiles(path: String) throws -> [BlobHit]
     /// Every run with a recorded git commit.
     func runCommits() throws -> [(key: String, commit: String)]
-}
-
-extension LineageSource {
-    func nodeList(_ keys: [String]) throws -> [LineageNode?] {
-        let found = try nodes(keys)
-        return keys.map { found[$0] }
-    }
+    /// Runs `body` on one consistent snapshot of the source (handles stay valid).
+    func reading<T>(_ body: () throws -> T) throws -> T
 }
 
 /// Receives the lineage facts read from manifests: the index when syncing, or a
@@ -108,21 +119,67 @@ protocol LineageSink: AnyObject {
 /// manifests: what the index must agree with, and the fallback when it cannot be used.
 final class MemoryLineage: LineageSource, LineageSink {
     var nodeMap: [String: LineageNode] = [:]
-    var byParent: [String: [LineageEdge]] = [:]
-    var byChild: [String: [LineageEdge]] = [:]
     /// Every edge once (a run and its output's manifest both record the `output` edge).
     var allEdges = Set<LineageEdge>()
     var treeEntries: [ObjectID: [(name: String, child: ObjectID, isDirectory: Bool)]] = [:]
     var treesByChild: [ObjectID: [(tree: ObjectID, name: String)]] = [:]
+    /// Handles: every key met (nodes and edge ends), numbered in the order met.
+    var handleOf: [String: Int32] = [:]
+    var keyOf: [String] = []
+    var labelList: [EdgeLabel] = []
+    var labelOf: [EdgeLabel: Int32] = [:]
+    /// By handle: the edges down from it (it is the parent) and up from it (the child).
+    var down: [[IntEdge]] = []
+    var up: [[IntEdge]] = []
 
     func hasNode(_ key: String) -> Bool { nodeMap[key] != nil }
 
+    private func handle(_ key: String) -> Int32 {
+        if let h = handleOf[key] { return h }
+        let h = Int32(keyOf.count)
+        handleOf[key] = h
+        keyOf.append(key)
+        down.append([])
+        up.append([])
+        return h
+    }
+
     func addNode(_ node: LineageNode, edges: [LineageEdge], params: [String: String], metrics: [String: Double]) {
         nodeMap[node.key] = node
+        _ = handle(node.key)
         for e in edges where allEdges.insert(e).inserted {
-            byParent[e.parent, default: []].append(e)
-            byChild[e.child, default: []].append(e)
+            let label = EdgeLabel(role: e.role, split: e.split)
+            let l = labelOf[label] ?? {
+                labelList.append(label)
+                labelOf[label] = Int32(labelList.count - 1)
+                return Int32(labelList.count - 1)
+            }()
+            let ends = IntEdge(parent: handle(e.parent), child: handle(e.child), label: l)
+            down[Int(ends.parent)].append(ends)
+            up[Int(ends.child)].append(ends)
         }
+    }
+
+    func handles(_ keys: [String]) -> [Int32?] { keys.map { handleOf[$0] } }
+
+    func reading<T>(_ body: () throws -> T) throws -> T { try body() }
+
+    func handleLimit() -> Int { keyOf.count }
+
+    func labels() -> [EdgeLabel] { labelList }
+
+    func edges(of handles: [Int32], _ direction: LineageDirection) -> [IntEdge] {
+        handles.flatMap { h -> [IntEdge] in
+            switch direction {
+            case .up: return up[Int(h)]
+            case .down: return down[Int(h)]
+            case .both: return up[Int(h)] + down[Int(h)]
+            }
+        }
+    }
+
+    func rows(_ handles: [Int32], into rows: inout LineageRows) -> (rows: [Int32], replaced: Bool) {
+        (handles.map { h in nodeMap[keyOf[Int(h)]].map { rows.append($0) } ?? rows.appendMissing(key: keyOf[Int(h)]) }, false)
     }
 
     func setVersion(_ key: String, version: Int) { nodeMap[key]?.version = version }
@@ -138,16 +195,6 @@ final class MemoryLineage: LineageSource, LineageSink {
         var out: [String: LineageNode] = [:]
         for k in keys { if let n = nodeMap[k] { out[k] = n } }
         return out
-    }
-
-    func edges(of keys: [String], _ direction: LineageDirection) -> [LineageEdge] {
-        keys.flatMap { k -> [LineageEdge] in
-            switch direction {
-            case .up: return byChild[k] ?? []
-            case .down: return byParent[k] ?? []
-            case .both: return (byChild[k] ?? []) + (byParent[k] ?? [])
-            }
-        }
     }
 
     func containers(ofBlob prefix: String) -> [BlobHit] {

@@ -10,11 +10,38 @@ import Glibc
 /// and blob queries. Everything in it is read from refs and manifests; `dirs` records a
 /// signature (mtime, inode, size) of each ref directory as of its last sync, so a ref
 /// created by anyone that did not update the index is found and added on the next query.
+///
+/// Every key (a node's, or an edge end's whose object is not indexed: `kind` NULL) has a
+/// row in `nodes` and so an integer `n`, its handle; edges are (parent, child, label)
+/// integer triples, labels (role, split) numbered in `labels`. A walk reaching a large
+/// part of the history reads the whole edge table once into arrays (`Adjacency`) and the
+/// whole node table into columns (`WholeLineage`), instead of looking rows up level by
+/// level, and keeps what it read as one blob in `snapshot` for the next such walk. Every
+/// sync that changes nodes or edges bumps `generation` in `meta`; a snapshot of another
+/// generation is read as absent.
 final class LineageIndex: LineageSource, LineageSink {
     /// Bumped whenever the tables change; an index with another number is rebuilt.
-    static let schemaVersion = "1"
+    static let schemaVersion = "3"
+    /// Below this many handles asked for at once, rows and edges are looked up; from it
+    /// on, the whole table is read (tests lower it to exercise both ways).
+    var wholeTableThreshold = 2048
     let db: SQLiteDatabase
     private var statements: [String: SQLiteStatement] = [:]
+    /// While syncing (inside its transaction): each key's handle and whether it is a node,
+    /// and each label's number, so repeated keys cost no query.
+    private var syncCache: (handles: [String: (n: Int64, node: Bool)], labels: [EdgeLabel: Int64])?
+    /// Whether the node table was empty when the sync began (a rebuild): the cache then
+    /// holds every key there is, and a key it lacks needs no query.
+    private var emptied = false
+    private var cacheIsComplete = false
+    private var whole: WholeLineage?
+    private var wholeGeneration = ""
+    /// A snapshot read from the tables in a `reading` block, stored when it ends.
+    private var pendingSnapshot: (generation: String, data: [UInt8])?
+    /// Whether this sync changed nodes or edges.
+    private var changed = false
+    private var requested = 0
+    private let tag = Int.random(in: 1...Int.max)
 
     /// Opens or creates the index; an index of another schema version is emptied.
     /// - Throws: `SQLiteError` when the file cannot be opened or is not a database.
@@ -22,21 +49,29 @@ final class LineageIndex: LineageSource, LineageSink {
     ///   build is discarded, never opened).
     init(path: String, fresh: Bool = false) throws {
         db = try SQLiteDatabase(path: path)
-        try db.execute("PRAGMA synchronous=OFF; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-32768")
-        if fresh { try db.execute("PRAGMA journal_mode=OFF") }
+        // Reads through a memory map: a walk over a whole history reads the node and edge
+        // tables once, and copying their pages into SQLite's cache would only cost.
+        try db.execute("PRAGMA synchronous=OFF; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-32768; PRAGMA mmap_size=1073741824")
+        if fresh {
+            try db.execute("PRAGMA journal_mode=OFF")
+            emptied = true
+        }
         try db.execute("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID")
         let version = try query("SELECT value FROM meta WHERE key='schema'", []) { $0.text(0) }.first ?? nil
         if version != Self.schemaVersion {
             try db.transaction {
-                for t in ["nodes", "edges", "params", "metrics", "trees", "entries", "dirs"] { try db.execute("DROP TABLE IF EXISTS \(t)") }
+                for t in ["nodes", "edges", "labels", "params", "metrics", "trees", "entries", "dirs", "snapshot"] {
+                    try db.execute("DROP TABLE IF EXISTS \(t)")
+                }
                 try db.execute("""
-                    CREATE TABLE nodes(key TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, version INTEGER,
-                                       id TEXT NOT NULL, created TEXT NOT NULL, root TEXT, git_commit TEXT) WITHOUT ROWID;
-                    CREATE INDEX nodes_root ON nodes(root);
-                    CREATE INDEX nodes_kind ON nodes(kind, name, version);
-                    CREATE TABLE edges(child TEXT NOT NULL, parent TEXT NOT NULL, role TEXT NOT NULL, split TEXT NOT NULL,
-                                       PRIMARY KEY(child, parent, role, split)) WITHOUT ROWID;
-                    CREATE INDEX edges_parent ON edges(parent);
+                    CREATE TABLE nodes(n INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, kind INTEGER, name TEXT, version INTEGER,
+                                       created TEXT, id TEXT, root TEXT, git_commit TEXT);
+                    CREATE INDEX nodes_root ON nodes(root) WHERE root IS NOT NULL;
+                    CREATE INDEX nodes_kind ON nodes(kind);
+                    CREATE TABLE labels(label INTEGER PRIMARY KEY, role TEXT NOT NULL, split TEXT NOT NULL, UNIQUE(role, split));
+                    CREATE TABLE edges(parent INTEGER NOT NULL, child INTEGER NOT NULL, label INTEGER NOT NULL,
+                                       PRIMARY KEY(parent, child, label)) WITHOUT ROWID;
+                    CREATE INDEX edges_child ON edges(child);
                     CREATE TABLE params(run TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY(run, key)) WITHOUT ROWID;
                     CREATE TABLE metrics(run TEXT NOT NULL, key TEXT NOT NULL, value REAL, PRIMARY KEY(run, key)) WITHOUT ROWID;
                     CREATE TABLE trees(id TEXT PRIMARY KEY) WITHOUT ROWID;
@@ -44,9 +79,11 @@ final class LineageIndex: LineageSource, LineageSink {
                                          PRIMARY KEY(tree, name)) WITHOUT ROWID;
                     CREATE INDEX entries_child ON entries(child);
                     CREATE TABLE dirs(path TEXT PRIMARY KEY, sig TEXT NOT NULL) WITHOUT ROWID;
+                    CREATE TABLE snapshot(part TEXT PRIMARY KEY, generation TEXT NOT NULL, data BLOB NOT NULL);
                     INSERT OR REPLACE INTO meta(key, value) VALUES('schema', '\(Self.schemaVersion)');
                     """)
             }
+            emptied = true
         }
     }
 
@@ -63,74 +100,193 @@ final class LineageIndex: LineageSource, LineageSink {
         return out
     }
 
-    /// Runs `sql` (with one `%@` where the `?` list goes) over `keys` in batches.
-    private func batched<T>(_ sql: String, _ keys: [String], _ row: (SQLiteStatement) throws -> T) throws -> [T] {
-        var out: [T] = []
-        var start = 0
-        while start < keys.count {
-            let batch = Array(keys[start..<min(keys.count, start + 256)])
-            start += batch.count
-            let marks = Array(repeating: "?", count: batch.count).joined(separator: ",")
-            let parts = sql.split(separator: "%@", omittingEmptySubsequences: false)
-            out += try query(parts.joined(separator: marks), batch.map { .text($0) }, row)
+    /// `[1,2,3]`: a list of handles bound as one parameter, read back with `json_each`.
+    private static func jsonList(_ handles: [Int32]) -> SQLiteValue {
+        var text = "["
+        text.reserveCapacity(handles.count * 7 + 2)
+        for (i, h) in handles.enumerated() {
+            if i > 0 { text += "," }
+            text += String(h)
         }
-        return out
+        return .text(text + "]")
     }
 
     // MARK: LineageSource
 
+    private static let rowColumns = "n, key, kind, name, version, created, id, root, git_commit"
+
+    /// Appends the current row (columns `rowColumns`) to `rows`.
+    private static func appendRow(_ s: SQLiteStatement, to rows: inout LineageRows) {
+        rows.key.append(rows.span(s.bytes(1), checkASCII: true))
+        guard !s.isNull(2) else {
+            rows.kind.append(-1)
+            rows.name.append(-1)
+            rows.version.append(.min)
+            rows.created.append(.none)
+            rows.id.append(.none)
+            rows.root.append(.none)
+            rows.commit.append(.none)
+            return
+        }
+        rows.kind.append(Int8(truncatingIfNeeded: s.int(2)))
+        // Rows in a run often share a name: compare with the last one before hashing.
+        if let b = s.bytes(3), let last = rows.name.last(where: { $0 >= 0 }), rows.names[Int(last)].utf8.elementsEqual(b) {
+            rows.name.append(last)
+        } else {
+            rows.name.append(rows.intern(s.text(3) ?? ""))
+        }
+        rows.version.append(s.isNull(4) ? .min : Int32(clamping: s.int(4)))
+        rows.created.append(rows.span(s.bytes(5), checkASCII: true))
+        rows.id.append(s.isNull(6) ? ByteSpan(start: 0, count: 0) : rows.span(s.bytes(6)))
+        rows.root.append(rows.span(s.bytes(7)))
+        rows.commit.append(rows.span(s.bytes(8)))
+    }
+
     func nodes(_ keys: [String]) throws -> [String: LineageNode] {
         var out: [String: LineageNode] = [:]
-        for n in try batched("SELECT key, kind, name, version, id, created, root, git_commit FROM nodes WHERE key IN (%@)", keys, Self.node) {
-            if let n { out[n.key] = n }
+        var rows = LineageRows()
+        let s = try statement("SELECT \(Self.rowColumns) FROM nodes WHERE key = ? AND kind IS NOT NULL")
+        for key in keys {
+            try s.forEachRow([.text(key)]) { Self.appendRow($0, to: &rows) }
         }
+        for r in 0..<rows.count { if let n = rows.node(r) { out[n.key] = n } }
         return out
     }
 
-    /// Reads the keys in batches bound as a numbered `VALUES` list, so each row says which
-    /// key it answers and no key text is read back or hashed.
-    func nodeList(_ keys: [String]) throws -> [LineageNode?] {
-        var out = [LineageNode?](repeating: nil, count: keys.count)
-        var start = 0
-        while start < keys.count {
-            let n = min(keys.count - start, 256)
-            let values = (0..<n).map { "(\($0),?)" }.joined(separator: ",")
-            let sql = "SELECT k.column1, n.kind, n.name, n.version, n.id, n.created, n.root, n.git_commit FROM (VALUES \(values)) k " +
-                "JOIN nodes n ON n.key = k.column2"
-            let base = start
-            try statement(sql).forEachRow(keys[base..<base + n].map { .text($0) }) { s in
-                let i = base + Int(s.int(0))
-                out[i] = Self.node(s, key: keys[i])
+    /// One read transaction (a savepoint, so it nests): another process's rebuild cannot
+    /// renumber handles in the middle of a walk.
+    func reading<T>(_ body: () throws -> T) throws -> T {
+        try db.execute("SAVEPOINT reading")
+        // What this object read before is void once another process changed the index.
+        if whole != nil, (try? generation()) != wholeGeneration { whole = nil }
+        let result: T
+        do {
+            result = try body()
+        } catch {
+            try? db.execute("RELEASE reading")
+            throw error
+        }
+        try? db.execute("RELEASE reading")
+        if let pending = pendingSnapshot {
+            // Stored only if no sync changed the index since it was read; a failure
+            // (busy, read-only) just leaves the next large walk to read the tables again.
+            pendingSnapshot = nil
+            try? db.transaction {
+                try statement("""
+                    INSERT OR REPLACE INTO snapshot(part, generation, data)
+                    SELECT 'walk', ?1, ?2 WHERE coalesce((SELECT value FROM meta WHERE key = 'generation'), '0') = ?1
+                    """).run([.text(pending.generation), .blob(pending.data)])
             }
-            start += n
+        }
+        return result
+    }
+
+    /// Bumped by every sync that changes nodes or edges ("0" before the first).
+    private func generation() throws -> String {
+        try query("SELECT value FROM meta WHERE key = 'generation'", []) { $0.text(0) ?? "0" }.first ?? "0"
+    }
+
+    /// The whole index in memory: from the snapshot when it is of the current generation,
+    /// else read from the tables (and stored as the snapshot when the reading ends).
+    private func wholeLineage() throws -> WholeLineage {
+        if let whole { return whole }
+        let generation = try generation()
+        var found: WholeLineage?
+        let rowid = try query("SELECT rowid FROM snapshot WHERE part = 'walk' AND generation = ?", [.text(generation)]) { $0.int(0) }.first
+        if let rowid, let blob = try? db.openBlob(table: "snapshot", column: "data", rowid: rowid) {
+            found = WholeLineage(reading: BinaryReader(blob: blob))
+        }
+        if found == nil {
+            let limit = try handleLimit()
+            let (up, down) = try Adjacency.load(db.prepare("SELECT parent, child, label FROM edges"), limit: limit)
+            var all = LineageRows()
+            var rowOf = [Int32](repeating: -1, count: limit)
+            let count = Int(try query("SELECT count(*) FROM nodes", []) { $0.int(0) }.first ?? 0)
+            all.reserve(count, bytes: count * 128)
+            try db.prepare("SELECT \(Self.rowColumns) FROM nodes").forEachRow { s in
+                let n = Int(s.int(0))
+                if n < rowOf.count { rowOf[n] = Int32(all.count) }
+                Self.appendRow(s, to: &all)
+            }
+            let built = WholeLineage(rows: all, rowOf: rowOf, up: up, down: down)
+            pendingSnapshot = (generation, built.encoded())
+            found = built
+        }
+        found!.rows.tag = tag
+        whole = found
+        wholeGeneration = generation
+        return found!
+    }
+
+    func handles(_ keys: [String]) throws -> [Int32?] {
+        let s = try statement("SELECT n FROM nodes WHERE key = ?")
+        return try keys.map { key in
+            var h: Int32?
+            try s.forEachRow([.text(key)]) { h = Int32(truncatingIfNeeded: $0.int(0)) }
+            return h
+        }
+    }
+
+    func handleLimit() throws -> Int {
+        Int(try query("SELECT coalesce(max(n), 0) FROM nodes", []) { $0.int(0) }.first ?? 0) + 1
+    }
+
+    func labels() throws -> [EdgeLabel] {
+        var out: [EdgeLabel] = []
+        try statement("SELECT label, role, split FROM labels ORDER BY label").forEachRow { s in
+            let i = Int(s.int(0))
+            while out.count <= i { out.append(EdgeLabel(role: "", split: nil)) }
+            let split = s.text(2) ?? ""
+            out[i] = EdgeLabel(role: s.text(1) ?? "", split: split.isEmpty ? nil : split)
         }
         return out
     }
 
-    private static func node(_ s: SQLiteStatement) -> LineageNode? {
-        guard let key = s.text(0) else { return nil }
-        return node(s, key: key)
-    }
-
-    /// A node from a row whose columns 1...7 are kind, name, version, id, created, root, git_commit.
-    private static func node(_ s: SQLiteStatement, key: String) -> LineageNode? {
-        guard let kind = s.text(1).flatMap(LineageKind.init(rawValue:)), let name = s.text(2),
-              let id = s.text(4).flatMap(ObjectID.init(hex:)), let created = s.text(5) else { return nil }
-        return LineageNode(key: key, kind: kind, name: name, version: s.isNull(3) ? nil : Int(s.int(3)), id: id,
-                           created: created, root: s.text(6).flatMap(ObjectID.init(hex:)), commit: s.text(7))
-    }
-
-    func edges(of keys: [String], _ direction: LineageDirection) throws -> [LineageEdge] {
-        func edge(_ s: SQLiteStatement) -> LineageEdge {
-            let split = s.text(3) ?? ""
-            return LineageEdge(child: s.text(0) ?? "", parent: s.text(1) ?? "", role: s.text(2) ?? "", split: split.isEmpty ? nil : split)
+    func edges(of handles: [Int32], _ direction: LineageDirection) throws -> [IntEdge] {
+        requested += handles.count
+        if whole != nil || handles.count >= wholeTableThreshold || requested >= 4 * wholeTableThreshold {
+            let adjacency = try wholeLineage()
+            switch direction {
+            case .up: return adjacency.up.edges(of: handles)
+            case .down: return adjacency.down.edges(of: handles)
+            case .both: return adjacency.up.edges(of: handles) + adjacency.down.edges(of: handles)
+            }
         }
-        let select = "SELECT child, parent, role, split FROM edges WHERE "
+        func select(_ column: String) throws -> [IntEdge] {
+            var out: [IntEdge] = []
+            try statement("SELECT parent, child, label FROM edges WHERE \(column) IN (SELECT value FROM json_each(?))")
+                .forEachRow([Self.jsonList(handles)]) { s in
+                    out.append(IntEdge(parent: Int32(truncatingIfNeeded: s.int(0)), child: Int32(truncatingIfNeeded: s.int(1)),
+                                       label: Int32(truncatingIfNeeded: s.int(2))))
+                }
+            return out
+        }
         switch direction {
-        case .up: return try batched(select + "child IN (%@)", keys, edge)
-        case .down: return try batched(select + "parent IN (%@)", keys, edge)
-        case .both: return try batched(select + "child IN (%@)", keys, edge) + batched(select + "parent IN (%@)", keys, edge)
+        case .up: return try select("child")
+        case .down: return try select("parent")
+        case .both: return try select("child") + select("parent")
         }
+    }
+
+    func rows(_ handles: [Int32], into rows: inout LineageRows) throws -> (rows: [Int32], replaced: Bool) {
+        if whole != nil || handles.count >= wholeTableThreshold || rows.count + handles.count >= 4 * wholeTableThreshold {
+            let whole = try wholeLineage()
+            let replaced = rows.tag != tag
+            if replaced { rows = whole.rows }
+            return (handles.map { whole.rowOf[Int($0)] }, replaced)
+        }
+        // Looked up: each row says which handle it answers.
+        var out = [Int32](repeating: -1, count: handles.count)
+        var index: [Int32: [Int]] = [:]
+        for (i, h) in handles.enumerated() { index[h, default: []].append(i) }
+        try statement("SELECT \(Self.rowColumns) FROM nodes WHERE n IN (SELECT value FROM json_each(?))")
+            .forEachRow([Self.jsonList(handles)]) { s in
+                let r = Int32(rows.count)
+                Self.appendRow(s, to: &rows)
+                for i in index[Int32(truncatingIfNeeded: s.int(0))] ?? [] { out[i] = r }
+            }
+        for i in out.indices where out[i] < 0 { out[i] = rows.appendMissing(key: "") }  // not in a snapshot: cannot happen
+        return (out, false)
     }
 
     func containers(ofBlob prefix: String) throws -> [BlobHit] {
@@ -153,7 +309,7 @@ final class LineageIndex: LineageSource, LineageSink {
             sql += " JOIN entries e\(i) ON e\(i).tree = \(previous) AND e\(i).name = ?\(i) AND e\(i).dir = \(i == parts.count ? 0 : 1)"
             previous = "e\(i).child"
         }
-        sql += " WHERE n.kind = 'code'"
+        sql += " WHERE n.kind = \(LineageKind.code.ordinal)"
         return try query(sql, parts.map { .text($0) }) { s in
             BlobHit(key: s.text(0) ?? "", path: path, blob: ObjectID(hex: s.text(1) ?? "")!)
         }
@@ -165,17 +321,83 @@ final class LineageIndex: LineageSource, LineageSink {
 
     // MARK: LineageSink
 
+    /// Runs `body` (a sync, inside its transaction) with keys and labels cached.
+    /// A sync that changed nodes or edges bumps the generation (so snapshots of the old
+    /// contents are no longer read).
+    func syncing<T>(_ body: () throws -> T) throws -> T {
+        syncCache = ([:], [:])
+        cacheIsComplete = emptied
+        emptied = false
+        changed = false
+        defer {
+            syncCache = nil
+            cacheIsComplete = false
+        }
+        let result = try body()
+        if changed {
+            try db.execute("""
+                INSERT INTO meta(key, value) VALUES('generation', '1')
+                ON CONFLICT(key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)
+                """)
+            whole = nil
+        }
+        return result
+    }
+
+    /// The handle of `key` and whether it is a node; nil when the index has no row for it.
+    private func lookup(_ key: String) throws -> (n: Int64, node: Bool)? {
+        if let hit = syncCache?.handles[key] { return hit }
+        if cacheIsComplete { return nil }
+        var found: (n: Int64, node: Bool)?
+        try statement("SELECT n, kind IS NOT NULL FROM nodes WHERE key = ?").forEachRow([.text(key)]) { found = ($0.int(0), $0.int(1) != 0) }
+        if let found { syncCache?.handles[key] = found }
+        return found
+    }
+
+    /// The handle of `key`, adding a key-only row when it has none.
+    private func handle(_ key: String) throws -> Int64 {
+        if let found = try lookup(key) { return found.n }
+        try statement("INSERT INTO nodes(key) VALUES(?)").run([.text(key)])
+        changed = true
+        let n = db.lastInsertRowID
+        syncCache?.handles[key] = (n, false)
+        return n
+    }
+
+    private func label(_ role: String, _ split: String?) throws -> Int64 {
+        let l = EdgeLabel(role: role, split: split ?? "")
+        if let n = syncCache?.labels[l] { return n }
+        try statement("INSERT OR IGNORE INTO labels(role, split) VALUES(?, ?)").run([.text(role), .text(split ?? "")])
+        let n = try query("SELECT label FROM labels WHERE role = ? AND split = ?", [.text(role), .text(split ?? "")]) { $0.int(0) }.first ?? 0
+        syncCache?.labels[l] = n
+        return n
+    }
+
     func hasNode(_ key: String) throws -> Bool {
-        try !query("SELECT 1 FROM nodes WHERE key = ?", [.text(key)]) { _ in () }.isEmpty
+        try lookup(key)?.node ?? false
     }
 
     func addNode(_ node: LineageNode, edges: [LineageEdge], params: [String: String], metrics: [String: Double]) throws {
-        try statement("INSERT OR REPLACE INTO nodes(key, kind, name, version, id, created, root, git_commit) VALUES(?,?,?,?,?,?,?,?)").run([
-            .text(node.key), .text(node.kind.rawValue), .text(node.name), node.version.map { .int(Int64($0)) } ?? .null,
-            .text(node.id.hex), .text(node.created), node.root.map { .text($0.hex) } ?? .null, node.commit.map { .text($0) } ?? .null,
-        ])
-        let insertEdge = try statement("INSERT OR IGNORE INTO edges(child, parent, role, split) VALUES(?,?,?,?)")
-        for e in edges { try insertEdge.run([.text(e.child), .text(e.parent), .text(e.role), .text(e.split ?? "")]) }
+        let values: [SQLiteValue] = [
+            .int(Int64(node.kind.ordinal)), .text(node.name), node.version.map { .int(Int64($0)) } ?? .null, .text(node.created),
+            node.id.hex == node.key ? .null : .text(node.id.hex), node.root.map { .text($0.hex) } ?? .null,
+            node.commit.map { .text($0) } ?? .null,
+        ]
+        let n: Int64
+        if let found = try lookup(node.key) {
+            n = found.n
+            try statement("UPDATE nodes SET kind=?, name=?, version=?, created=?, id=?, root=?, git_commit=? WHERE n=?").run(values + [.int(n)])
+        } else {
+            try statement("INSERT INTO nodes(kind, name, version, created, id, root, git_commit, key) VALUES(?,?,?,?,?,?,?,?)")
+                .run(values + [.text(node.key)])
+            n = db.lastInsertRowID
+        }
+        syncCache?.handles[node.key] = (n, true)
+        changed = true
+        let insertEdge = try statement("INSERT OR IGNORE INTO edges(parent, child, label) VALUES(?,?,?)")
+        for e in edges {
+            try insertEdge.run([.int(try handle(e.parent)), .int(try handle(e.child)), .int(try label(e.role, e.split))])
+        }
         let insertParam = try statement("INSERT OR REPLACE INTO params(run, key, value) VALUES(?,?,?)")
         for (k, v) in params { try insertParam.run([.text(node.key), .text(k), .text(v)]) }
         let insertMetric = try statement("INSERT OR REPLACE INTO metrics(run, key, value) VALUES(?,?,?)")
@@ -183,8 +405,9 @@ final class LineageIndex: LineageSource, LineageSink {
     }
 
     func setVersion(_ key: String, version: Int) throws {
-        try statement("UPDATE nodes SET version = ? WHERE key = ? AND (version IS NULL OR version != ?)")
+        try statement("UPDATE nodes SET version = ? WHERE key = ? AND kind IS NOT NULL AND (version IS NULL OR version != ?)")
             .run([.int(Int64(version)), .text(key), .int(Int64(version))])
+        if db.changes > 0 { changed = true }
     }
 
     func hasTree(_ id: ObjectID) throws -> Bool {
@@ -211,19 +434,72 @@ final class LineageIndex: LineageSource, LineageSink {
     }
 
     func runKeys() throws -> Set<String> {
-        Set(try query("SELECT key FROM nodes WHERE kind = 'run'", []) { $0.text(0) ?? "" })
+        Set(try query("SELECT key FROM nodes WHERE kind = \(LineageKind.run.ordinal)", []) { $0.text(0) ?? "" })
     }
 
     /// Deletes every row (inside the caller's transaction), for a rebuild in place.
     func clear() throws {
-        for t in ["nodes", "edges", "params", "metrics", "trees", "entries", "dirs"] { try db.execute("DELETE FROM \(t)") }
+        for t in ["nodes", "edges", "labels", "params", "metrics", "trees", "entries", "dirs", "snapshot"] {
+            try db.execute("DELETE FROM \(t)")
+        }
+        changed = true
+        emptied = true
+        whole = nil
     }
 
-    /// How many rows each table holds, for `mlv reindex`.
+    /// How many rows each table holds, for `mlv reindex` (nodes: those whose object is indexed).
     func counts() throws -> [String: Int] {
         var out: [String: Int] = [:]
         for t in ["nodes", "edges", "params", "metrics", "trees", "entries"] {
-            out[t] = Int(try query("SELECT count(*) FROM \(t)", []) { $0.int(0) }.first ?? 0)
+            let sql = t == "nodes" ? "SELECT count(*) FROM nodes WHERE kind IS NOT NULL" : "SELECT count(*) FROM \(t)"
+            out[t] = Int(try query(sql, []) { $0.int(0) }.first ?? 0)
+        }
+        return out
+    }
+}
+
+/// Edges by handle in compressed sparse rows: the edges of handle `h` are
+/// `other[start[h]..<start[h + 1]]` with their labels, the far end in `other`.
+struct Adjacency {
+    var start: [Int32]
+    var other: [Int32]
+    var label: [Int32]
+    /// Whether `other` holds children (down) or parents (up).
+    var down: Bool
+
+    /// Reads every (parent, child, label) row of `statement` into both directions.
+    static func load(_ statement: SQLiteStatement, limit: Int) throws -> (up: Adjacency, down: Adjacency) {
+        var parents: [Int32] = [], children: [Int32] = [], labels: [Int32] = []
+        try statement.forEachRow { s in
+            parents.append(Int32(truncatingIfNeeded: s.int(0)))
+            children.append(Int32(truncatingIfNeeded: s.int(1)))
+            labels.append(Int32(truncatingIfNeeded: s.int(2)))
+        }
+        func build(_ from: [Int32], _ to: [Int32], down: Bool) -> Adjacency {
+            var start = [Int32](repeating: 0, count: limit + 1)
+            for f in from where Int(f) < limit { start[Int(f) + 1] += 1 }
+            for i in 0..<limit { start[i + 1] += start[i] }
+            var fill = Array(start[0..<limit])
+            var other = [Int32](repeating: 0, count: Int(start[limit]))
+            var label = [Int32](repeating: 0, count: Int(start[limit]))
+            for i in from.indices where Int(from[i]) < limit {
+                let at = Int(fill[Int(from[i])])
+                other[at] = to[i]
+                label[at] = labels[i]
+                fill[Int(from[i])] += 1
+            }
+            return Adjacency(start: start, other: other, label: label, down: down)
+        }
+        return (build(children, parents, down: false), build(parents, children, down: true))
+    }
+
+    /// The edges at `handles`, as (parent, child, label).
+    func edges(of handles: [Int32]) -> [IntEdge] {
+        var out: [IntEdge] = []
+        for h in handles where Int(h) + 1 < start.count {
+            for i in Int(start[Int(h)])..<Int(start[Int(h) + 1]) {
+                out.append(down ? IntEdge(parent: h, child: other[i], label: label[i]) : IntEdge(parent: other[i], child: h, label: label[i]))
+            }
         }
         return out
     }
@@ -297,7 +573,7 @@ extension Repository {
                 let index = try LineageIndex(path: lineageIndexPath)
                 var counts = try index.db.transaction {
                     try index.clear()
-                    try sync(index)
+                    try index.syncing { try sync(index) }
                     return try index.counts()
                 }
                 if withEvents {
@@ -366,7 +642,7 @@ extension Repository {
     /// Syncs every ref directory whose signature differs from the one recorded: new
     /// dataset and model names, new versions, new runs. One transaction.
     func catchUp(_ index: LineageIndex) throws {
-        try index.db.transaction { try sync(index) }
+        try index.db.transaction { try index.syncing { try sync(index) } }
     }
 
     /// `catchUp`'s work, inside the caller's transaction.

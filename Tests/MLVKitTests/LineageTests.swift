@@ -99,16 +99,20 @@ func summary(_ g: LineageGraph) -> [String] {
         #expect(!r.holds("staging"))
     }
 
-    @Test func theIndexAndTheManifestsGiveTheSameAnswers() throws {
+    /// Threshold 2048: the index looks rows and edges up level by level; 1: it reads
+    /// whole tables at the first level (what a walk over a large history does).
+    @Test(arguments: [2048, 1]) func theIndexAndTheManifestsGiveTheSameAnswers(wholeTableThreshold: Int) throws {
         let p = try Pipeline()
         let memory = try p.repo.scanLineage()
-        let index = try p.repo.lineage()
-        #expect(index is LineageIndex)
+        let index = try #require(try p.repo.lineage() as? LineageIndex)
+        index.wholeTableThreshold = wholeTableThreshold
         for target in [BlameTarget.ref("raw@v1"), .ref("clean@v1#eval"), .ref(p.snapshot.hex), .ref("00000000000000b2"),
                        .contains(file: "src/prep.py", text: "/ 255"), .ref(SHA256.hash(Array("x = x / 255\n".utf8)).hex)] {
             let a = try p.repo.blame(target, source: index), b = try p.repo.blame(target, source: memory)
             #expect(summary(a) == summary(b), "\(target)")
             #expect(!a.affected.isEmpty, "\(target)")
+            #expect(a.jsonBytes == a.json.canonicalBytes(), "\(target)")
+            #expect(b.jsonBytes == a.jsonBytes, "\(target)")
         }
         for key in Array(memory.nodeMap.keys) {
             for d in [LineageDirection.up, .down, .both] {
@@ -116,6 +120,48 @@ func summary(_ g: LineageGraph) -> [String] {
             }
         }
         #expect(Set(try index.runCommits().map(\.key)) == Set(memory.runCommits().map(\.key)))
+    }
+
+    /// A large walk keeps the whole index as a snapshot blob; a write makes it stale (the
+    /// generation moves on) and a damaged one is read as absent, so neither changes an answer.
+    @Test func theSnapshotOfTheWholeIndexIsUsedOnlyWhileCurrent() throws {
+        let p = try Pipeline()
+        func whole() throws -> LineageIndex {
+            let index = try #require(try p.repo.lineage() as? LineageIndex)
+            index.wholeTableThreshold = 1
+            return index
+        }
+        func snapshots(_ index: LineageIndex) throws -> Int {
+            var n = 0
+            try index.db.prepare("SELECT count(*) FROM snapshot").forEachRow { n = Int($0.int(0)) }
+            return n
+        }
+        let first = try whole()
+        #expect(try snapshots(first) == 0)
+        let before = try p.repo.blame(.ref("raw@v1"), source: first)
+        #expect(try snapshots(first) == 1, "stored after the walk")
+        var decoded: WholeLineage?
+        try first.db.prepare("SELECT data FROM snapshot").forEachRow { s in decoded = s.blob(0).withUnsafeBytes { WholeLineage(decoding: $0) } }
+        let stored = try #require(decoded, "the stored blob decodes")
+        let nodeCount = try p.repo.scanLineage().nodeMap.count
+        #expect((0..<stored.rows.count).compactMap(stored.rows.node).count == nodeCount)
+        #expect(summary(try p.repo.blame(.ref("raw@v1"), source: whole())) == summary(before))
+        // A new dataset read from raw@v1, written behind the open index's back.
+        let run = "00000000000000e5"
+        let ds = try Pipeline.version(p.repo, .dataset, DatasetManifest(
+            name: "later", root: try p.repo.datasetManifest(p.raw).root, files: 1, bytes: 8, inputs: [Input(role: "raw", id: p.raw)],
+            splits: [:], message: "", meta: [:], author: "t", created: "2026-01-05T00:00:00Z", source: "x", run: run).canonicalBytes())
+        try p.repo.recordRun(Pipeline.run(run, "later", inputs: [Input(role: "raw", id: p.raw)],
+                                          outputs: [RunOutput(kind: "dataset", name: "later", path: "x", id: ds, status: .stored)], code: nil))
+        let after = try p.repo.blame(.ref("raw@v1"), source: whole())
+        #expect(after.affected.contains { $0.display == "later@v1" })
+        #expect(summary(after) == summary(try p.repo.blame(.ref("raw@v1"), source: p.repo.scanLineage())))
+        #expect(summary(try p.repo.blame(.ref("raw@v1"), source: first)) == summary(after), "an open index drops what it read")
+        // A damaged blob of the current generation is read as absent.
+        let damaged = try whole()
+        try damaged.db.execute("UPDATE snapshot SET data = x'0100000000000000ff'")
+        #expect(summary(try p.repo.blame(.ref("raw@v1"), source: damaged)) == summary(after))
+        #expect(summary(try p.repo.blame(.ref("raw@v1"), source: whole())) == summary(after))
     }
 
     @Test func deletingTheIndexChangesNoAnswer() throws {
@@ -190,6 +236,13 @@ func summary(_ g: LineageGraph) -> [String] {
         #expect(r.affected.map(\.node.display) == ["run loop (00000000)"])
         let up = try p.repo.lineage(of: "loop@v1", .up)
         #expect(!up.cycles.isEmpty)
+        let whole = try #require(try p.repo.lineage() as? LineageIndex)
+        whole.wholeTableThreshold = 1
+        for source in [whole, try p.repo.scanLineage() as LineageSource] {
+            let w = try p.repo.blame(.ref("loop@v1"), source: source)
+            #expect(summary(w) == summary(r))
+            #expect(w.jsonBytes == r.json.canonicalBytes())
+        }
     }
 
     @Test func aMissingObjectMidWalkIsReportedAndWalkedAround() throws {
@@ -199,7 +252,9 @@ func summary(_ g: LineageGraph) -> [String] {
             name: "mixed", root: try p.repo.modelManifest(p.model).root, files: 1, bytes: 100,
             inputs: [Input(role: "train", id: ghost), Input(role: "eval", id: p.clean, split: "eval")], message: "", meta: [:],
             author: "t", created: "2026-01-04T00:00:00Z", source: "x").canonicalBytes())
-        for source in [try p.repo.lineage(), try p.repo.scanLineage() as LineageSource] {
+        let whole = try #require(try p.repo.lineage() as? LineageIndex)
+        whole.wholeTableThreshold = 1
+        for source in [try p.repo.lineage(), whole, try p.repo.scanLineage() as LineageSource] {
             let g = try p.repo.walkLineage(source, from: [m.hex], .up)
             #expect(g.missing == [ghost.hex])
             #expect(g.problems.contains { $0.contains(ghost.hex) && $0.contains("train of model:mixed@v1") }, "\(g.problems)")
