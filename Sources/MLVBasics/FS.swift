@@ -228,16 +228,23 @@ public enum FS {
         do {
             try writeAll(fd, bytes, path: tmp)
             if durable { try fsync(fd, path: tmp) }
-            close(fd)
-            crashPoints?.hitBefore()
-            try rename(tmp, path)
-            crashPoints?.hitAfter()
-            if durable { try fsyncDirectory(parent(of: path)) }
         } catch {
             close(fd)
             _ = Glibc.unlink(tmp)
             throw error
         }
+        // Closed exactly once, before the rename: a second close after a failed rename
+        // would close whatever another thread had opened under the same number since.
+        close(fd)
+        do {
+            crashPoints?.hitBefore()
+            try rename(tmp, path)
+            crashPoints?.hitAfter()
+        } catch {
+            _ = Glibc.unlink(tmp)
+            throw error
+        }
+        if durable { try fsyncDirectory(parent(of: path)) }
     }
 
     /// Creates `path` with `bytes` only if nothing is there: a temp file is written and

@@ -22,6 +22,34 @@ struct FSTests {
         #expect(try dir.list() == ["config.json"])
     }
 
+    /// A failed rename must not close the temp file's descriptor a second time: by then
+    /// the number may belong to a file another thread opened (the kernel hands out the
+    /// lowest free number, so the hook's own open below gets it).
+    @Test("atomicWrite closes its descriptor once when the rename fails", arguments: [true, false])
+    func atomicWriteFailedRenameClosesOnce(durable: Bool) throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.appending("config.json")
+        let bystander = dir.appending("bystander")
+        try FS.atomicWrite(bystander, Array("other".utf8), durable: false)
+        let opened = Locked<[Int32]>([])
+        let thrown = FaultInjection.withHook({ op, p in
+            guard op == .rename, p == path else { return nil }
+            let fd = Glibc.open(bystander, O_RDONLY | O_CLOEXEC)
+            opened.withLock { $0.append(fd) }
+            return EIO
+        }) {
+            do { try FS.atomicWrite(path, Array("new".utf8), durable: durable); return false } catch { return true }
+        }
+        #expect(thrown)
+        let fds = opened.withLock { $0 }
+        #expect(fds.count == 1)
+        for fd in fds {
+            #expect(fcntl(fd, F_GETFD) != -1, "the bystander's descriptor \(fd) was closed by atomicWrite")
+            Glibc.close(fd)
+        }
+        #expect(try dir.list() == ["bystander"], "no temp file is left")
+    }
+
     @Test("copyRange appends a range of one file to another, in the kernel or through a buffer", arguments: [0, O_APPEND])
     func copyRange(targetFlags: Int32) throws {
         let dir = try TemporaryDirectory()
