@@ -19,8 +19,13 @@ public enum Timestamp {
 
     /// Formats nanoseconds since the epoch with milliseconds: `2026-11-27T01:00:00.123Z`.
     public static func format(nanoseconds: Int64) -> String {
-        let seconds = nanoseconds / 1_000_000_000
-        let millis = Int((nanoseconds % 1_000_000_000) / 1_000_000)
+        format(milliseconds: nanoseconds / 1_000_000)
+    }
+
+    /// Formats milliseconds since the epoch: `2026-11-27T01:00:00.123Z`.
+    public static func format(milliseconds: Int64) -> String {
+        let seconds = milliseconds / 1000
+        let millis = Int(milliseconds % 1000)
         var text = format(seconds: seconds)
         text.removeLast()
         let m = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"

@@ -226,10 +226,30 @@ extension Repository {
         }
     }
 
-    /// Streams a recorded run's terminal log, skipping its first `offset` bytes.
-    /// - Throws: `.notFound` when the run has no log; `.damaged` when its blob is missing
-    ///   or corrupt.
-    public func streamLog(_ record: RunRecord, from offset: Int = 0, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+    /// Streams a recorded run's terminal log as `mlv.log/1` text (an `mlv.log/2` log is
+    /// rendered as it is read; docs/design.md "Terminal log").
+    /// - Throws: `.notFound` when the run has no log; `.damaged` naming the run and the
+    ///   blob when the blob is missing or corrupt, or its frames cannot be read.
+    public func streamLog(_ record: RunRecord, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        guard record.manifest.log != nil else { throw MLVError.notFound("run \(record.run) has no log recorded") }
+        var reader = TerminalLogReader()
+        try renderStoredLog(record, from: 0, reader: &reader, body)
+    }
+
+    /// Feeds a recorded run's log blob, from its byte `offset`, to `reader` and finishes it.
+    private func renderStoredLog(_ record: RunRecord, from offset: Int, reader: inout TerminalLogReader,
+                                 _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        guard let log = record.manifest.log else { return }
+        do {
+            try streamLogBlob(record, from: offset) { try reader.feed($0, body) }
+            try reader.finish(complete: true, body)
+        } catch let damage as TerminalLogReader.Damage {
+            throw MLVError.damaged("run \(record.run): its log blob \(log.hex) is damaged: \(damage)")
+        }
+    }
+
+    /// Streams a recorded run's log blob as stored, skipping its first `offset` bytes.
+    func streamLogBlob(_ record: RunRecord, from offset: Int = 0, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         guard let log = record.manifest.log else { throw MLVError.notFound("run \(record.run) has no log recorded") }
         var skip = offset
         try readRunBlob(record.run, "log", log) { bytes in
@@ -251,16 +271,22 @@ extension Repository {
 
     /// Streams an active run's log as it grows (polling every `pollMilliseconds`) until its
     /// directory disappears, then the rest of the stored log, if any. Stops as well when
-    /// the run's process has died on this host. Holds at most one read buffer in memory.
-    /// - Throws: store errors; `.damaged` when the stored log is missing.
+    /// the run's process has died on this host. Holds at most one read buffer in memory
+    /// (and an unfinished line of each stream). A frame still being written is waited for.
+    /// - Throws: store errors; `.damaged` when the stored log is missing or damaged, or
+    ///   the active log cannot be read as one.
     public func followLog(_ active: ActiveRun, pollMilliseconds: Int = 100,
                           _ body: (UnsafeRawBufferPointer) throws -> Void) throws -> FollowEnd {
         let path = active.directory + "/log"
         var fd: Int32 = -1
         defer { if fd >= 0 { FS.close(fd) } }
         var offset = 0
+        var reader = TerminalLogReader()
         func drain() throws {
-            if fd >= 0 { offset = try drainFile(fd, path: path, from: offset, body) }
+            if fd >= 0 { offset = try drainActiveLog(active, fd, from: offset, reader: &reader, body) }
+        }
+        func finishActive() throws {
+            try activeLogDamage(active) { try reader.finish(complete: false, body) }
         }
         var polls = 0
         while true {
@@ -273,24 +299,46 @@ extension Repository {
             if polls % 10 == 0, let now = try activeRuns().first(where: { $0.run == active.run }), now.pid != nil,
                now.liveness == .abandoned {
                 try drain()
+                try finishActive()
                 return .abandoned
             }
             usleep(useconds_t(pollMilliseconds * 1000))
         }
         try drain()
-        guard let id = try wrap({ try refs.run(active.run) }) else { return .vanished }
+        guard let id = try wrap({ try refs.run(active.run) }) else {
+            try finishActive()
+            return .vanished
+        }
         let record = RunRecord(run: active.run, id: id, manifest: try runManifest(id))
-        if record.manifest.log != nil { try streamLog(record, from: offset, body) }
+        if record.manifest.log != nil { try renderStoredLog(record, from: offset, reader: &reader, body) } else { try finishActive() }
         return .recorded(record)
     }
 
-    /// Streams what an active run's log holds now (nothing when it has none yet).
-    /// - Throws: `.store(.io)` when it cannot be read.
+    /// Streams what an active run's log holds now (nothing when it has none yet): the
+    /// lines finished so far, and the unfinished ones too when the run is no longer
+    /// running (its writer died).
+    /// - Throws: `.store(.io)` when it cannot be read; `.damaged` naming the file.
     public func streamActiveLog(_ active: ActiveRun, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         let path = active.directory + "/log"
         guard let fd = try? FS.open(path, O_RDONLY) else { return }
         defer { FS.close(fd) }
-        _ = try drainFile(fd, path: path, from: 0, body)
+        var reader = TerminalLogReader()
+        _ = try drainActiveLog(active, fd, from: 0, reader: &reader, body)
+        if active.liveness != .running { try activeLogDamage(active) { try reader.finish(complete: false, body) } }
+    }
+
+    private func drainActiveLog(_ active: ActiveRun, _ fd: Int32, from offset: Int, reader: inout TerminalLogReader,
+                                _ body: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
+        try activeLogDamage(active) {
+            try drainFile(fd, path: active.directory + "/log", from: offset) { try reader.feed($0, body) }
+        }
+    }
+
+    /// Reports a log reader's damage as `.damaged` naming the run and its active log.
+    private func activeLogDamage<T>(_ active: ActiveRun, _ body: () throws -> T) throws -> T {
+        do { return try body() } catch let damage as TerminalLogReader.Damage {
+            throw MLVError.damaged("run \(active.run): its active log \(active.directory)/log is damaged: \(damage)")
+        }
     }
 
     /// Streams `fd` from `offset` to its current end, 64 KiB at a time; returns the new offset.

@@ -8,8 +8,9 @@ import Glibc
 ///
 /// A line ends at `\n`, at `\r\n`, or at a lone `\r` (a progress bar redrawing its line
 /// becomes one log line per redraw). A line's time is when its first byte arrived. A
-/// line longer than `maxLine` bytes (binary output without newlines) is cut there, so
-/// memory stays bounded whatever the command prints. Bytes are copied as they are:
+/// line longer than `maxLine` bytes (binary output without newlines) is cut every
+/// `maxLine` bytes (wherever the reads end), so memory stays bounded whatever the
+/// command prints. Bytes are copied as they are:
 /// invalid UTF-8 stays invalid. `finish` writes a final partial line of each stream.
 public struct TerminalLogFormatter: Sendable {
     /// Which stream bytes came from.
@@ -63,7 +64,7 @@ public struct TerminalLogFormatter: Sendable {
         if start < count {
             if pendingTime[s] == nil { pendingTime[s] = Array(time) }
             var rest = start
-            while count - rest + pending[s].count >= maxLine {
+            while count - rest + pending[s].count > maxLine {
                 let take = maxLine - pending[s].count
                 pending[s].append(contentsOf: UnsafeRawBufferPointer(start: base + rest, count: take))
                 flushPending(s)
@@ -104,17 +105,35 @@ public struct TerminalLogFormatter: Sendable {
         pendingTime[s] = nil
     }
 
+    /// Writes a line that ends in this read: the unfinished part already pending, then
+    /// `line`; cut into pieces of `maxLine` bytes when longer (each stamped with the time
+    /// its first byte arrived), so where lines are cut does not depend on the reads.
     @inline(__always)
     private mutating func emit(_ s: Int, _ line: UnsafeRawBufferPointer, time: UnsafeRawBufferPointer) {
-        if pending[s].isEmpty {
-            prefix(s, time, room: line.count + 1)
-        } else {
-            if let t = pendingTime[s] { t.withUnsafeBytes { prefix(s, $0, room: pending[s].count + line.count + 1) } }
-            else { prefix(s, time, room: pending[s].count + line.count + 1) }
-            pending[s].withUnsafeBytes { scratch.append($0) }
-            pending[s].removeAll(keepingCapacity: true)
-            pendingTime[s] = nil
+        var line = line
+        if !pending[s].isEmpty {
+            if pending[s].count + line.count > maxLine {
+                let take = maxLine - pending[s].count
+                pending[s].append(contentsOf: UnsafeRawBufferPointer(rebasing: line[..<take]))
+                flushPending(s)
+                line = UnsafeRawBufferPointer(rebasing: line[take...])
+            } else {
+                pendingTime[s]!.withUnsafeBytes { prefix(s, $0, room: pending[s].count + line.count + 1) }
+                pending[s].withUnsafeBytes { scratch.append($0) }
+                pending[s].removeAll(keepingCapacity: true)
+                pendingTime[s] = nil
+                scratch.append(line)
+                scratch.appendByte(10)
+                return
+            }
         }
+        while line.count > maxLine {
+            prefix(s, time, room: maxLine + 1)
+            scratch.append(UnsafeRawBufferPointer(rebasing: line[..<maxLine]))
+            scratch.appendByte(10)
+            line = UnsafeRawBufferPointer(rebasing: line[maxLine...])
+        }
+        prefix(s, time, room: line.count + 1)
         scratch.append(line)
         scratch.appendByte(10)
     }
@@ -162,48 +181,104 @@ final class ScratchBuffer: @unchecked Sendable {
     }
 }
 
-/// Streams the terminal log to a file: formatted lines are buffered and appended in
-/// blocks, so a multi-GB log never sits in memory.
+/// The compact terminal log (`mlv.log/2`, docs/design.md "Terminal log"): the magic
+/// line `mlv.log/2\n`, then one frame per read from the command's stdout or stderr:
+/// a varint `zigzag(ms - previous frame's ms) << 1 | stream` (0 out, 1 err; the first
+/// frame's ms is relative to 0, so absolute), a 4-byte little-endian payload length, and
+/// the bytes exactly as read. Lines are cut and stamped when the log is read
+/// (`TerminalLogReader`), which renders exactly the `mlv.log/1` text below, so the hot
+/// path copies bytes and never scans them.
+///
+/// `mlv.log/1` (no magic; what mlv wrote before, and what `mlv log run` still writes):
+/// `<RFC 3339 UTC time with milliseconds> <out|err> <the line, without its newline>\n`.
+public enum TerminalLog {
+    /// The first line of an `mlv.log/2` log.
+    public static let magic: [UInt8] = Array("mlv.log/2\n".utf8)
+    /// Times past the year 9999 (ms since the epoch) are damage, not times.
+    static let timeLimit: Int64 = 253_402_300_800_000
+    /// The largest payload one frame holds.
+    static let maxFrame = 1 << 24
+}
+
+/// Streams the terminal log (`mlv.log/2` frames) to a file: frames are assembled in
+/// a buffer and appended in blocks of 256 KiB (and whenever `flush` is called), so a
+/// multi-GB log never sits in memory. A read of the same stream within the same
+/// millisecond as the frame before it (still in the buffer) extends that frame.
 final class TerminalLogWriter {
-    private var formatter = TerminalLogFormatter()
-    private var buffer: [UInt8] = []
-    private let out: FileAppender
-    private var lastMillisecond: Int64 = -1
-    private var stamp: [UInt8] = []
+    let path: String
+    private let fd: Int32
+    private let buffer = ScratchBuffer(capacity: 1 << 19)
+    private var closed = false
+    private var lastTime: Int64 = 0
+    /// The last frame, while it is still in the buffer: its stream, time and where its
+    /// length is.
+    private var open: (stream: Int, ms: Int64, lengthAt: Int, length: Int)?
 
-    /// Creates (truncates) the log file.
+    /// Creates (truncates) the log file; the magic goes out with the first block.
     init(path: String) throws {
-        out = try FileAppender(path: path)
-        buffer.reserveCapacity(1 << 18)
+        self.path = path
+        fd = try wrap { try FS.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode: 0o644) }
+        TerminalLog.magic.withUnsafeBytes { buffer.append($0) }
     }
 
-    var path: String { out.path }
+    deinit { if !closed { FS.close(fd) } }
 
-    /// The time stamp for now, formatted once per millisecond.
-    private func now() -> [UInt8] {
-        let ns = wallClockNanoseconds()
-        if ns / 1_000_000 != lastMillisecond {
-            lastMillisecond = ns / 1_000_000
-            stamp = Array(Timestamp.format(nanoseconds: ns).utf8)
-        }
-        return stamp
-    }
-
+    /// Appends what was just read from `stream`, stamped now.
     func write(_ stream: TerminalLogFormatter.Stream, _ bytes: UnsafeRawBufferPointer) throws {
-        formatter.feed(stream, bytes, time: now(), into: &buffer)
+        try write(stream, bytes, milliseconds: max(0, wallClockNanoseconds() / 1_000_000))
+    }
+
+    /// Appends bytes that arrived at `ms` (milliseconds since the epoch).
+    func write(_ stream: TerminalLogFormatter.Stream, _ bytes: UnsafeRawBufferPointer, milliseconds ms: Int64) throws {
+        var rest = bytes
+        while !rest.isEmpty {
+            let s = stream.rawValue
+            if let o = open, o.stream == s, o.ms == ms, o.length < TerminalLog.maxFrame {
+                let take = min(rest.count, TerminalLog.maxFrame - o.length)
+                buffer.append(UnsafeRawBufferPointer(rebasing: rest[..<take]))
+                open!.length += take
+                buffer.base.storeBytes(of: UInt32(open!.length).littleEndian, toByteOffset: o.lengthAt, as: UInt32.self)
+                rest = UnsafeRawBufferPointer(rebasing: rest[take...])
+            } else {
+                let delta = ms - lastTime
+                lastTime = ms
+                let zigzag = UInt64(bitPattern: (delta << 1) ^ (delta >> 63))
+                buffer.appendVarint(zigzag << 1 | UInt64(s))
+                open = (s, ms, buffer.count, 0)
+                buffer.reserve(4)
+                buffer.base.storeBytes(of: UInt32(0), toByteOffset: buffer.count, as: UInt32.self)
+                buffer.count += 4
+            }
+        }
         if buffer.count >= 1 << 18 { try flush() }
     }
 
+    /// Appends what is buffered to the file (whole frames only).
     func flush() throws {
-        guard !buffer.isEmpty else { return }
-        try out.write(buffer)
-        buffer.removeAll(keepingCapacity: true)
+        open = nil
+        guard buffer.count > 0 else { return }
+        try wrap { try FS.writeAll(fd, buffer.bytes, path: path) }
+        buffer.count = 0
     }
 
-    /// Writes any partial last lines and closes the file.
+    /// Writes what is buffered and closes the file.
     func close() throws {
-        formatter.finish(time: now(), into: &buffer)
+        guard !closed else { return }
+        closed = true
+        defer { FS.close(fd) }
         try flush()
-        try out.close()
+    }
+}
+
+extension ScratchBuffer {
+    /// Appends `value` as a LEB128 varint.
+    @inline(__always)
+    func appendVarint(_ value: UInt64) {
+        var v = value
+        while v >= 0x80 {
+            appendByte(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        appendByte(UInt8(v))
     }
 }

@@ -90,7 +90,7 @@ import Glibc
         try t.repository.streamLog(r) { whole += $0 }
         #expect(whole == Array(log.utf8))
         var tail: [UInt8] = []
-        try t.repository.streamLog(r, from: 70_000) { tail += $0 }
+        try t.repository.streamLogBlob(r, from: 70_000) { tail += $0 }
         #expect(tail == Array(log.utf8.dropFirst(70_000)))
 
         let d = try t.repository.runDetails(r)

@@ -48,6 +48,13 @@ import Glibc
     @Test func aLineWithoutNewlinesIsCutAtTheCap() {
         let out = run([(.out, [UInt8](repeating: 65, count: 10), "T1"), (.out, [UInt8](repeating: 66, count: 3), "T2")], maxLine: 4)
         #expect(text(out) == "T1 out AAAA\nT1 out AAAA\nT1 out AABB\nT2 out B\n")
+        // The same cuts whatever the reads: a long line ending within one read is cut too,
+        // and a line of exactly the cap is one line however its newline arrives.
+        let whole = run([(.out, Array("AAAAAAAAAA\nBBBB\n".utf8), "T1")], maxLine: 4)
+        let bytewise = run(Array("AAAAAAAAAA\nBBBB\n".utf8).map { (.out, [$0], "T1") }, maxLine: 4)
+        #expect(text(whole) == "T1 out AAAA\nT1 out AAAA\nT1 out AA\nT1 out BBBB\n")
+        #expect(bytewise == whole)
+        #expect(text(run([(.out, Array("AA".utf8), "T1"), (.out, Array("AAAAA\n".utf8), "T2")], maxLine: 4)) == "T1 out AAAA\nT2 out AAA\n")
     }
 
     @Test func nothingInNothingOut() {
