@@ -210,14 +210,14 @@ final class LineageIndex: LineageSource, LineageSink {
         return WholeLineage(rows: all, rowOf: rowOf, up: up, down: down)
     }
 
-    /// The deltas from the snapshot's generation up to `current`, oldest first: none when
+    /// The snapshot's row and the deltas from its generation up to `current`, oldest first: none when
     /// the snapshot is current; nil when it is missing, or any delta in between is
     /// missing, of another format or damaged (the chain must be whole, or a change the
     /// snapshot lacks would be missed).
-    private func deltas(upTo current: Int64) throws -> [LineageDelta]? {
-        let base = try query("SELECT CAST(generation AS INTEGER) FROM snapshot WHERE part = 'walk'", []) { $0.int(0) }.first
-        guard let base, base <= current else { return nil }
-        if base == current { return [] }
+    private func deltas(upTo current: Int64) throws -> (snapshot: Int64, deltas: [LineageDelta])? {
+        let found = try query("SELECT rowid, CAST(generation AS INTEGER) FROM snapshot WHERE part = 'walk'", []) { ($0.int(0), $0.int(1)) }.first
+        guard let (rowid, base) = found, base <= current else { return nil }
+        if base == current { return (rowid, []) }
         var out: [LineageDelta] = []
         var expected = base + 1
         var broken = false
@@ -232,7 +232,7 @@ final class LineageIndex: LineageSource, LineageSink {
                 out.append(delta)
                 expected += 1
             }
-        return broken || expected != current + 1 ? nil : out
+        return broken || expected != current + 1 ? nil : (rowid, out)
     }
 
     /// Bumped by every sync that changes nodes or edges ("0" before the first).
@@ -248,9 +248,7 @@ final class LineageIndex: LineageSource, LineageSink {
         if let whole { return whole }
         let generation = try generation()
         var found: WholeLineage?
-        if let current = Int64(generation), let deltas = try deltas(upTo: current),
-           let rowid = try query("SELECT rowid FROM snapshot WHERE part = 'walk' AND generation = ?",
-                                 [.text(String(current - Int64(deltas.count)))]) { $0.int(0) }.first,
+        if let current = Int64(generation), let (rowid, deltas) = try deltas(upTo: current),
            let blob = try? db.openBlob(table: "snapshot", column: "data", rowid: rowid) {
             found = WholeLineage(reading: BinaryReader(blob: blob))
             if !deltas.isEmpty {
