@@ -253,6 +253,11 @@ final class LineageIndex: LineageSource, LineageSink {
             found = WholeLineage(reading: BinaryReader(blob: blob))
             if !deltas.isEmpty {
                 found?.apply(deltas)
+                // A cross-check against the tables (two counts, no rows read): a change some
+                // writer made without recording it in a delta is not served.
+                let counts = try query("SELECT (SELECT count(*) FROM nodes), (SELECT count(*) FROM edges)", []) { ($0.int(0), $0.int(1)) }.first
+                if let f = found, let counts,
+                   counts != (Int64(f.rowOf.lazy.filter { $0 >= 0 }.count), Int64(f.down.other.count)) { found = nil }
                 if let f = found, deltas.count >= deltasBeforeSnapshot { pendingSnapshot = (generation, f.encoded()) }
             }
         }

@@ -244,6 +244,24 @@ func summary(_ g: LineageGraph) -> [String] {
         try damaged.db.execute("UPDATE snapshot_delta SET data = x'0100000000000000010000000000000001000000ff'")
         try expectRightAnswer("a damaged delta")
 
+        // A change recorded in no delta (an edge inserted behind the sync's back): the
+        // counts differ from the snapshot's and the tables are read.
+        try write()
+        let unrecorded = try whole()
+        #expect(try count(unrecorded, "SELECT count(*) FROM snapshot_delta") >= 1)
+        try unrecorded.db.execute("""
+            INSERT INTO edges(parent, child, label) SELECT a.n, b.n, 0 FROM nodes a, nodes b
+            WHERE a.key = '\(p.raw.hex)' AND b.key = '\(p.evalRun)'
+            """)
+        let extra = try p.repo.blame(.ref("raw@v1"), source: unrecorded)
+        #expect(extra.affected.first { $0.node.key == p.evalRun }.map(extra.path) == ["raw@v1", "run eval (00000000)"],
+                "the unrecorded edge is walked")
+        try unrecorded.db.execute("""
+            DELETE FROM edges WHERE label = 0 AND parent = (SELECT n FROM nodes WHERE key = '\(p.raw.hex)')
+              AND child = (SELECT n FROM nodes WHERE key = '\(p.evalRun)');
+            UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'generation'
+            """)
+
         // Many deltas: the walk that applies them stores a new snapshot.
         let base = try baseGeneration(whole())
         try write()
