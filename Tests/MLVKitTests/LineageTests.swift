@@ -261,6 +261,7 @@ func summary(_ g: LineageGraph) -> [String] {
               AND child = (SELECT n FROM nodes WHERE key = '\(p.evalRun)');
             UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'generation'
             """)
+        try expectRightAnswer("the tables read again once the generation moved on")
 
         // Many deltas: the walk that applies them stores a new snapshot.
         let base = try baseGeneration(whole())
