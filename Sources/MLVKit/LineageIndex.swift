@@ -40,6 +40,14 @@ final class LineageIndex: LineageSource, LineageSink {
     private var pendingSnapshot: (generation: String, data: [UInt8])?
     /// Whether this sync changed nodes or edges.
     private var changed = false
+    /// What this sync changed, kept when the snapshot (with its deltas) was current as
+    /// the sync began: stored as the delta to the generation the sync moves to.
+    private var delta: (handles: Set<Int64>, edges: [(Int64, Int64, Int64)])?
+    /// A sync changing more rows and edges than this stores no delta: the next large
+    /// walk reads the tables.
+    static let deltaLimit = 50_000
+    /// Once a large walk has read this many deltas, it stores a new snapshot (tests lower it).
+    var deltasBeforeSnapshot = 32
     private var requested = 0
     private let tag = Int.random(in: 1...Int.max)
 
@@ -60,7 +68,7 @@ final class LineageIndex: LineageSource, LineageSink {
         let version = try query("SELECT value FROM meta WHERE key='schema'", []) { $0.text(0) }.first ?? nil
         if version != Self.schemaVersion {
             try db.transaction {
-                for t in ["nodes", "edges", "labels", "params", "metrics", "trees", "entries", "dirs", "snapshot"] {
+                for t in ["nodes", "edges", "labels", "params", "metrics", "trees", "entries", "dirs", "snapshot", "snapshot_delta"] {
                     try db.execute("DROP TABLE IF EXISTS \(t)")
                 }
                 try db.execute("""
@@ -85,6 +93,8 @@ final class LineageIndex: LineageSource, LineageSink {
             }
             emptied = true
         }
+        // Added after schema 3 without a bump (an index without it just has no deltas).
+        try db.execute("CREATE TABLE IF NOT EXISTS snapshot_delta(generation INTEGER PRIMARY KEY, data BLOB NOT NULL)")
     }
 
     private func statement(_ sql: String) throws -> SQLiteStatement {
@@ -176,9 +186,53 @@ final class LineageIndex: LineageSource, LineageSink {
                     INSERT OR REPLACE INTO snapshot(part, generation, data)
                     SELECT 'walk', ?1, ?2 WHERE coalesce((SELECT value FROM meta WHERE key = 'generation'), '0') = ?1
                     """).run([.text(pending.generation), .blob(pending.data)])
+                if db.changes > 0 {
+                    try statement("DELETE FROM snapshot_delta WHERE generation <= CAST(? AS INTEGER)").run([.text(pending.generation)])
+                }
             }
         }
         return result
+    }
+
+    /// The node and edge tables, read whole.
+    func readTables() throws -> WholeLineage {
+        let limit = try handleLimit()
+        let (up, down) = try Adjacency.load(db.prepare("SELECT parent, child, label FROM edges"), limit: limit)
+        var all = LineageRows()
+        var rowOf = [Int32](repeating: -1, count: limit)
+        let count = Int(try query("SELECT count(*) FROM nodes", []) { $0.int(0) }.first ?? 0)
+        all.reserve(count, bytes: count * 128)
+        try db.prepare("SELECT \(Self.rowColumns) FROM nodes").forEachRow { s in
+            let n = Int(s.int(0))
+            if n < rowOf.count { rowOf[n] = Int32(all.count) }
+            Self.appendRow(s, to: &all)
+        }
+        return WholeLineage(rows: all, rowOf: rowOf, up: up, down: down)
+    }
+
+    /// The snapshot's row and the deltas from its generation up to `current`, oldest first: none when
+    /// the snapshot is current; nil when it is missing, or any delta in between is
+    /// missing, of another format or damaged (the chain must be whole, or a change the
+    /// snapshot lacks would be missed).
+    private func deltas(upTo current: Int64) throws -> (snapshot: Int64, deltas: [LineageDelta])? {
+        let found = try query("SELECT rowid, CAST(generation AS INTEGER) FROM snapshot WHERE part = 'walk'", []) { ($0.int(0), $0.int(1)) }.first
+        guard let (rowid, base) = found, base <= current else { return nil }
+        if base == current { return (rowid, []) }
+        var out: [LineageDelta] = []
+        var expected = base + 1
+        var broken = false
+        try statement("SELECT generation, rowid FROM snapshot_delta WHERE generation > ? AND generation <= ? ORDER BY generation")
+            .forEachRow([.int(base), .int(current)]) { s in
+                guard !broken else { return }
+                guard s.int(0) == expected, let blob = try? db.openBlob(table: "snapshot_delta", column: "data", rowid: s.int(1)),
+                      let delta = LineageDelta(reading: BinaryReader(blob: blob)) else {
+                    broken = true
+                    return
+                }
+                out.append(delta)
+                expected += 1
+            }
+        return broken || expected != current + 1 ? nil : (rowid, out)
     }
 
     /// Bumped by every sync that changes nodes or edges ("0" before the first).
@@ -187,28 +241,28 @@ final class LineageIndex: LineageSource, LineageSink {
     }
 
     /// The whole index in memory: from the snapshot when it is of the current generation,
-    /// else read from the tables (and stored as the snapshot when the reading ends).
-    private func wholeLineage() throws -> WholeLineage {
+    /// or of an older one with a delta for every generation since (applied in order);
+    /// else read from the tables (and stored as the snapshot when the reading ends, as
+    /// it is too once many deltas were applied).
+    func wholeLineage() throws -> WholeLineage {
         if let whole { return whole }
         let generation = try generation()
         var found: WholeLineage?
-        let rowid = try query("SELECT rowid FROM snapshot WHERE part = 'walk' AND generation = ?", [.text(generation)]) { $0.int(0) }.first
-        if let rowid, let blob = try? db.openBlob(table: "snapshot", column: "data", rowid: rowid) {
+        if let current = Int64(generation), let (rowid, deltas) = try deltas(upTo: current),
+           let blob = try? db.openBlob(table: "snapshot", column: "data", rowid: rowid) {
             found = WholeLineage(reading: BinaryReader(blob: blob))
+            if !deltas.isEmpty {
+                found?.apply(deltas)
+                // A cross-check against the tables (two counts, no rows read): a change some
+                // writer made without recording it in a delta is not served.
+                let counts = try query("SELECT (SELECT count(*) FROM nodes), (SELECT count(*) FROM edges)", []) { ($0.int(0), $0.int(1)) }.first
+                if let f = found, let counts,
+                   counts != (Int64(f.rowOf.lazy.filter { $0 >= 0 }.count), Int64(f.down.other.count)) { found = nil }
+                if let f = found, deltas.count >= deltasBeforeSnapshot { pendingSnapshot = (generation, f.encoded()) }
+            }
         }
         if found == nil {
-            let limit = try handleLimit()
-            let (up, down) = try Adjacency.load(db.prepare("SELECT parent, child, label FROM edges"), limit: limit)
-            var all = LineageRows()
-            var rowOf = [Int32](repeating: -1, count: limit)
-            let count = Int(try query("SELECT count(*) FROM nodes", []) { $0.int(0) }.first ?? 0)
-            all.reserve(count, bytes: count * 128)
-            try db.prepare("SELECT \(Self.rowColumns) FROM nodes").forEachRow { s in
-                let n = Int(s.int(0))
-                if n < rowOf.count { rowOf[n] = Int32(all.count) }
-                Self.appendRow(s, to: &all)
-            }
-            let built = WholeLineage(rows: all, rowOf: rowOf, up: up, down: down)
+            let built = try readTables()
             pendingSnapshot = (generation, built.encoded())
             found = built
         }
@@ -327,11 +381,16 @@ final class LineageIndex: LineageSource, LineageSink {
     func syncing<T>(_ body: () throws -> T) throws -> T {
         syncCache = ([:], [:])
         cacheIsComplete = emptied
-        emptied = false
         changed = false
+        let before = try generation()
+        // A delta is worth keeping only on top of a snapshot whose chain reaches this
+        // generation (never during a rebuild: it emptied the snapshot).
+        delta = try !emptied && snapshotReaches(before) ? ([], []) : nil
+        emptied = false
         defer {
             syncCache = nil
             cacheIsComplete = false
+            delta = nil
         }
         let result = try body()
         if changed {
@@ -340,8 +399,39 @@ final class LineageIndex: LineageSource, LineageSink {
                 ON CONFLICT(key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)
                 """)
             whole = nil
+            if let delta, delta.handles.count + delta.edges.count <= Self.deltaLimit, let old = Int64(before) {
+                try storeDelta(delta, generation: old + 1)
+            }
         }
         return result
+    }
+
+    /// Whether the snapshot is of `generation`, or a delta to it is stored (deltas are
+    /// stored only on top of a whole chain; `deltas(upTo:)` checks the chain when read).
+    private func snapshotReaches(_ generation: String) throws -> Bool {
+        guard let g = Int64(generation) else { return false }
+        return try !query("""
+            SELECT 1 FROM snapshot WHERE part = 'walk' AND generation = ?1
+            UNION ALL SELECT 1 FROM snapshot_delta WHERE generation = ?2 LIMIT 1
+            """, [.text(generation), .int(g)]) { _ in () }.isEmpty
+    }
+
+    /// Stores what this sync changed as the delta to `generation`: the changed rows as
+    /// they are now, and the new edges.
+    private func storeDelta(_ changes: (handles: Set<Int64>, edges: [(Int64, Int64, Int64)]), generation: Int64) throws {
+        var d = LineageDelta()
+        let handles = changes.handles.sorted().map { Int32(truncatingIfNeeded: $0) }
+        try statement("SELECT \(Self.rowColumns) FROM nodes WHERE n IN (SELECT value FROM json_each(?))")
+            .forEachRow([Self.jsonList(handles)]) { s in
+                d.handles.append(Int32(truncatingIfNeeded: s.int(0)))
+                Self.appendRow(s, to: &d.rows)
+            }
+        for (p, c, l) in changes.edges {
+            d.parent.append(Int32(truncatingIfNeeded: p))
+            d.child.append(Int32(truncatingIfNeeded: c))
+            d.label.append(Int32(truncatingIfNeeded: l))
+        }
+        try statement("INSERT OR REPLACE INTO snapshot_delta(generation, data) VALUES(?, ?)").run([.int(generation), .blob(d.encoded())])
     }
 
     /// The handle of `key` and whether it is a node; nil when the index has no row for it.
@@ -360,6 +450,7 @@ final class LineageIndex: LineageSource, LineageSink {
         try statement("INSERT INTO nodes(key) VALUES(?)").run([.text(key)])
         changed = true
         let n = db.lastInsertRowID
+        delta?.handles.insert(n)
         syncCache?.handles[key] = (n, false)
         return n
     }
@@ -394,9 +485,12 @@ final class LineageIndex: LineageSource, LineageSink {
         }
         syncCache?.handles[node.key] = (n, true)
         changed = true
+        delta?.handles.insert(n)
         let insertEdge = try statement("INSERT OR IGNORE INTO edges(parent, child, label) VALUES(?,?,?)")
         for e in edges {
-            try insertEdge.run([.int(try handle(e.parent)), .int(try handle(e.child)), .int(try label(e.role, e.split))])
+            let edge = (try handle(e.parent), try handle(e.child), try label(e.role, e.split))
+            try insertEdge.run([.int(edge.0), .int(edge.1), .int(edge.2)])
+            if delta != nil, db.changes > 0 { delta?.edges.append(edge) }
         }
         let insertParam = try statement("INSERT OR REPLACE INTO params(run, key, value) VALUES(?,?,?)")
         for (k, v) in params { try insertParam.run([.text(node.key), .text(k), .text(v)]) }
@@ -407,7 +501,10 @@ final class LineageIndex: LineageSource, LineageSink {
     func setVersion(_ key: String, version: Int) throws {
         try statement("UPDATE nodes SET version = ? WHERE key = ? AND kind IS NOT NULL AND (version IS NULL OR version != ?)")
             .run([.int(Int64(version)), .text(key), .int(Int64(version))])
-        if db.changes > 0 { changed = true }
+        if db.changes > 0 {
+            changed = true
+            if delta != nil, let n = try lookup(key)?.n { delta?.handles.insert(n) }
+        }
     }
 
     func hasTree(_ id: ObjectID) throws -> Bool {
@@ -439,7 +536,7 @@ final class LineageIndex: LineageSource, LineageSink {
 
     /// Deletes every row (inside the caller's transaction), for a rebuild in place.
     func clear() throws {
-        for t in ["nodes", "edges", "labels", "params", "metrics", "trees", "entries", "dirs", "snapshot"] {
+        for t in ["nodes", "edges", "labels", "params", "metrics", "trees", "entries", "dirs", "snapshot", "snapshot_delta"] {
             try db.execute("DELETE FROM \(t)")
         }
         changed = true

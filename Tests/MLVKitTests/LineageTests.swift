@@ -164,6 +164,119 @@ func summary(_ g: LineageGraph) -> [String] {
         #expect(summary(try p.repo.blame(.ref("raw@v1"), source: whole())) == summary(after))
     }
 
+    /// After a large walk stored the snapshot, each changing sync stores a delta; the
+    /// next large walk reads the snapshot and applies the deltas (giving what the tables
+    /// hold), and falls back to the tables when the chain of deltas has a gap or a damaged
+    /// link, so neither changes an answer.
+    @Test func deltasKeepTheSnapshotCurrentAcrossWrites() throws {
+        let p = try Pipeline()
+        func whole() throws -> LineageIndex {
+            let index = try #require(try p.repo.lineage() as? LineageIndex)
+            index.wholeTableThreshold = 1
+            return index
+        }
+        func count(_ index: LineageIndex, _ sql: String) throws -> Int {
+            var n = 0
+            try index.db.prepare(sql).forEachRow { n = Int($0.int(0)) }
+            return n
+        }
+        func baseGeneration(_ index: LineageIndex) throws -> Int { try count(index, "SELECT CAST(generation AS INTEGER) FROM snapshot") }
+        var later = 0
+        /// A new dataset read from raw@v1 and the run that wrote it, as a writer would add them.
+        func write() throws {
+            later += 1
+            let run = "00000000000000" + String(later + 0xe0, radix: 16)
+            let ds = try Pipeline.version(p.repo, .dataset, DatasetManifest(
+                name: "later", root: try p.repo.datasetManifest(p.raw).root, files: 1, bytes: 8,
+                inputs: [Input(role: "raw", id: p.raw), Input(role: "prev", id: SHA256.hash(Array("gone \(later)".utf8)))],
+                splits: [:], message: "", meta: [:], author: "t", created: "2026-01-05T00:00:0\(later)Z", source: "x",
+                run: run).canonicalBytes())
+            try p.repo.recordRun(Pipeline.run(run, "later", inputs: [Input(role: "raw", id: p.raw)],
+                                              outputs: [RunOutput(kind: "dataset", name: "later", path: "x", id: ds, status: .stored)],
+                                              code: nil))
+        }
+        func expectSameAsTables(_ index: LineageIndex, _ comment: Comment) throws {
+            let a = try index.wholeLineage(), b = try index.readTables()
+            #expect(a.rowOf.count == b.rowOf.count, comment)
+            for h in 0..<min(a.rowOf.count, b.rowOf.count) {
+                let (ra, rb) = (Int(a.rowOf[h]), Int(b.rowOf[h]))
+                #expect((ra < 0) == (rb < 0), comment)
+                guard ra >= 0, rb >= 0 else { continue }
+                #expect(a.rows.key(ra) == b.rows.key(rb) && a.rows.node(ra) == b.rows.node(rb), comment)
+            }
+            for (x, y) in [(a.up, b.up), (a.down, b.down)] {
+                #expect(x.start == y.start && x.other == y.other && x.label == y.label, comment)
+            }
+        }
+        func expectRightAnswer(_ comment: Comment) throws {
+            let answer = try p.repo.blame(.ref("raw@v1"), source: whole())
+            #expect(summary(answer) == summary(try p.repo.blame(.ref("raw@v1"), source: p.repo.scanLineage())), comment)
+            #expect(answer.affected.filter { $0.display.hasPrefix("later@") }.count == later, "\(comment): \(answer.affected.map(\.display))")
+        }
+        _ = try p.repo.blame(.ref("raw@v1"), source: whole())
+        let first = try baseGeneration(whole())
+        #expect(try count(whole(), "SELECT count(*) FROM snapshot_delta") == 0)
+
+        // Two writes: two deltas on the same snapshot, applied in order.
+        try write()
+        try write()
+        let index = try whole()
+        #expect(try count(index, "SELECT count(*) FROM snapshot_delta") >= 2)
+        try expectSameAsTables(index, "snapshot and deltas")
+        try expectRightAnswer("snapshot and deltas")
+        #expect(try baseGeneration(whole()) == first, "the snapshot was not read again from the tables")
+
+        // A gap in the chain (a writer that stored no delta): the tables are read.
+        try write()
+        let gapAt = try count(whole(), "SELECT max(generation) FROM snapshot_delta")
+        try write()
+        let gap = try whole()
+        #expect(try count(gap, "SELECT max(generation) FROM snapshot_delta") > gapAt)
+        try gap.db.execute("DELETE FROM snapshot_delta WHERE generation = \(gapAt)")
+        try expectRightAnswer("a gap in the chain")
+        #expect(try baseGeneration(whole()) > first, "read from the tables and stored again")
+        #expect(try count(whole(), "SELECT count(*) FROM snapshot_delta") == 0, "deltas up to the new snapshot dropped")
+
+        // A damaged delta: the tables are read.
+        try write()
+        let damaged = try whole()
+        #expect(try count(damaged, "SELECT count(*) FROM snapshot_delta") >= 1)
+        try damaged.db.execute("UPDATE snapshot_delta SET data = x'0100000000000000010000000000000001000000ff'")
+        try expectRightAnswer("a damaged delta")
+
+        // A change recorded in no delta (an edge inserted behind the sync's back): the
+        // counts differ from the snapshot's and the tables are read.
+        try write()
+        let unrecorded = try whole()
+        #expect(try count(unrecorded, "SELECT count(*) FROM snapshot_delta") >= 1)
+        try unrecorded.db.execute("""
+            INSERT INTO edges(parent, child, label) SELECT a.n, b.n, 0 FROM nodes a, nodes b
+            WHERE a.key = '\(p.raw.hex)' AND b.key = '\(p.evalRun)'
+            """)
+        let extra = try p.repo.blame(.ref("raw@v1"), source: unrecorded)
+        #expect(extra.affected.first { $0.node.key == p.evalRun }.map(extra.path) == ["raw@v1", "run eval (00000000)"],
+                "the unrecorded edge is walked")
+        try unrecorded.db.execute("""
+            DELETE FROM edges WHERE label = 0 AND parent = (SELECT n FROM nodes WHERE key = '\(p.raw.hex)')
+              AND child = (SELECT n FROM nodes WHERE key = '\(p.evalRun)');
+            UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'generation'
+            """)
+        try expectRightAnswer("the tables read again once the generation moved on")
+
+        // Many deltas: the walk that applies them stores a new snapshot.
+        let base = try baseGeneration(whole())
+        try write()
+        try write()
+        let many = try whole()
+        many.deltasBeforeSnapshot = 2
+        #expect(try count(many, "SELECT count(*) FROM snapshot_delta") >= 2)
+        _ = try p.repo.blame(.ref("raw@v1"), source: many)
+        #expect(try baseGeneration(whole()) > base)
+        #expect(try count(whole(), "SELECT count(*) FROM snapshot_delta") == 0)
+        try expectSameAsTables(try whole(), "the new snapshot")
+        try expectRightAnswer("after the new snapshot")
+    }
+
     @Test func deletingTheIndexChangesNoAnswer() throws {
         let p = try Pipeline()
         let before = summary(try p.repo.blame(.ref("raw@v1")))
