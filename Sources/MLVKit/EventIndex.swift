@@ -98,24 +98,38 @@ final class EventIndex {
     }
 
     /// Per chain: how many events, how many distinct seqs, the highest seq and the id of an
-    /// event there (from `event_chains`), and the id of the newest event (highest seq)
-    /// whose time is at most `time`.
+    /// event there (from `event_chains`).
     /// - Parameter only: just these chains (one query each); nil: every chain (one pass).
-    func chains(at time: Int64, only: [String]? = nil) throws
-        -> [String: (count: Int, distinct: Int, top: Int, topID: ObjectID?, newest: ObjectID?)] {
-        var out: [String: (count: Int, distinct: Int, top: Int, topID: ObjectID?, newest: ObjectID?)] = [:]
-        let filter = only == nil ? "" : "WHERE chain = ? "
-        let stats = try db.prepare("SELECT chain, count, seqs, top, top_id FROM event_chains \(filter)")
-        // SQLite returns a bare column (`id`) from the row holding max(seq).
-        let newest = try db.prepare("SELECT chain, max(seq), id FROM events WHERE time <= ? \(only == nil ? "" : "AND chain = ? ")GROUP BY chain")
-        for chain in only.map({ $0.map(Optional.some) }) ?? [nil] {
-            let key: [SQLiteValue] = chain.map { [.text($0)] } ?? []
+    /// - Throws: `SQLiteError`.
+    func chainStats(only: [String]? = nil) throws -> [String: (count: Int, distinct: Int, top: Int, topID: ObjectID?)] {
+        var out: [String: (count: Int, distinct: Int, top: Int, topID: ObjectID?)] = [:]
+        let stats = try db.prepare("SELECT chain, count, seqs, top, top_id FROM event_chains \(only == nil ? "" : "WHERE chain = ?")")
+        for key in Self.keys(only) {
             try stats.forEachRow(key) {
-                out[$0.text(0) ?? ""] = (Int($0.int(1)), Int($0.int(2)), Int($0.int(3)), $0.text(4).flatMap(ObjectID.init(hex:)), nil)
+                out[$0.text(0) ?? ""] = (Int($0.int(1)), Int($0.int(2)), Int($0.int(3)), $0.text(4).flatMap(ObjectID.init(hex:)))
             }
-            try newest.forEachRow([.int(time)] + key) { out[$0.text(0) ?? ""]?.newest = $0.text(2).flatMap(ObjectID.init(hex:)) }
         }
         return out
+    }
+
+    /// Per chain, the id of the newest event (highest seq) whose time is at most `time`;
+    /// a chain with no such event is absent.
+    /// - Parameter only: just these chains (one indexed query each); nil: every chain (one
+    ///   pass over every event row).
+    /// - Throws: `SQLiteError`.
+    func newest(at time: Int64, only: [String]? = nil) throws -> [String: ObjectID] {
+        var out: [String: ObjectID] = [:]
+        // SQLite returns a bare column (`id`) from the row holding max(seq).
+        let newest = try db.prepare("SELECT chain, max(seq), id FROM events WHERE time <= ? \(only == nil ? "" : "AND chain = ? ")GROUP BY chain")
+        for key in Self.keys(only) {
+            try newest.forEachRow([.int(time)] + key) { if let id = $0.text(2).flatMap(ObjectID.init(hex:)) { out[$0.text(0) ?? ""] = id } }
+        }
+        return out
+    }
+
+    /// The bindings for one query per chain of `only`, or one unbound query when nil.
+    private static func keys(_ only: [String]?) -> [[SQLiteValue]] {
+        only.map { $0.map { [.text($0)] } } ?? [[]]
     }
 }
 

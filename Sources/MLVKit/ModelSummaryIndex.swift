@@ -5,7 +5,7 @@ import MLVStore
 /// The registry's per-model summaries in the derived index `.mlv/index.sqlite`
 /// (`model_summaries`, schema number `summaries-schema` in `meta`): for each model, what
 /// `mlv models`, `mlv registry` and `mlv audit --at` need from its refs and head event
-/// (latest version and its id, how many versions, the head event's id, seq and state),
+/// (latest version and its id, how many versions, the head event's id, seq, time and state),
 /// with what they were read from, so a listing reads no event when nothing changed.
 ///
 /// A row is served only when it still matches the truth, checked per model on every
@@ -25,7 +25,7 @@ import MLVStore
 /// Rows that fail to decode are stale too. Deleting the index loses nothing: every row
 /// is read again from the refs and head events.
 final class ModelSummaryIndex {
-    static let schemaVersion = "1"
+    static let schemaVersion = "2"
     let db: SQLiteDatabase
 
     /// One stored summary, its state still encoded (decoded only once it is known valid).
@@ -39,6 +39,9 @@ final class ModelSummaryIndex {
         var count: Int
         /// The head event's seq, when that event names this model.
         var headSeq: Int?
+        /// The head event's time (seconds since the epoch), when that event names this
+        /// model and its time parses.
+        var headTime: Int64?
         var state: [UInt8]
     }
 
@@ -51,7 +54,7 @@ final class ModelSummaryIndex {
             DROP TABLE IF EXISTS model_summaries;
             CREATE TABLE model_summaries(name TEXT PRIMARY KEY, head_ref BLOB NOT NULL, head BLOB, versions_sig TEXT NOT NULL,
                                          latest INTEGER NOT NULL, latest_id BLOB NOT NULL, count INTEGER NOT NULL,
-                                         head_seq INTEGER, state BLOB NOT NULL) WITHOUT ROWID;
+                                         head_seq INTEGER, head_time INTEGER, state BLOB NOT NULL) WITHOUT ROWID;
             """)
     }
 
@@ -69,14 +72,14 @@ final class ModelSummaryIndex {
     /// - Throws: `SQLiteError`.
     func rows(only: [String]? = nil) throws -> [String: Row] {
         var out: [String: Row] = [:]
-        let select = "SELECT name, head_ref, versions_sig, latest, latest_id, count, head_seq, state, head FROM model_summaries"
+        let select = "SELECT name, head_ref, versions_sig, latest, latest_id, count, head_seq, state, head, head_time FROM model_summaries"
         func row(_ s: SQLiteStatement) {
             let id = s.blob(4), head = s.blob(8)
             guard let name = s.text(0), let sig = s.text(2), id.count == ObjectID.byteCount,
                   head.isEmpty || head.count == ObjectID.byteCount else { return }
             out[name] = Row(headRef: s.blob(1), head: head.isEmpty ? nil : head.withUnsafeBytes { ObjectID(bytes: $0) },
                             versionsSig: sig, latest: Int(s.int(3)), latestID: id.withUnsafeBytes { ObjectID(bytes: $0) }, count: Int(s.int(5)),
-                            headSeq: s.isNull(6) ? nil : Int(s.int(6)), state: s.blob(7))
+                            headSeq: s.isNull(6) ? nil : Int(s.int(6)), headTime: s.isNull(9) ? nil : s.int(9), state: s.blob(7))
         }
         if let only {
             let one = try db.prepare(select + " WHERE name = ?")
@@ -93,13 +96,14 @@ final class ModelSummaryIndex {
         guard !changed.isEmpty || !removed.isEmpty else { return }
         try db.transaction {
             let insert = try db.prepare("""
-                INSERT OR REPLACE INTO model_summaries(name, head_ref, head, versions_sig, latest, latest_id, count, head_seq, state)
-                VALUES(?,?,?,?,?,?,?,?,?)
+                INSERT OR REPLACE INTO model_summaries(name, head_ref, head, versions_sig, latest, latest_id, count, head_seq,
+                                                       head_time, state)
+                VALUES(?,?,?,?,?,?,?,?,?,?)
                 """)
             for (name, r) in changed {
                 try insert.run([.text(name), .blob(r.headRef), r.head.map { .blob($0.bytes) } ?? .null, .text(r.versionsSig),
                                 .int(Int64(r.latest)), .blob(r.latestID.bytes), .int(Int64(r.count)),
-                                r.headSeq.map { .int(Int64($0)) } ?? .null, .blob(r.state)])
+                                r.headSeq.map { .int(Int64($0)) } ?? .null, r.headTime.map { .int($0) } ?? .null, .blob(r.state)])
             }
             let delete = try db.prepare("DELETE FROM model_summaries WHERE name = ?")
             for name in removed { try delete.run([.text(name)]) }
@@ -121,11 +125,13 @@ final class ModelSummaryIndex {
     }
 }
 
-/// A model's summary with the head event's seq (nil when there is no head, or its event
-/// names another model), which `registryStates` uses to trust the event index.
+/// A model's summary with the head event's seq and time (nil when there is no head, or
+/// its event names another model), which `registryStates` uses to trust the event index
+/// and to answer from the head without asking it.
 struct CheckedSummary {
     var summary: ModelSummary
     var headSeq: Int?
+    var headTime: Int64?
     /// The stored state, still encoded, when `modelSummaries` was asked not to decode it
     /// (`summary.state` is then empty).
     var encodedState: [UInt8]? = nil
@@ -157,7 +163,8 @@ extension Repository {
                let state = states ? RegistryState(compact: row.state) : RegistryState() {
                 let summary = ModelSummary(name: name, latest: row.latest, latestID: row.latestID, manifest: nil,
                                            versions: row.count, state: state, head: row.head)
-                return (CheckedSummary(summary: summary, headSeq: row.headSeq, encodedState: states ? nil : row.state), nil)
+                return (CheckedSummary(summary: summary, headSeq: row.headSeq, headTime: row.headTime,
+                                       encodedState: states ? nil : row.state), nil)
             }
             guard let last = try wrap({ try refs.latestVersion(kind: Self.modelKind, name: name) }) else { return (nil, nil) }
             var head: RegistryHead?
@@ -167,12 +174,13 @@ extension Repository {
             }
             let state = head?.event.state ?? RegistryState()
             let headSeq = head.flatMap { $0.event.model == name ? $0.event.seq : nil }
+            let headTime = head.flatMap { $0.event.model == name ? Timestamp.parse($0.event.time) : nil }
             let summary = ModelSummary(name: name, latest: last.number, latestID: last.id, manifest: nil, versions: last.count,
                                        state: state, head: head?.id)
             let row = sig == "racy" ? nil : ModelSummaryIndex.Row(headRef: headRef, head: head?.id, versionsSig: sig, latest: last.number,
                                                                   latestID: last.id, count: last.count, headSeq: headSeq,
-                                                                  state: state.compactBytes())
-            return (CheckedSummary(summary: summary, headSeq: headSeq), row)
+                                                                  headTime: headTime, state: state.compactBytes())
+            return (CheckedSummary(summary: summary, headSeq: headSeq, headTime: headTime), row)
         }
         if let index {
             let changed = zip(names, results).compactMap { name, r in r.1.map { (name: name, row: $0) } }

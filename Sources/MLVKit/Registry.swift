@@ -177,18 +177,23 @@ extension Repository {
     /// event index names the event to read for each model whose indexed events are exactly
     /// one per seq up to its head, the highest being the head (so they are its chain); any
     /// other model, or every model when the index cannot be used, is walked from its head.
-    /// Heads, their seqs and states come from `modelSummaries`, so when the answer is the
-    /// head event no event is read.
+    /// Heads, their seqs, times and states come from `modelSummaries`, so when the answer
+    /// is the head event no event is read, and a model whose head is not later than `time`
+    /// needs no query beyond its chain's counts.
     public func registryStates(models: [String], at time: Int64) throws -> [(state: RegistryState, seq: Int?)] {
         let summaries = try modelSummaries(models, states: false)
         for (m, s) in zip(models, summaries) where s == nil { try requireModel(m) }
         var known: [Int: ObjectID?] = [:]  // model's position -> the event to read (nil: none that early)
-        if let index = eventIndex(), let chains = try? index.chains(at: time, only: models.count <= 64 ? models : nil) {
+        if let index = eventIndex(), let chains = try? index.chainStats(only: models.count <= 64 ? models : nil) {
+            var ask: [Int] = []  // trusted chains whose head is later than `time` (or has no time)
             for (i, s) in summaries.enumerated() {
-                guard let s = s?.summary, let head = s.head else { known[i] = .some(nil); continue }
-                guard let seq = summaries[i]?.headSeq, let c = chains[models[i]],
+                guard let s, let head = s.summary.head else { known[i] = .some(nil); continue }
+                guard let seq = s.headSeq, let c = chains[models[i]],
                       c.count == seq, c.distinct == seq, c.top == seq, c.topID == head else { continue }
-                known[i] = .some(c.newest)
+                if let t = s.headTime, t <= time { known[i] = .some(head) } else { ask.append(i) }
+            }
+            if !ask.isEmpty, let newest = try? index.newest(at: time, only: ask.count <= 64 ? ask.map { models[$0] } : nil) {
+                for i in ask { known[i] = .some(newest[models[i]]) }
             }
         }
         return try Parallel.map(Array(models.indices), batch: 16) { i in

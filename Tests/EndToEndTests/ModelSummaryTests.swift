@@ -42,4 +42,30 @@ struct ModelSummaryEndToEndTests {
         #expect(try outputs() == before)
         #expect(try withoutIndex() == before)
     }
+
+    /// `mlv audit` over every model (read on 2 threads, written in blocks) prints what
+    /// `mlv audit NAME` prints for each model in turn; `--json` the same events in one
+    /// array, and `--verify` the same reports.
+    @Test func auditOfEveryModelIsEachModelsAuditInTurn() throws {
+        let s = try Session(identity: "alice@lab")
+        try s.mlv("init")
+        for (i, m) in ["a", "a", "b", "c", "c"].enumerated() {
+            try s.write("\(m).bin", .random(seed: UInt64(70 + i), count: 2000))
+            try s.mlv("add", "model", m, "\(m).bin")
+        }
+        try s.mlv("promote", "model", "a@v1", "--to", "production", "-m", "first")
+        try s.mlv("approve", "c@v2", "--for", "production", "-m", "ok")
+        try s.mlv("promote", "model", "c@v2", "--to", "production", "-m", "ship")
+        try s.mlv("alias", "set", "a@v2", "champion")
+        let names = ["a", "b", "c"]
+        let texts = try names.map { try s.run(["audit", $0]).stdout }
+        #expect(try s.run(["audit"]).stdout == texts.joined())
+        let json = try s.run(["audit", "--json"]).stdout
+        let each = try names.map { try s.run(["audit", $0, "--json"]).stdout.dropFirst().dropLast(2) }.filter { !$0.isEmpty }
+        #expect(json == "[" + each.joined(separator: ",") + "]\n")
+        let verify = try s.run(["audit", "--verify"]).stdout
+        let verifies = try names.map { try s.run(["audit", $0, "--verify"]).stdout }
+        #expect(verify == verifies.joined())
+        #expect(verify.contains("c: 2 events, chain intact"), "\(verify)")
+    }
 }

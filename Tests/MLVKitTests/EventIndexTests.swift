@@ -121,6 +121,50 @@ struct EventIndexTests {
         #expect(try answers(back) == walked(back))
         #expect(try back.registryStates(models: ["digits"], at: day + 10 * 86400)[0].seq == 2)
     }
+
+    /// Stored summaries carry the head's time, so a time not before a head answers with
+    /// the head without asking the events table: the same answers as walking, at the
+    /// head's exact time and around it, after another process moved a head, and from
+    /// rows without a time (as a row of the earlier schema had).
+    @Test func auditAtFromStoredHeadTimesGivesTheWalkedAnswers() throws {
+        let (t, _) = try history()
+        let models = ["digits", "other"]
+        func answers(_ repo: Repository, _ times: [Int64]) throws -> [Answer] {
+            try times.flatMap { time in
+                try repo.registryStates(models: models, at: time).map { Answer(seq: $0.seq ?? 0, state: $0.state) }
+            }
+        }
+        func walked(_ repo: Repository, _ times: [Int64]) throws -> [Answer] {
+            try times.flatMap { time in try models.map { m in
+                let r = try repo.registryState(model: m, at: time)
+                return Answer(seq: r.event?.seq ?? 0, state: r.state)
+            } }
+        }
+        func headTimes(_ repo: Repository) throws -> [Int64] {
+            try models.map { try Timestamp.parse(repo.registryHead(model: $0)!.event.time)! }
+        }
+        func around(_ times: [Int64]) -> [Int64] { times.flatMap { [$0 - 1, $0, $0 + 1] } + [Timestamp.parse("2100-01-01")!] }
+        usleep(80_000)  // past the window in which fresh directories get no row
+        let repo = try t.reopen()
+        _ = try repo.models(manifests: false)  // stores the rows
+        var stored: [Int64] = []
+        try SQLiteDatabase(path: repo.lineageIndexPath).prepare("SELECT head_time FROM model_summaries ORDER BY name")
+            .forEachRow { stored.append($0.int(0)) }
+        #expect(stored == (try headTimes(repo)))
+        var times = around(try headTimes(repo))
+        #expect(try answers(try t.reopen(), times) == walked(repo, times))
+        // Another process moves a head later: its row is stale and read again.
+        let other = try t.reopen()
+        other.clockOverride = Timestamp.parse("2026-05-20")!
+        try other.promote("digits@v1", to: "staging", message: "later")
+        times = around(try headTimes(repo))
+        #expect(try answers(try t.reopen(), times) == walked(try t.reopen(), times))
+        // Rows without a head time: the events table answers for every model.
+        usleep(80_000)
+        _ = try t.reopen().models(manifests: false)
+        try SQLiteDatabase(path: repo.lineageIndexPath).execute("UPDATE model_summaries SET head_time = NULL")
+        #expect(try answers(try t.reopen(), times) == walked(try t.reopen(), times))
+    }
 }
 
 /// `event_chains` is kept as rows are added; it must always say what grouping the
