@@ -241,7 +241,11 @@ public final class RunLauncher: @unchecked Sendable {
             for fd in open where terminals.allSatisfy({ $0?.master != fd }) { Pipes.setCapacity(fd, 1 << 20) }
             func close(_ fd: Int32) {
                 if let t = terminals.first(where: { $0?.master == fd }) { t?.closeMaster() } else { Glibc.close(fd) }
+                open.removeAll { $0 == fd }
             }
+            // A failure while relaying (the log cannot be written, say) still closes the
+            // read ends: each one exactly once, as `close` takes it out of `open`.
+            defer { for fd in open { close(fd) } }
             func takeSignals() {
                 for s in forwarder.take() {
                     if s.signal == SIGINT { interrupted = true }
@@ -280,7 +284,6 @@ public final class RunLauncher: @unchecked Sendable {
                     let n = buffer.withUnsafeMutableBytes { Pipes.read(fd, into: $0) }
                     if n <= 0 {
                         close(fd)
-                        open.removeAll { $0 == fd }
                         continue
                     }
                     let isOut = fd == outFD
