@@ -193,6 +193,11 @@ public final class RunLauncher: @unchecked Sendable {
         let writer = repository.objects.writer()
         let logBlob = try GrowingBlob(path: log.path, writer: writer, chunker: repository.config.chunker)
         logBlob.start()
+        // A failure before the log is finished stops the background storing: left running
+        // it would poll the log, and hold the writer and its temp pack, for the life of
+        // the process.
+        var logBlobFinished = false
+        defer { if !logBlobFinished { logBlob.cancel() } }
         let series = try MetricSeries(path: activeDirectory + "/series.jsonl")
         let system = try FileAppender(path: activeDirectory + "/system.jsonl")
         var systemSamples = 0
@@ -326,6 +331,7 @@ public final class RunLauncher: @unchecked Sendable {
             try line.withUnsafeBytes { try log.write(.err, $0) }
         }
         try log.close()
+        logBlobFinished = true
         let logID = try logBlob.finish()
         try takeMetrics(final: true)
         try series.close()

@@ -27,6 +27,14 @@ import Glibc
             do { _ = try launcher.run(stdout: null, stderr: null); return false } catch { return true }
         }
         #expect(failed, "the log write was made to fail")
+        // Nor does the log's background storing outlive the failed run (it reads the log
+        // every 100 ms while it runs).
+        let reads = AtomicCounter()
+        FaultInjection.withHook({ op, path in
+            if op == .open && path == logPath { reads.add(1) }
+            return nil
+        }) { usleep(500_000) }
+        #expect(reads.current == 0, "the log was read \(reads.current) times after the run failed")
         let deadline = monotonicMilliseconds() + 10_000
         while !FS.exists(marker) && monotonicMilliseconds() < deadline { usleep(20_000) }
         #expect(FS.exists(marker), "the command's output pipes were left open after the run failed")
