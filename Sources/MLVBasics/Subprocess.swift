@@ -262,7 +262,7 @@ private let pipe2Function: (@convention(c) (UnsafeMutablePointer<Int32>, Int32) 
 /// A pipe with both ends close-on-exec from the start (`pipe2` with O_CLOEXEC), so a
 /// child another thread spawns meanwhile never inherits it; `pipe` + `fcntl` where
 /// `pipe2` is missing.
-private func makePipe(_ fds: inout [Int32], nonBlockingRead: Bool) -> Bool {
+func makePipe(_ fds: inout [Int32], nonBlockingRead: Bool) -> Bool {
     let flags = O_CLOEXEC | (nonBlockingRead ? O_NONBLOCK : 0)
     if let pipe2Function {
         return fds.withUnsafeMutableBufferPointer { pipe2Function($0.baseAddress!, flags) } == 0

@@ -93,8 +93,10 @@ struct FileLockTests {
     }
 
     /// Tries a non-blocking flock on a separate open file description.
+    /// Close-on-exec: a child another test spawns meanwhile would keep the description,
+    /// and with it any lock taken here, after this close.
     private func canLock(_ path: String, _ operation: Int32) -> Bool {
-        let fd = open(path, O_RDWR)
+        let fd = open(path, O_RDWR | O_CLOEXEC)
         defer { close(fd) }
         return flock(fd, operation | LOCK_NB) == 0
     }

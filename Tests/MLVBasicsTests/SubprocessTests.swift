@@ -27,7 +27,9 @@ import Glibc
     @Test func aWriteToAPipeWhoseReaderLeftFailsWithoutSIGPIPE() throws {
         #expect(sigpipeIsAtItsDefault())
         var fds: [Int32] = [0, 0]
-        try #require(pipe(&fds) == 0)
+        // Close-on-exec from the start: a child another test spawns meanwhile must not
+        // keep the read end open, or this write would not see EPIPE.
+        try #require(makePipe(&fds, nonBlockingRead: false))
         close(fds[0])
         defer { close(fds[1]) }
         let bytes = [UInt8](repeating: 7, count: 1 << 16)
