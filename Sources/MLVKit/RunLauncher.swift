@@ -239,6 +239,10 @@ public final class RunLauncher: @unchecked Sendable {
             let child = try Subprocess(arguments: request.command, environment: env, directory: cwd,
                                        stdout: terminals[0].map { .descriptor($0.child) } ?? .pipe,
                                        stderr: terminals[1].map { .descriptor($0.child) } ?? .pipe)
+            // Reaped on every way out, after the pipes below are closed (defers run last
+            // first): a failure while relaying waits for the command to end (it sees EPIPE
+            // once it writes) instead of leaving a zombie in this process.
+            defer { _ = child.wait() }
             for t in terminals { t?.closeChild() }
             let sampler = FS.isDirectory("/proc/self") ? SystemSampler(root: child.pid) : nil
             let outFD = terminals[0]?.master ?? child.stdoutPipe, errFD = terminals[1]?.master ?? child.stderrPipe
