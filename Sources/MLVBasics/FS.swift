@@ -25,9 +25,17 @@ public enum FS {
         }
     }
 
+    /// `close(2)`. A descriptor that was not open (EBADF) is counted in `unopenCloses`.
     public static func close(_ fd: Int32) {
-        _ = Glibc.close(fd)
+        if Glibc.close(fd) != 0 && errno == EBADF { unopenCloseCount.add(1) }
     }
+
+    /// How many `close` calls so far found their descriptor not open: each is a
+    /// descriptor closed a second time (or never opened), which in a multi-threaded
+    /// process closes whatever another thread opened under that number meanwhile when
+    /// the number was reused. Tests check that a path they drive leaves it unchanged.
+    public static var unopenCloses: Int { unopenCloseCount.current }
+    private static let unopenCloseCount = AtomicCounter()
 
     /// Writes all of `bytes` to `fd` (`write(2)`, retried on short writes and EINTR).
     public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {

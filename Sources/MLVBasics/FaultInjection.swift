@@ -7,7 +7,7 @@ import Darwin
 
 /// The file-system operations that go through `FS`, for fault injection and tracing.
 public enum FSOperation: String, Sendable, CaseIterable {
-    case open, read, write, fsync, rename, link, unlink, mkdir, fsyncDirectory, truncate
+    case open, read, write, fsync, rename, link, unlink, mkdir, fsyncDirectory, truncate, flock
 }
 
 /// A test seam: every `FS` operation asks the current injector whether to fail.

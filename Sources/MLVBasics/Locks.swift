@@ -134,13 +134,24 @@ public final class FileLock {
     /// - Throws: `FileSystemError` from `open` or `flock`.
     public init(_ path: String, mode: Mode) throws {
         self.path = path
-        fd = try FS.open(path, O_RDWR | O_CREAT, mode: 0o644)
-        while flock(fd, mode == .shared ? LOCK_SH : LOCK_EX) != 0 {
-            if errno == EINTR { continue }
-            let e = errno
+        // Locked before `fd` is set: an initializer that throws once every stored
+        // property is set runs `deinit`, which would close the descriptor a second time.
+        fd = try Self.openLocked(path, mode)
+    }
+
+    private static func openLocked(_ path: String, _ mode: Mode) throws -> Int32 {
+        let fd = try FS.open(path, O_RDWR | O_CREAT, mode: 0o644)
+        do {
+            try FaultInjection.check(.flock, path)
+            while flock(fd, mode == .shared ? LOCK_SH : LOCK_EX) != 0 {
+                if errno == EINTR { continue }
+                throw FileSystemError(call: "flock", path: path, errno: errno)
+            }
+        } catch {
             FS.close(fd)
-            throw FileSystemError(call: "flock", path: path, errno: e)
+            throw error
         }
+        return fd
     }
 
     deinit {

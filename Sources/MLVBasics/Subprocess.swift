@@ -1,3 +1,4 @@
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -98,13 +99,7 @@ public final class Subprocess: @unchecked Sendable {
                 return fds[0]
             }
         }
-        if stdinNull { posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0) }
-        let outRead = try route(stdout, 1)
-        let errRead: Int32
-        do { errRead = try route(stderr, 2) } catch {
-            if outRead >= 0 { Glibc.close(outRead) }
-            throw error
-        }
+        // Before any pipe is made, so this failure leaves none open.
         if let directory {
             // posix_spawn_file_actions_addchdir_np (glibc 2.29+) is declared only under
             // _GNU_SOURCE, so it is looked up at run time.
@@ -113,6 +108,13 @@ public final class Subprocess: @unchecked Sendable {
                 throw FileSystemError(call: "dlsym posix_spawn_file_actions_addchdir_np", path: directory, errno: ENOSYS)
             }
             _ = unsafeBitCast(symbol, to: AddChdir.self)(&actions, directory)
+        }
+        if stdinNull { posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0) }
+        let outRead = try route(stdout, 1)
+        let errRead: Int32
+        do { errRead = try route(stderr, 2) } catch {
+            if outRead >= 0 { Glibc.close(outRead) }
+            throw error
         }
 
         let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
@@ -260,7 +262,7 @@ private let pipe2Function: (@convention(c) (UnsafeMutablePointer<Int32>, Int32) 
 /// A pipe with both ends close-on-exec from the start (`pipe2` with O_CLOEXEC), so a
 /// child another thread spawns meanwhile never inherits it; `pipe` + `fcntl` where
 /// `pipe2` is missing.
-private func makePipe(_ fds: inout [Int32], nonBlockingRead: Bool) -> Bool {
+func makePipe(_ fds: inout [Int32], nonBlockingRead: Bool) -> Bool {
     let flags = O_CLOEXEC | (nonBlockingRead ? O_NONBLOCK : 0)
     if let pipe2Function {
         return fds.withUnsafeMutableBufferPointer { pipe2Function($0.baseAddress!, flags) } == 0
@@ -285,8 +287,27 @@ public func signalName(_ signal: Int32) -> String {
     return names[signal] ?? "SIG\(signal)"
 }
 
-/// The write end of the signal self-pipe; set once by `SignalForwarder.install`.
+/// The signal self-pipe, made by the first `SignalForwarder` and never closed: a handler
+/// may be running on another thread while a forwarder is uninstalled, and a write end
+/// closed under it would have its number taken by the next open, whose file would then
+/// receive the handler's bytes. Its write end, for the handlers (written once, before
+/// any handler is installed).
 nonisolated(unsafe) private var signalPipeWriteEnd: Int32 = -1
+private let signalPipe = Mutex<(read: Int32, write: Int32)?>(nil)
+
+/// The signal self-pipe, made on first use.
+private func sharedSignalPipe() throws -> (read: Int32, write: Int32) {
+    try signalPipe.withLock { made in
+        if let made { return made }
+        var fds: [Int32] = [0, 0]
+        guard makePipe(&fds, nonBlockingRead: true) else { throw FileSystemError(call: "pipe2", path: "signal pipe", errno: errno) }
+        // A burst of signals nobody takes must not block a handler.
+        _ = fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK)
+        signalPipeWriteEnd = fds[1]
+        made = (fds[0], fds[1])
+        return (fds[0], fds[1])
+    }
+}
 
 /// Catches SIGINT and SIGTERM while a child runs and turns them into bytes on a pipe
 /// (the self-pipe trick: the handler only calls `write(2)`), so a poll loop can forward
@@ -296,20 +317,26 @@ nonisolated(unsafe) private var signalPipeWriteEnd: Int32 = -1
 /// from the terminal (Ctrl-C reaches the whole foreground process group, the child
 /// included, so such a signal must not be sent to the child a second time) or 0 when a
 /// process sent it (`kill`), in which case only forwarding reaches the child.
+///
+/// The pipe is one per process and stays open for its life (see `signalPipe`); one
+/// forwarder is meant to be installed at a time.
 public final class SignalForwarder: @unchecked Sendable {
     /// Read end: readable when a signal arrived.
     public let readEnd: Int32
-    private let writeEnd: Int32
+    /// The write end the handlers write to (never closed).
+    let writeEnd: Int32
     private var previous: [(Int32, sigaction)] = []
+    private let signals: Set<Int32>
 
     /// Installs the handlers for `signals`.
     /// - Throws: `FileSystemError` when the pipe cannot be made.
     public init(signals: [Int32] = [SIGINT, SIGTERM]) throws {
-        var fds: [Int32] = [0, 0]
-        guard makePipe(&fds, nonBlockingRead: true) else { throw FileSystemError(call: "pipe2", path: "signal pipe", errno: errno) }
-        readEnd = fds[0]
-        writeEnd = fds[1]
-        signalPipeWriteEnd = writeEnd
+        self.signals = Set(signals)
+        let pipe = try sharedSignalPipe()
+        readEnd = pipe.read
+        writeEnd = pipe.write
+        // Bytes of signals no earlier forwarder took are not ours.
+        _ = take()
         for s in signals {
             var action = sigaction()
             action.__sigaction_handler.sa_sigaction = { signal, info, _ in
@@ -328,7 +355,8 @@ public final class SignalForwarder: @unchecked Sendable {
         }
     }
 
-    /// The signals caught since the last call: (signal, sent by the terminal).
+    /// The signals caught since the last call: (signal, sent by the terminal); only those
+    /// this forwarder catches.
     public func take() -> [(signal: Int32, fromTerminal: Bool)] {
         var out: [(Int32, Bool)] = []
         var buffer = [UInt8](repeating: 0, count: 64)
@@ -337,22 +365,21 @@ public final class SignalForwarder: @unchecked Sendable {
             if n <= 0 { break }
             var i = 0
             while i + 1 < n {
-                out.append((Int32(buffer[i]), buffer[i + 1] == 1))
+                // Only ours: a forwarder for other signals may have shared the pipe.
+                if signals.contains(Int32(buffer[i])) { out.append((Int32(buffer[i]), buffer[i + 1] == 1)) }
                 i += 2
             }
         }
         return out
     }
 
-    /// Restores the previous handlers and closes the pipe.
+    /// Restores the previous handlers (once; later calls do nothing). The pipe stays
+    /// open: a handler already running on another thread may still write to it.
     public func uninstall() {
         for (s, old) in previous {
             var o = old
             sigaction(s, &o, nil)
         }
         previous = []
-        signalPipeWriteEnd = -1
-        Glibc.close(readEnd)
-        Glibc.close(writeEnd)
     }
 }

@@ -54,6 +54,13 @@ final class GrowingBlob: @unchecked Sendable {
         }
     }
 
+    /// Stops the background loop, storing nothing more (the run failed), and waits for it.
+    func cancel() {
+        wake.signal()
+        group.wait()
+        try? compressor.finish()
+    }
+
     /// Stores what remains (the file must be complete) and returns the blob id.
     /// - Throws: the first read or store error.
     func finish() throws -> ObjectID {

@@ -262,7 +262,8 @@ extension Repository {
                 if replacesCorrupt || packs.packSizes[built.name] != Int64(built.size) {
                     let pieces = [UploadPiece.bytes(PackFormat.packMagic)]
                         + built.runs.map { UploadPiece.file(fd: $0.fd, path: $0.path, offset: $0.offset, length: $0.length) }
-                    _ = try remoteCall { try remote.put("packs/\(built.name).pack", pieces: pieces) }
+                    // The pieces name the copied pack's descriptors, which close when it is released.
+                    _ = try withExtendedLifetime(built) { try remoteCall { try remote.put("packs/\(built.name).pack", pieces: pieces) } }
                 }
                 if !hasIndex { _ = try remoteCall { try remote.put("packs/\(built.name).idx", built.index) } }
                 progress?.advance(bytes: built.size)

@@ -193,6 +193,11 @@ public final class RunLauncher: @unchecked Sendable {
         let writer = repository.objects.writer()
         let logBlob = try GrowingBlob(path: log.path, writer: writer, chunker: repository.config.chunker)
         logBlob.start()
+        // A failure before the log is finished stops the background storing: left running
+        // it would poll the log, and hold the writer and its temp pack, for the life of
+        // the process.
+        var logBlobFinished = false
+        defer { if !logBlobFinished { logBlob.cancel() } }
         let series = try MetricSeries(path: activeDirectory + "/series.jsonl")
         let system = try FileAppender(path: activeDirectory + "/system.jsonl")
         var systemSamples = 0
@@ -234,6 +239,10 @@ public final class RunLauncher: @unchecked Sendable {
             let child = try Subprocess(arguments: request.command, environment: env, directory: cwd,
                                        stdout: terminals[0].map { .descriptor($0.child) } ?? .pipe,
                                        stderr: terminals[1].map { .descriptor($0.child) } ?? .pipe)
+            // Reaped on every way out, after the pipes below are closed (defers run last
+            // first): a failure while relaying waits for the command to end (it sees EPIPE
+            // once it writes) instead of leaving a zombie in this process.
+            defer { _ = child.wait() }
             for t in terminals { t?.closeChild() }
             let sampler = FS.isDirectory("/proc/self") ? SystemSampler(root: child.pid) : nil
             let outFD = terminals[0]?.master ?? child.stdoutPipe, errFD = terminals[1]?.master ?? child.stderrPipe
@@ -241,7 +250,11 @@ public final class RunLauncher: @unchecked Sendable {
             for fd in open where terminals.allSatisfy({ $0?.master != fd }) { Pipes.setCapacity(fd, 1 << 20) }
             func close(_ fd: Int32) {
                 if let t = terminals.first(where: { $0?.master == fd }) { t?.closeMaster() } else { Glibc.close(fd) }
+                open.removeAll { $0 == fd }
             }
+            // A failure while relaying (the log cannot be written, say) still closes the
+            // read ends: each one exactly once, as `close` takes it out of `open`.
+            defer { for fd in open { close(fd) } }
             func takeSignals() {
                 for s in forwarder.take() {
                     if s.signal == SIGINT { interrupted = true }
@@ -280,7 +293,6 @@ public final class RunLauncher: @unchecked Sendable {
                     let n = buffer.withUnsafeMutableBytes { Pipes.read(fd, into: $0) }
                     if n <= 0 {
                         close(fd)
-                        open.removeAll { $0 == fd }
                         continue
                     }
                     let isOut = fd == outFD
@@ -323,6 +335,7 @@ public final class RunLauncher: @unchecked Sendable {
             try line.withUnsafeBytes { try log.write(.err, $0) }
         }
         try log.close()
+        logBlobFinished = true
         let logID = try logBlob.finish()
         try takeMetrics(final: true)
         try series.close()

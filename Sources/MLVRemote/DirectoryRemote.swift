@@ -215,7 +215,8 @@ public final class DirectoryRemote: Remote {
     private func openForReading(_ path: String) throws -> Int32? {
         do {
             let fd = try FS.open(path, O_RDONLY | O_NOFOLLOW)
-            let st = try FS.fstat(fd, path: path)
+            let st: stat
+            do { st = try FS.fstat(fd, path: path) } catch { FS.close(fd); throw error }
             guard (st.st_mode & S_IFMT) == S_IFREG else {
                 FS.close(fd)
                 throw RemoteError(.failed, location: location, key: String(path.dropFirst(root.count + 1)),

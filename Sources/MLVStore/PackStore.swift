@@ -7,7 +7,7 @@ import Glibc
 public final class PackStore: ObjectStore, @unchecked Sendable {
     public let directory: String
     private let indexes = Locked<[PackIndex]>([])
-    private let descriptors = Locked<[String: (fd: Int32, size: Int)]>([:])
+    private let descriptors = Locked<[String: PackDescriptor]>([:])
     private let tolerateDamage: Bool
     private let damaged = Locked<[(name: String, error: StoreError)]>([])
 
@@ -23,10 +23,6 @@ public final class PackStore: ObjectStore, @unchecked Sendable {
 
     /// The indexes skipped as damaged when the store was opened with `tolerateDamage`.
     public var damagedIndexes: [(name: String, error: StoreError)] { damaged.withLock { $0 } }
-
-    deinit {
-        descriptors.withLock { for d in $0.values { FS.close(d.fd) } }
-    }
 
     /// Re-reads the list of indexes (after a commit or gc).
     ///
@@ -140,7 +136,13 @@ public final class PackStore: ObjectStore, @unchecked Sendable {
 
     /// Reads a record's stored bytes and checks its header and checksum.
     func readStored(_ index: PackIndex, _ entry: IndexEntry) throws -> [UInt8] {
-        let (fd, size) = try descriptor(index.packPath)
+        let pack = try descriptor(index.packPath)
+        // Held to the end of the read: `closeDescriptors` on another thread only drops
+        // the cache's hold, so the number cannot be closed and reused under this pread.
+        return try withExtendedLifetime(pack) { try readStored(pack.fd, size: pack.size, index, entry) }
+    }
+
+    private func readStored(_ fd: Int32, size: Int, _ index: PackIndex, _ entry: IndexEntry) throws -> [UInt8] {
         // Check the record fits before allocating for it: a crafted length cannot make
         // mlv allocate more than the pack holds.
         guard entry.offset + PackFormat.recordHeaderSize + entry.storedLength <= size else {
@@ -161,7 +163,7 @@ public final class PackStore: ObjectStore, @unchecked Sendable {
         try PackFormat.decodePayload(try readStored(index, entry), entry, source: index.packPath, verifyHash: false)
     }
 
-    private func descriptor(_ path: String) throws -> (fd: Int32, size: Int) {
+    private func descriptor(_ path: String) throws -> PackDescriptor {
         if let d = descriptors.withLock({ $0[path] }) { return d }
         let fd = try io { try FS.open(path, O_RDONLY) }
         var st = stat()
@@ -170,26 +172,40 @@ public final class PackStore: ObjectStore, @unchecked Sendable {
             FS.close(fd)
             throw StoreError.io(FileSystemError(call: "fstat", path: path, errno: e))
         }
-        let opened = (fd: fd, size: Int(st.st_size))
+        let opened = PackDescriptor(fd: fd, size: Int(st.st_size))
+        // Another thread may have opened the same pack meanwhile: ours closes on release.
         return descriptors.withLock { d in
-            if let existing = d[path] { FS.close(fd); return existing }
+            if let existing = d[path] { return existing }
             d[path] = opened
             return opened
         }
     }
 
-    /// Closes cached descriptors (before files are removed by gc).
+    /// Drops the cached descriptors (before files are removed by gc). Each one closes as
+    /// soon as no read in flight holds it, never under a read on another thread (whose
+    /// descriptor number another open could otherwise take over).
     public func closeDescriptors() {
-        descriptors.withLock { d in
-            for entry in d.values { FS.close(entry.fd) }
-            d = [:]
-        }
+        descriptors.withLock { $0 = [:] }
     }
 
     /// A writer that appends new packs to this store.
     public func writer() -> PackWriter {
         PackWriter(store: self, directory: directory)
     }
+}
+
+/// An open pack file, shared by the cache and the reads using it, closed exactly once:
+/// when the last of them lets go.
+final class PackDescriptor: @unchecked Sendable {
+    let fd: Int32
+    let size: Int
+
+    init(fd: Int32, size: Int) {
+        self.fd = fd
+        self.size = size
+    }
+
+    deinit { FS.close(fd) }
 }
 
 extension PackStore {

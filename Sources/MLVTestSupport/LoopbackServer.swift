@@ -77,7 +77,7 @@ public final class LoopbackServer: @unchecked Sendable {
 
     private func acceptLoop() {
         while stopped.current == 0 {
-            let fd = accept(listener, nil, nil)
+            let fd = acceptCloseOnExec(listener)
             if fd < 0 { if errno == EINTR { continue } else { return } }
             accepted.add(1)
             detachThread { [self] in serve(fd) }
@@ -184,4 +184,17 @@ private func detachThread(_ body: @escaping @Sendable () -> Void) {
     }, box)
     precondition(rc == 0, "pthread_create failed")
     pthread_detach(thread)
+}
+
+/// `accept4(2)` with SOCK_CLOEXEC (looked up at run time: it is declared only under
+/// _GNU_SOURCE), so a child another test spawns meanwhile never inherits a connection
+/// and keeps it open after the server closed it; `accept` + `fcntl` where it is missing.
+private func acceptCloseOnExec(_ listener: Int32) -> Int32 {
+    typealias Accept4 = @convention(c) (Int32, UnsafeMutablePointer<sockaddr>?, UnsafeMutablePointer<socklen_t>?, Int32) -> Int32
+    if let symbol = dlsym(nil, "accept4") {
+        return unsafeBitCast(symbol, to: Accept4.self)(listener, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
+    }
+    let fd = accept(listener, nil, nil)
+    if fd >= 0 { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+    return fd
 }

@@ -76,7 +76,7 @@ struct KillLoopTests {
     }
 
     func overwrite(_ path: String, at offset: Int, with bytes: [UInt8]) throws {
-        let fd = open(path, O_WRONLY)
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { throw FileSystemError(call: "open", path: path, errno: errno) }
         defer { close(fd) }
         let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(offset)) }

@@ -76,9 +76,27 @@ struct LockFileTests {
 
 @Suite("FileLock")
 struct FileLockTests {
+    /// A lock that cannot be taken closes its descriptor once. Closed in the initializer
+    /// and again by the `deinit` that a class initializer throwing after setting every
+    /// property runs, the second close would hit whatever another thread had opened
+    /// under that number meanwhile.
+    @Test func aFailedLockClosesItsDescriptorOnce() throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.appending("store.lock")
+        let before = FS.unopenCloses
+        let thrown = FaultInjection.withHook({ op, p in op == .flock && p == path ? ENOLCK : nil }) {
+            do { _ = try FileLock(path, mode: .exclusive); return false } catch { return true }
+        }
+        #expect(thrown)
+        #expect(FS.unopenCloses == before, "the lock file's descriptor was closed a second time")
+        _ = try FileLock(path, mode: .exclusive)
+    }
+
     /// Tries a non-blocking flock on a separate open file description.
+    /// Close-on-exec: a child another test spawns meanwhile would keep the description,
+    /// and with it any lock taken here, after this close.
     private func canLock(_ path: String, _ operation: Int32) -> Bool {
-        let fd = open(path, O_RDWR)
+        let fd = open(path, O_RDWR | O_CLOEXEC)
         defer { close(fd) }
         return flock(fd, operation | LOCK_NB) == 0
     }

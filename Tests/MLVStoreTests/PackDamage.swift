@@ -22,7 +22,7 @@ enum PackDamage {
     /// Replaces the file's content (pack and index files are read-only, so chmod first).
     static func writeFile(_ path: String, _ bytes: [UInt8]) throws {
         _ = chmod(path, 0o644)
-        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw FileSystemError(call: "open", path: path, errno: errno) }
         defer { Glibc.close(fd) }
         let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }

@@ -85,6 +85,39 @@ final class PackFixture {
 
 @Suite("PackStore")
 struct PackStoreTests {
+    /// `closeDescriptors` (gc and repair call it before deleting packs) while a read of
+    /// the same store on another thread has its descriptor and has not yet read: that
+    /// descriptor must stay open under the read, or an open elsewhere takes its number
+    /// and the read gets another file's bytes (or EBADF). A fault hook plays both: at the
+    /// read it drops the cache and opens a bystander file, as another thread would.
+    @Test func closeDescriptorsLeavesAReadInFlightItsDescriptor() throws {
+        let f = try PackFixture()
+        let objects = TestObject.random(2, size: 3000, seed: 11)
+        try f.commit(objects)
+        let (_, packPath) = try f.onlyPack()
+        let bystander = f.path + "/bystander"
+        try FS.atomicWrite(bystander, [UInt8](repeating: 0xA5, count: try FS.readFile(packPath).count), durable: false)
+        _ = try f.store.read(objects[0].id)  // opens and caches the pack's descriptor
+        let opened = Locked<[Int32]>([])
+        let store = f.store
+        let read = FaultInjection.withHook({ op, p in
+            guard op == .read, p == packPath, opened.withLock({ $0.isEmpty }) else { return nil }
+            store.closeDescriptors()
+            let fd = Glibc.open(bystander, O_RDONLY | O_CLOEXEC)
+            opened.withLock { $0.append(fd) }
+            return nil
+        }) { Result { try f.store.read(objects[1].id) } }
+        #expect(try read.get().bytes == objects[1].bytes)
+        let fds = opened.withLock { $0 }
+        #expect(fds.count == 1)
+        for fd in fds {
+            #expect(fcntl(fd, F_GETFD) != -1, "the bystander's descriptor \(fd) was closed")
+            Glibc.close(fd)
+        }
+        // The dropped descriptor was closed once the read let go: the store reopens the pack.
+        f.expectReads(objects)
+    }
+
     // MARK: layout
 
     @Test("a small target size rolls to several packs, each sorted and checksummed")
