@@ -247,7 +247,10 @@ public final class RunLauncher: @unchecked Sendable {
             let sampler = FS.isDirectory("/proc/self") ? SystemSampler(root: child.pid) : nil
             let outFD = terminals[0]?.master ?? child.stdoutPipe, errFD = terminals[1]?.master ?? child.stderrPipe
             var open: [Int32] = [outFD, errFD]
-            for fd in open where terminals.allSatisfy({ $0?.master != fd }) { Pipes.setCapacity(fd, 1 << 20) }
+            var pipeCapacityRaised = terminals.allSatisfy { $0 == nil }
+            for fd in open where terminals.allSatisfy({ $0?.master != fd }) {
+                if !Pipes.setCapacity(fd, 1 << 20) { pipeCapacityRaised = false }
+            }
             func close(_ fd: Int32) {
                 if let t = terminals.first(where: { $0?.master == fd }) { t?.closeMaster() } else { Glibc.close(fd) }
                 open.removeAll { $0 == fd }
@@ -277,6 +280,7 @@ public final class RunLauncher: @unchecked Sendable {
             var nextMetrics = monotonicMilliseconds() + 1000
             var exitedAt: Int?
             while !open.isEmpty {
+                var relayed = 0
                 let now = monotonicMilliseconds()
                 if let exitedAt, now - exitedAt > 200 {
                     // The command ended but something it started holds the pipes open:
@@ -295,6 +299,7 @@ public final class RunLauncher: @unchecked Sendable {
                         close(fd)
                         continue
                     }
+                    relayed += n
                     let isOut = fd == outFD
                     try buffer.withUnsafeBytes { raw in
                         let data = UnsafeRawBufferPointer(rebasing: raw[0..<n])
@@ -317,6 +322,12 @@ public final class RunLauncher: @unchecked Sendable {
                     nextSample = after + sampleEvery
                 }
                 if exitedAt == nil, child.poll() != nil { exitedAt = after }
+                // A chatty command writes a few KiB at a time; waking for each write costs
+                // it (and us) a context switch per write. While output flows and the pipes
+                // hold 1 MiB (refilled in a millisecond only above 1 GB/s), pause briefly
+                // so each read takes many writes at once; the pause delays output by a
+                // millisecond at most. An idle command is still waited for in poll(2).
+                if pipeCapacityRaised, relayed > 0, relayed < 256 << 10, exitedAt == nil { usleep(1000) }
             }
             for fd in open { close(fd) }
             // Keep forwarding signals until the command has ended.
