@@ -5,6 +5,7 @@ import MLVModel
 
 struct Add: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "add",
         abstract: "Version a dataset or a model.",
         subcommands: [AddDataset.self, AddModel.self])
 }

@@ -5,6 +5,7 @@ import MLVStore
 
 struct Init: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "init",
         abstract: "Create a .mlv store in a directory.",
         discussion: "Chunk sizes are fixed when the store is created and recorded in .mlv/config. Exit codes: 0 ok; 2 no such directory; 5 a store is already there or the sizes are invalid.")
 

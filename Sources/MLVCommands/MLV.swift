@@ -1,7 +1,7 @@
 import ArgumentParser
 
 /// The root command.
-public struct MLV: AsyncParsableCommand {
+public struct MLV: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "mlv",
         abstract: "Version datasets and models in a content-addressed store next to your code; promote models through stages with an audit trail.",

@@ -4,7 +4,7 @@ import MLVKit
 import MLVModel
 
 struct Datasets: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List every dataset with its latest version, size, when and who.",
+    static let configuration = CommandConfiguration(commandName: "datasets", abstract: "List every dataset with its latest version, size, when and who.",
                                                     discussion: "Exit codes: 0 ok; 2 no store; 4 a damaged manifest.")
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: JSONOption
@@ -29,7 +29,7 @@ struct Datasets: ParsableCommand {
 }
 
 struct Log: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show the versions of a dataset or a model; record a run or a metric.",
+    static let configuration = CommandConfiguration(commandName: "log", abstract: "Show the versions of a dataset or a model; record a run or a metric.",
                                                     subcommands: [LogDataset.self, LogModel.self, LogRun.self, LogMetric.self])
 }
 
@@ -62,7 +62,7 @@ struct LogDataset: ParsableCommand {
 }
 
 struct Ls: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List the files of a version.",
+    static let configuration = CommandConfiguration(commandName: "ls", abstract: "List the files of a version.",
                                                     discussion: "Exit codes: 0 ok; 2 unknown ref or subpath.")
     @Argument(help: "A version: NAME@vN, NAME@vN#SPLIT, NAME (latest), or an id prefix.") var ref: String
     @Argument(help: "Only files under this path.") var subpath: String?
@@ -91,6 +91,7 @@ struct Ls: ParsableCommand {
 
 struct Show: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "show",
         abstract: "Show a version's manifest (mlv show REF) or a run (mlv show run RUN).",
         discussion: "Exit codes: 0 ok; 2 unknown ref or run; 4 a damaged manifest or run, or a missing blob; 5 an ambiguous prefix.",
         subcommands: [ShowVersion.self, ShowRun.self], defaultSubcommand: ShowVersion.self)
@@ -196,6 +197,7 @@ func renderChanges(_ changes: [Change]) {
 
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "status",
         abstract: "Compare a directory with a dataset's latest version, or this store with a remote.",
         discussion: """
             Reads only files whose size, times or inode changed since the last add or status. With             --remote, NAME is a remote (default: origin) and the refs that are here only, there only,             or different are listed; nothing is transferred but the refs. Exit codes: 0 ok; 1 changes             found with --exit-code, or the remote could not be reached; 2 unknown dataset, path or remote.
@@ -250,6 +252,7 @@ struct Status: ParsableCommand {
 
 struct Diff: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "diff",
         abstract: "File-level differences between two versions (mlv diff A B), or between two runs (mlv diff run A B).",
         discussion: "Exit codes: 0 ok; 2 unknown ref or run; 4 a damaged run, environment or code snapshot; 5 an ambiguous prefix.",
         subcommands: [DiffVersions.self, DiffRun.self], defaultSubcommand: DiffVersions.self)

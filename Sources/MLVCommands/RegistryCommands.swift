@@ -71,6 +71,7 @@ struct LogModel: ParsableCommand {
 
 struct Models: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "models",
         abstract: "List every model: latest version, how many versions, who holds which stage.",
         discussion: "Exit codes: 0 ok; 2 no store; 4 a damaged manifest or event.")
     @OptionGroup var store: StoreOptions
@@ -156,6 +157,7 @@ struct RegistryBoard: ParsableCommand {
 
 struct Stage: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "stage",
         abstract: "List and configure the stages models are promoted through.",
         discussion: "Stages are per repository, kept in .mlv/stages. Defaults: staging, production (single holder), archived.",
         subcommands: [StageList.self, StageAdd.self, StageSet.self, StageRemove.self])
@@ -244,6 +246,7 @@ struct StageRemove: ParsableCommand {
 
 struct Approve: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "approve",
         abstract: "Sign off a model version for a stage.",
         discussion: """
             An approval is for one version and one stage; it is used up by the promotion it \
@@ -265,7 +268,7 @@ struct Approve: ParsableCommand {
 }
 
 struct Promote: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Move a version into a stage.", subcommands: [PromoteModel.self])
+    static let configuration = CommandConfiguration(commandName: "promote", abstract: "Move a version into a stage.", subcommands: [PromoteModel.self])
 }
 
 struct PromoteModel: ParsableCommand {
@@ -299,6 +302,7 @@ struct PromoteModel: ParsableCommand {
 
 struct Alias: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "alias",
         abstract: "Set or remove a free-form name on a model version (latest is automatic).",
         subcommands: [AliasSet.self, AliasRemove.self])
 }
@@ -339,6 +343,7 @@ struct AliasRemove: ParsableCommand {
 
 struct Audit: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "audit",
         abstract: "Walk a model's registry history: who moved what, when, why, with whose approval.",
         discussion: """
             Events are hash-chained per model: each names the previous one's id. Taints and \

@@ -98,6 +98,7 @@ struct RemoteRemove: ParsableCommand {
 
 struct Push: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "push",
         abstract: "Send versions, registries and the objects they need to a remote.",
         discussion: """
             Only objects the remote lacks travel, in packs of at most 64 MiB; refs are written last, \
@@ -135,6 +136,7 @@ struct Push: ParsableCommand {
 
 struct Fetch: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "fetch",
         abstract: "Read a remote's refs, registry events and small objects; file contents stay there until needed.",
         discussion: """
             Local refs do not change (see 'mlv pull'). What the remote's refs were is kept under \
@@ -170,6 +172,7 @@ struct Fetch: ParsableCommand {
 
 struct Pull: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "pull",
         abstract: "Fetch, download what the remote's refs need, and make its versions local.",
         discussion: """
             A version number both sides made differently offline goes to the remote's version; yours \
@@ -218,6 +221,7 @@ func renderPull(_ r: PullResult, remote: String, json: Bool) {
 
 struct Clone: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "clone",
         abstract: "Make a new store from a remote: init, add it as origin, pull everything.",
         discussion: """
             The new store takes the remote's chunk sizes. With --lazy, file contents stay on the remote \

@@ -21,6 +21,7 @@ struct RunOptions: ParsableArguments {
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract: "Run a command and record it as a run: code, inputs, params, terminal log, environment, metrics, outputs.",
         discussion: """
             The command's stdout and stderr pass through unchanged while a timestamped log is \
@@ -118,6 +119,7 @@ func formatNumber(_ v: Double) -> String {
 
 struct Rerun: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "rerun",
         abstract: "Run a recorded run again: the same code snapshot, inputs, params, command and outputs, in a fresh work directory.",
         discussion: """
             The run's code snapshot is checked out into --workdir (or a new temporary directory) \

@@ -66,6 +66,7 @@ func usage<T>(_ body: () throws -> T) throws -> T {
 
 struct Runs: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "runs",
         abstract: "List runs (recorded, running, abandoned); filter and sort them, or list what was tried on some data.",
         discussion: """
             Fields for --where and --sort: params.NAME, metrics.NAME, meta.KEY, id, name, status, \
@@ -302,6 +303,7 @@ func show(_ d: RunDetails, json: Bool) throws {
 
 struct Logs: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "logs",
         abstract: "Print a run's terminal log: each line with its time and stream (out or err).",
         discussion: "The log is streamed, never held whole in memory. --follow on a running run prints new lines as they are written until the run ends, then the rest of its stored log. --json prints one JSON array of {time, stream, text} (streamed too; a line without the time and stream prefix has only text). Exit codes: 0 ok; 2 unknown run or no log recorded; 4 the log blob is missing or damaged; 5 an ambiguous prefix.")
     @Argument(help: ArgumentHelp("The run: id, unique prefix, or name.", valueName: "run")) var runRef: String
@@ -365,6 +367,7 @@ final class LogJSONWriter {
 
 struct Metrics: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "metrics",
         abstract: "Show a run's metric series: a sparkline with min, max and last per metric, then a table by step.",
         discussion: "On a run that is still going, the points mlv run has taken from its metrics file so far (brought up to date about once a second). Exit codes: 0 ok; 2 unknown run or metric; 4 the series blob is missing or damaged; 5 an ambiguous prefix.")
     @Argument(help: ArgumentHelp("The run: id, unique prefix, or name.", valueName: "run")) var runRef: String
@@ -544,6 +547,7 @@ func showRunDiff(_ d: RunDiff, json: Bool) throws {
 
 struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "compare",
         abstract: "Put two model versions side by side: metrics, params, training and eval data, environment, stages.",
         discussion: """
             A model's run is the one its manifest names. The eval set is the run's inputs with role \

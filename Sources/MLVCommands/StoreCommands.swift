@@ -6,6 +6,7 @@ import MLVStore
 
 struct Checkout: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "checkout",
         abstract: "Write the files of a version into a directory, verified.",
         discussion: """
             Every file is written to a staging directory and checked against its SHA-256 before the \
@@ -38,6 +39,7 @@ struct Checkout: ParsableCommand {
 
 struct Hash: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "hash",
         abstract: "Print a file's blob id (the same hex sha256sum prints).",
         discussion: "Needs no store. Exit codes: 0 ok; 2 no such file; 5 unreadable.")
     @Argument(help: "Files to hash.") var files: [String]
@@ -61,6 +63,7 @@ struct Hash: ParsableCommand {
 
 struct Chunks: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "chunks",
         abstract: "Plumbing: print how FastCDC cuts a file: offset, length, chunk id.",
         discussion: "Uses the store's chunk sizes when run inside one, else the defaults, unless given. Exit codes: 0 ok; 2 no such file; 5 bad sizes.")
     @Argument(help: "File to chunk.") var file: String
@@ -95,6 +98,7 @@ struct Chunks: ParsableCommand {
 
 struct Fsck: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "fsck",
         abstract: "Verify every ref, manifest, tree and blob; name anything damaged.",
         discussion: """
             A pack index that fails its checks stops the store from opening. --repair copies every \
@@ -194,6 +198,7 @@ struct GC: ParsableCommand {
 
 struct Config: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "config",
         abstract: "Show or set the store's configuration.",
         discussion: "Settable: identity (who you are in manifests; MLV_IDENTITY overrides it). Exit codes: 0 ok; 5 unknown key.")
     @Argument(help: "A key to set: identity.") var key: String?
@@ -218,6 +223,7 @@ struct Config: ParsableCommand {
 
 struct Unlock: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "unlock",
         abstract: "Remove lock files left behind by mlv processes that were killed.",
         discussion: """
             A ref or the stage configuration is changed under a lock file that names its owner's \
