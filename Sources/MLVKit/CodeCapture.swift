@@ -32,6 +32,23 @@ enum Git {
         return r.stdout
     }
 
+    /// False when git could not find a work tree from `directory`: no `.git` (a directory,
+    /// or the file a linked work tree or submodule has) in it or any directory above, and
+    /// no `GIT_DIR` or `GIT_WORK_TREE` to point git elsewhere. Git discovers a repository
+    /// only that way, so outside one `mlv run` starts no git process (two failing
+    /// `rev-parse`s cost a few milliseconds of every run). True means "ask git".
+    static func mayBeInWorkTree(_ directory: String) -> Bool {
+        let env = Subprocess.currentEnvironment()
+        if env["GIT_DIR"] != nil || env["GIT_WORK_TREE"] != nil { return true }
+        var dir = (try? FS.realPath(directory)) ?? FS.absolute(directory)
+        while true {
+            // An lstat that fails for another reason than "not there" leaves it to git.
+            do { if try FS.lstat(dir == "/" ? "/.git" : dir + "/.git") != nil { return true } } catch { return true }
+            guard dir != "/", let slash = dir.lastIndex(of: "/") else { return false }
+            dir = slash == dir.startIndex ? "/" : String(dir[..<slash])
+        }
+    }
+
     /// The state of the work tree containing `directory`, with its file list and (when
     /// dirty) its diff against HEAD; nil when it is not in a work tree.
     ///
@@ -42,6 +59,7 @@ enum Git {
     /// files inside `store` (the `.mlv` directory, when it is in the work tree and not
     /// ignored) do not count.
     static func capture(in directory: String, store: String) -> (state: GitState, files: [String], diff: [UInt8]?)? {
+        guard mayBeInWorkTree(directory) else { return nil }
         var top = "", commit: String?, branch: String?
         if let out = run(["rev-parse", "--show-toplevel", "HEAD", "--symbolic-full-name", "HEAD"], in: directory) {
             let lines = String(decoding: out, as: UTF8.self).split(separator: "\n").map(String.init)

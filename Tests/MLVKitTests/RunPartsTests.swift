@@ -366,3 +366,23 @@ import Glibc
         #expect(repo.fsck(full: true).isClean)
     }
 }
+
+@Suite struct GitDiscoveryTests {
+    /// `mlv run` asks git only where git could find a work tree: a `.git` directory or
+    /// file (a linked work tree's) in the directory or above it.
+    @Test func aGitEntryInTheDirectoryOrAboveMeansAskGit() throws {
+        let t = try TemporaryDirectory()
+        let deep = t.path + "/a/b/c"
+        try FS.makeDirectories(deep)
+        // Outside any work tree (checked by asking git itself, so the test holds wherever
+        // the temporary directory is).
+        let gitFinds = Git.run(["rev-parse", "--show-toplevel"], in: deep) != nil
+        #expect(Git.mayBeInWorkTree(deep) == gitFinds)
+        try FS.makeDirectories(t.path + "/a/.git")
+        #expect(Git.mayBeInWorkTree(deep))
+        #expect(Git.mayBeInWorkTree(t.path + "/a"))
+        try FS.removeTree(t.path + "/a/.git")
+        try Scenario.write(.text("gitdir: /elsewhere\n"), at: t.path + "/a/b/.git")
+        #expect(Git.mayBeInWorkTree(deep))
+    }
+}
