@@ -7,8 +7,10 @@ import Glibc
 
 /// Stores a file that another part of mlv is still appending to (a run's terminal log)
 /// as one blob, while it grows: a background queue cuts the chunks whose end is certain
-/// (at least the chunker's maximum size of data after their start is in the file),
-/// hashes, compresses and stores them; `finish` cuts and stores the rest.
+/// (a cut point was found before the end of what is in the file, or the chunker's maximum
+/// size is there), hashes, compresses and stores them; `finish` cuts and stores the rest.
+/// The whole blob's hash takes each byte as it is read. Looking every 10 ms keeps what is
+/// left for `finish`, after the command has ended, to a few milliseconds of output.
 ///
 /// FastCDC cut points depend only on the bytes from a chunk's start, so the chunks (and
 /// the blob id) are exactly those of storing the finished file at once. Memory stays at
@@ -29,6 +31,7 @@ final class GrowingBlob: @unchecked Sendable {
     private var buffer = [UInt8](repeating: 0, count: 1 << 20)
     // Touched only on `queue` (and by `finish` after the loop has ended).
     private var offset = 0
+    private var fd: Int32 = -1
     private var pending: [UInt8] = []
     private var whole = SHA256()
     private var chunks: [(id: ObjectID, length: Int)] = []
@@ -45,7 +48,7 @@ final class GrowingBlob: @unchecked Sendable {
     }
 
     /// Starts storing in the background, looking for new data every `intervalMilliseconds`.
-    func start(intervalMilliseconds: Int = 100) {
+    func start(intervalMilliseconds: Int = 10) {
         queue.async(group: group) { [self] in
             while true {
                 do { try advance(final: false) } catch { failure = error; return }
@@ -58,7 +61,13 @@ final class GrowingBlob: @unchecked Sendable {
     func cancel() {
         wake.signal()
         group.wait()
+        closeFile()
         try? compressor.finish()
+    }
+
+    private func closeFile() {
+        if fd >= 0 { FS.close(fd) }
+        fd = -1
     }
 
     /// Stores what remains (the file must be complete) and returns the blob id.
@@ -66,6 +75,7 @@ final class GrowingBlob: @unchecked Sendable {
     func finish() throws -> ObjectID {
         wake.signal()
         group.wait()
+        defer { closeFile() }
         if let failure {
             try? compressor.finish()
             throw failure
@@ -88,12 +98,12 @@ final class GrowingBlob: @unchecked Sendable {
     /// Reads what was appended and stores every chunk whose end is certain (every chunk,
     /// when `final`).
     private func advance(final: Bool) throws {
-        let fd = try wrap { try FS.open(path, O_RDONLY | O_CLOEXEC) }
-        defer { FS.close(fd) }
+        if fd < 0 { fd = try wrap { try FS.open(path, O_RDONLY | O_CLOEXEC) } }
         while true {
             let n = try buffer.withUnsafeMutableBytes { b in try wrap { try FS.pread(fd, into: b, at: offset, path: path) } }
             if n <= 0 { break }
             offset += n
+            buffer.withUnsafeBytes { whole.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
             pending.append(contentsOf: buffer[0..<n])
             try cut(final: false)
             if n < buffer.count { break }
@@ -105,10 +115,14 @@ final class GrowingBlob: @unchecked Sendable {
         let maxChunk = chunker.parameters.max
         var start = 0
         try pending.withUnsafeBytes { data in
-            while start < data.count && (final || data.count - start >= maxChunk) {
+            while start < data.count {
+                let available = data.count - start
                 let length = chunker.cut(UnsafeRawBufferPointer(rebasing: data[start...]))
+                // A cut before the end of the data is where it will stay however much more
+                // comes (each cut point depends only on the bytes before it); one at the end
+                // is certain only at the maximum size.
+                if !final && length == available && available < maxChunk { break }
                 let piece = UnsafeRawBufferPointer(rebasing: data[start..<(start + length)])
-                whole.update(piece)
                 let id = SHA256.hash(piece)
                 try compressor.put(id, piece)
                 chunks.append((id, length))

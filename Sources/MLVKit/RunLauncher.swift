@@ -233,12 +233,24 @@ public final class RunLauncher: @unchecked Sendable {
             guard request.terminal, PseudoTerminal.isTerminal(fd) else { return nil }
             return try? PseudoTerminal(size: PseudoTerminal.windowSize(of: fd))
         }
+        // A stream going to a regular file here (`mlv run ... > out.txt`) is not relayed:
+        // the command writes into that file itself, exactly as it would without mlv, and
+        // the file is followed to log what the command adds. A file that both streams
+        // share keeps the relay, so the log still tells out from err.
+        let followers = [passOut, passErr].enumerated().map { i, fd -> FileFollower? in
+            terminals[i] == nil ? FileFollower(fd, notSharedWith: i == 0 ? passErr : passOut) : nil
+        }
+        defer { for f in followers { f?.close() } }
+        func output(_ i: Int) -> Subprocess.Output {
+            if let t = terminals[i] { return .descriptor(t.child) }
+            if let f = followers[i] { return .descriptor(f.target) }
+            return .pipe
+        }
         let forwarder = try wrap { try SignalForwarder(signals: [SIGINT, SIGTERM] + (terminals.contains { $0 != nil } ? [SIGWINCH] : [])) }
         defer { forwarder.uninstall() }
         do {
             let child = try Subprocess(arguments: request.command, environment: env, directory: cwd,
-                                       stdout: terminals[0].map { .descriptor($0.child) } ?? .pipe,
-                                       stderr: terminals[1].map { .descriptor($0.child) } ?? .pipe)
+                                       stdout: output(0), stderr: output(1))
             // Reaped on every way out, after the pipes below are closed (defers run last
             // first): a failure while relaying waits for the command to end (it sees EPIPE
             // once it writes) instead of leaving a zombie in this process.
@@ -246,7 +258,13 @@ public final class RunLauncher: @unchecked Sendable {
             for t in terminals { t?.closeChild() }
             let sampler = FS.isDirectory("/proc/self") ? SystemSampler(root: child.pid) : nil
             let outFD = terminals[0]?.master ?? child.stdoutPipe, errFD = terminals[1]?.master ?? child.stderrPipe
-            var open: [Int32] = [outFD, errFD]
+            var open: [Int32] = [outFD, errFD].filter { $0 >= 0 }
+            let following = followers.contains { $0 != nil }
+            let wakeups = followers.compactMap { $0?.wakeDescriptor }
+            // A followed file has no end of file to wake the loop when the command ends;
+            // its pidfd does.
+            let exitFD = following ? child.exitDescriptor() : nil
+            defer { if let exitFD { Glibc.close(exitFD) } }
             var pipeCapacityRaised = terminals.allSatisfy { $0 == nil }
             for fd in open where terminals.allSatisfy({ $0?.master != fd }) {
                 if !Pipes.setCapacity(fd, 1 << 20) { pipeCapacityRaised = false }
@@ -279,7 +297,9 @@ public final class RunLauncher: @unchecked Sendable {
             var nextSample = monotonicMilliseconds() + sampleEvery
             var nextMetrics = monotonicMilliseconds() + 1000
             var exitedAt: Int?
-            while !open.isEmpty {
+            // Followed files: the command has written everything once it has ended, so one
+            // read to the end after that takes the rest.
+            while !open.isEmpty || (following && exitedAt == nil) {
                 var relayed = 0
                 let now = monotonicMilliseconds()
                 if let exitedAt, now - exitedAt > 200 {
@@ -287,12 +307,17 @@ public final class RunLauncher: @unchecked Sendable {
                     // stop waiting for them, as a shell would.
                     break
                 }
-                let wait = Int32(max(0, min(nextSample, nextMetrics, exitedAt.map { $0 + 200 } ?? Int.max) - now))
-                for fd in Pipes.waitReadable(open + [forwarder.readEnd], timeoutMilliseconds: min(wait, 1000)) {
+                var wait = Int32(max(0, min(nextSample, nextMetrics, exitedAt.map { $0 + 200 } ?? Int.max) - now))
+                // Without an inotify watch or a pidfd, a followed file is looked at, and the
+                // command's end checked, every 10 ms.
+                if following && (exitFD == nil || wakeups.count < followers.compactMap({ $0 }).count) { wait = min(wait, 10) }
+                let watched = open + (exitedAt == nil ? wakeups + (exitFD.map { [$0] } ?? []) : [])
+                for fd in Pipes.waitReadable(watched + [forwarder.readEnd], timeoutMilliseconds: min(wait, 1000)) {
                     if fd == forwarder.readEnd {
                         takeSignals()
                         continue
                     }
+                    if wakeups.contains(fd) || fd == exitFD { continue }
                     // A pseudo-terminal's master reports the end as EIO rather than 0.
                     let n = buffer.withUnsafeMutableBytes { Pipes.read(fd, into: $0) }
                     if n <= 0 {
@@ -305,6 +330,18 @@ public final class RunLauncher: @unchecked Sendable {
                         let data = UnsafeRawBufferPointer(rebasing: raw[0..<n])
                         if passOK[isOut ? 0 : 1] { passOK[isOut ? 0 : 1] = Pipes.writeAll(isOut ? passOut : passErr, data) }
                         try log.write(isOut ? .out : .err, data)
+                    }
+                }
+                if exitedAt == nil, following, child.poll() != nil { exitedAt = monotonicMilliseconds() }
+                for (i, follower) in followers.enumerated() {
+                    guard let follower else { continue }
+                    follower.drainWakeups()
+                    while true {
+                        let n = buffer.withUnsafeMutableBytes { follower.read(into: $0) }
+                        guard n > 0 else { break }
+                        relayed += n
+                        try buffer.withUnsafeBytes { try log.write(i == 0 ? .out : .err, UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                        if n < buffer.count { break }
                     }
                 }
                 let after = monotonicMilliseconds()
@@ -394,18 +431,21 @@ struct RunFiles {
 
 extension Repository {
     /// Recorded runs with this fingerprint and command, oldest first. Each run's
-    /// fingerprint is kept in a derived cache (`cache/run-fingerprints`: manifest id,
-    /// fingerprint, XXH3 of the command), so only matching manifests are read.
+    /// fingerprint is kept in a derived cache (`cache/run-fingerprints`: run id, manifest
+    /// id, fingerprint, XXH3 of the command, one run per line). Run refs are create-only,
+    /// so a run already in the cache costs no read at all: only new runs, and the ones
+    /// that match (whose ref is read again to confirm the cached manifest id), are read.
     /// - Throws: store errors; a damaged run record.
     func runs(fingerprint: ObjectID, command: [String]) throws -> [RunRecord] {
+        typealias Entry = (id: ObjectID, fingerprint: ObjectID, command: UInt64)
         let cacheFile = cachePath + "/run-fingerprints"
-        var cache: [ObjectID: (fingerprint: ObjectID, command: UInt64)] = [:]
+        var cache: [String: Entry] = [:]
         for line in (try? FS.readFileIfExists(cacheFile))??.split(separator: 10) ?? [] {
             let parts = line.split(separator: 32)
-            guard parts.count == 3, let id = ObjectID(hex: String(decoding: parts[0], as: UTF8.self)),
-                  let fp = ObjectID(hex: String(decoding: parts[1], as: UTF8.self)),
-                  let c = UInt64(String(decoding: parts[2], as: UTF8.self), radix: 16) else { continue }
-            cache[id] = (fp, c)
+            guard parts.count == 4, let id = ObjectID(hex: String(decoding: parts[1], as: UTF8.self)),
+                  let fp = ObjectID(hex: String(decoding: parts[2], as: UTF8.self)),
+                  let c = UInt64(String(decoding: parts[3], as: UTF8.self), radix: 16) else { continue }
+            cache[String(decoding: parts[0], as: UTF8.self)] = (id, fp, c)
         }
         func commandKey(_ command: [String]) -> UInt64 {
             XXHash.xxh3_64(JSON.array(command.map { .string($0) }).canonicalBytes())
@@ -413,26 +453,32 @@ extension Repository {
         let wanted = commandKey(command)
         var changed = false
         var found: [RunRecord] = []
-        var live: [ObjectID: (fingerprint: ObjectID, command: UInt64)] = [:]
+        var live: [String: Entry] = [:]
         for run in try wrap({ try refs.runIDs() }) {
-            guard let id = try wrap({ try refs.run(run) }) else { continue }
-            var entry = cache[id]
+            var entry = cache[run]
             var manifest: RunManifest?
+            if let cached = entry, cached.fingerprint == fingerprint && cached.command == wanted {
+                // A match is confirmed against the ref itself before it is reported.
+                if try wrap({ try refs.run(run) }) != cached.id { entry = nil }
+            }
             if entry == nil {
+                guard let id = try wrap({ try refs.run(run) }) else { continue }
                 let m = try runManifest(id)
-                entry = (m.fingerprint, commandKey(m.command))
+                entry = (id, m.fingerprint, commandKey(m.command))
                 manifest = m
                 changed = true
             }
-            live[id] = entry!
+            live[run] = entry!
             if entry!.fingerprint == fingerprint && entry!.command == wanted {
-                let m = try manifest ?? runManifest(id)
-                if m.command == command { found.append(RunRecord(run: run, id: id, manifest: m)) }
+                let m = try manifest ?? runManifest(entry!.id)
+                if m.command == command { found.append(RunRecord(run: run, id: entry!.id, manifest: m)) }
             }
         }
         if changed || live.count != cache.count {
             var text = ""
-            for (id, e) in live { text += "\(id.hex) \(e.fingerprint.hex) \(String(e.command, radix: 16))\n" }
+            for (run, e) in live.sorted(by: { $0.key < $1.key }) {
+                text += "\(run) \(e.id.hex) \(e.fingerprint.hex) \(String(e.command, radix: 16))\n"
+            }
             try? FS.atomicWrite(cacheFile, Array(text.utf8), durable: false)
         }
         return found.sorted { ($0.manifest.started, $0.run) < ($1.manifest.started, $1.run) }
