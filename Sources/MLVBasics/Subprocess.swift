@@ -136,15 +136,6 @@ public final class Subprocess: @unchecked Sendable {
         stderrPipe = errRead
     }
 
-    /// A descriptor that `poll(2)` reports readable once the child has ended, to wait for
-    /// its end beside other descriptors (`pidfd_open`, Linux 5.3 and glibc 2.36); nil where
-    /// that is unavailable, or once the child was reaped. The caller closes it.
-    public func exitDescriptor() -> Int32? {
-        guard reaped == nil, let pidfdOpen = pidfdOpenFunction else { return nil }
-        let fd = pidfdOpen(pid, 0)
-        return fd >= 0 ? fd : nil
-    }
-
     /// Sends `signal` to the child (nothing once it has been reaped).
     public func send(_ signal: Int32) {
         if reaped == nil { _ = kill(pid, signal) }
@@ -261,12 +252,6 @@ public enum Pipes {
         return true
     }
 }
-
-/// `pidfd_open(2)`, looked up at run time (glibc 2.36 and later).
-private let pidfdOpenFunction: (@convention(c) (pid_t, UInt32) -> Int32)? = {
-    guard let symbol = dlsym(nil, "pidfd_open") else { return nil }
-    return unsafeBitCast(symbol, to: (@convention(c) (pid_t, UInt32) -> Int32).self)
-}()
 
 /// `pipe2(2)`, looked up at run time (it is declared only under _GNU_SOURCE).
 private let pipe2Function: (@convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32)? = {

@@ -88,7 +88,7 @@ final class GrowingBlob: @unchecked Sendable {
         storedRaw = compressor.storedRaw
         let blob = whole.finalizeAndReset()
         if chunks.isEmpty {
-            try [UInt8]().withUnsafeBytes { empty in try wrap { try writer.put(blob, kind: .chunk, bytes: empty, compression: .never) } }
+            _ = try [UInt8]().withUnsafeBytes { empty in try wrap { try writer.put(blob, kind: .chunk, bytes: empty, compression: .never) } }
         } else if chunks.count > 1 {
             try wrap { try writer.put(blob, kind: .chunkList, bytes: ChunkList.encode(chunks), compression: .never) }
         }

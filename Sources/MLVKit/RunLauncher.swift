@@ -233,24 +233,12 @@ public final class RunLauncher: @unchecked Sendable {
             guard request.terminal, PseudoTerminal.isTerminal(fd) else { return nil }
             return try? PseudoTerminal(size: PseudoTerminal.windowSize(of: fd))
         }
-        // A stream going to a regular file here (`mlv run ... > out.txt`) is not relayed:
-        // the command writes into that file itself, exactly as it would without mlv, and
-        // the file is followed to log what the command adds. A file that both streams
-        // share keeps the relay, so the log still tells out from err.
-        let followers = [passOut, passErr].enumerated().map { i, fd -> FileFollower? in
-            terminals[i] == nil ? FileFollower(fd, notSharedWith: i == 0 ? passErr : passOut) : nil
-        }
-        defer { for f in followers { f?.close() } }
-        func output(_ i: Int) -> Subprocess.Output {
-            if let t = terminals[i] { return .descriptor(t.child) }
-            if let f = followers[i] { return .descriptor(f.target) }
-            return .pipe
-        }
         let forwarder = try wrap { try SignalForwarder(signals: [SIGINT, SIGTERM] + (terminals.contains { $0 != nil } ? [SIGWINCH] : [])) }
         defer { forwarder.uninstall() }
         do {
             let child = try Subprocess(arguments: request.command, environment: env, directory: cwd,
-                                       stdout: output(0), stderr: output(1))
+                                       stdout: terminals[0].map { .descriptor($0.child) } ?? .pipe,
+                                       stderr: terminals[1].map { .descriptor($0.child) } ?? .pipe)
             // Reaped on every way out, after the pipes below are closed (defers run last
             // first): a failure while relaying waits for the command to end (it sees EPIPE
             // once it writes) instead of leaving a zombie in this process.
@@ -258,13 +246,7 @@ public final class RunLauncher: @unchecked Sendable {
             for t in terminals { t?.closeChild() }
             let sampler = FS.isDirectory("/proc/self") ? SystemSampler(root: child.pid) : nil
             let outFD = terminals[0]?.master ?? child.stdoutPipe, errFD = terminals[1]?.master ?? child.stderrPipe
-            var open: [Int32] = [outFD, errFD].filter { $0 >= 0 }
-            let following = followers.contains { $0 != nil }
-            let wakeups = followers.compactMap { $0?.wakeDescriptor }
-            // A followed file has no end of file to wake the loop when the command ends;
-            // its pidfd does.
-            let exitFD = following ? child.exitDescriptor() : nil
-            defer { if let exitFD { Glibc.close(exitFD) } }
+            var open: [Int32] = [outFD, errFD]
             var pipeCapacityRaised = terminals.allSatisfy { $0 == nil }
             for fd in open where terminals.allSatisfy({ $0?.master != fd }) {
                 if !Pipes.setCapacity(fd, 1 << 20) { pipeCapacityRaised = false }
@@ -297,9 +279,7 @@ public final class RunLauncher: @unchecked Sendable {
             var nextSample = monotonicMilliseconds() + sampleEvery
             var nextMetrics = monotonicMilliseconds() + 1000
             var exitedAt: Int?
-            // Followed files: the command has written everything once it has ended, so one
-            // read to the end after that takes the rest.
-            while !open.isEmpty || (following && exitedAt == nil) {
+            while !open.isEmpty {
                 var relayed = 0
                 let now = monotonicMilliseconds()
                 if let exitedAt, now - exitedAt > 200 {
@@ -307,17 +287,12 @@ public final class RunLauncher: @unchecked Sendable {
                     // stop waiting for them, as a shell would.
                     break
                 }
-                var wait = Int32(max(0, min(nextSample, nextMetrics, exitedAt.map { $0 + 200 } ?? Int.max) - now))
-                // Without an inotify watch or a pidfd, a followed file is looked at, and the
-                // command's end checked, every 10 ms.
-                if following && (exitFD == nil || wakeups.count < followers.compactMap({ $0 }).count) { wait = min(wait, 10) }
-                let watched = open + (exitedAt == nil ? wakeups + (exitFD.map { [$0] } ?? []) : [])
-                for fd in Pipes.waitReadable(watched + [forwarder.readEnd], timeoutMilliseconds: min(wait, 1000)) {
+                let wait = Int32(max(0, min(nextSample, nextMetrics, exitedAt.map { $0 + 200 } ?? Int.max) - now))
+                for fd in Pipes.waitReadable(open + [forwarder.readEnd], timeoutMilliseconds: min(wait, 1000)) {
                     if fd == forwarder.readEnd {
                         takeSignals()
                         continue
                     }
-                    if wakeups.contains(fd) || fd == exitFD { continue }
                     // A pseudo-terminal's master reports the end as EIO rather than 0.
                     let n = buffer.withUnsafeMutableBytes { Pipes.read(fd, into: $0) }
                     if n <= 0 {
@@ -330,18 +305,6 @@ public final class RunLauncher: @unchecked Sendable {
                         let data = UnsafeRawBufferPointer(rebasing: raw[0..<n])
                         if passOK[isOut ? 0 : 1] { passOK[isOut ? 0 : 1] = Pipes.writeAll(isOut ? passOut : passErr, data) }
                         try log.write(isOut ? .out : .err, data)
-                    }
-                }
-                if exitedAt == nil, following, child.poll() != nil { exitedAt = monotonicMilliseconds() }
-                for (i, follower) in followers.enumerated() {
-                    guard let follower else { continue }
-                    follower.drainWakeups()
-                    while true {
-                        let n = buffer.withUnsafeMutableBytes { follower.read(into: $0) }
-                        guard n > 0 else { break }
-                        relayed += n
-                        try buffer.withUnsafeBytes { try log.write(i == 0 ? .out : .err, UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-                        if n < buffer.count { break }
                     }
                 }
                 let after = monotonicMilliseconds()

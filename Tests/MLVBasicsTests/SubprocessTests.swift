@@ -14,22 +14,6 @@ import Glibc
         #expect(r.termination.shellStatus == 7)
     }
 
-    /// The exit descriptor turns readable when the child ends, not before; none once the
-    /// child was reaped.
-    @Test func theExitDescriptorWakesWhenTheChildEnds() throws {
-        let child = try Subprocess(arguments: ["sleep", "30"], stdinNull: true, stdout: .discard, stderr: .discard)
-        guard let fd = child.exitDescriptor() else {
-            // No pidfd_open here (glibc before 2.36 or Linux before 5.3): callers poll instead.
-            child.send(SIGTERM); _ = child.wait(); return
-        }
-        defer { Glibc.close(fd) }
-        #expect(Pipes.waitReadable([fd], timeoutMilliseconds: 50).isEmpty, "still running")
-        child.send(SIGTERM)
-        #expect(Pipes.waitReadable([fd], timeoutMilliseconds: 10_000) == [fd])
-        #expect(child.wait() == .signaled(SIGTERM))
-        #expect(child.exitDescriptor() == nil)
-    }
-
     @Test func aSignalIsReportedAsSuch() throws {
         let r = try Subprocess.capture(["sh", "-c", "kill -TERM $$"])
         #expect(r.termination == .signaled(SIGTERM))
