@@ -84,13 +84,12 @@ struct Run: ParsableCommand {
 /// Says what earlier identical runs there are, runs (unless skipped), and reports.
 /// - Returns: the status mlv exits with.
 func launchAndReport(_ launcher: RunLauncher, skipExisting: Bool) throws -> Int32 {
-    // The newest three, and how many more: a command rerun often would otherwise fill
+    // The newest three, and how many in all: a command rerun often would otherwise fill
     // the terminal before it starts.
-    let shown = launcher.previous.suffix(3)
-    if launcher.previous.count > shown.count {
-        printError("\(launcher.previous.count) identical runs exist (same code, inputs, params and command); the newest \(shown.count):")
+    if launcher.previousCount > launcher.previous.count {
+        printError("\(launcher.previousCount) identical runs exist (same code, inputs, params and command); the newest \(launcher.previous.count):")
     }
-    for p in shown {
+    for p in launcher.previous {
         let m = p.manifest
         let metrics = m.metrics.sorted { $0.key < $1.key }.prefix(4).map { "\($0.key)=\(formatNumber($0.value))" }.joined(separator: " ")
         printError("an identical run exists (same code, inputs, params and command): \(p.run) \(m.name) \(describeStatus(m))"

@@ -97,10 +97,12 @@ public final class RunLauncher: @unchecked Sendable {
     public let outputs: [RunOutputSpec]
     public let code: RunCode?
     public let fingerprint: ObjectID
-    /// Recorded runs with the same fingerprint (same code snapshot, inputs and params) and
-    /// the same command, oldest first. (Without a code snapshot the fingerprint alone would
-    /// call any two parameterless commands identical.)
+    /// The newest three recorded runs with the same fingerprint (same code snapshot, inputs
+    /// and params) and the same command, oldest first. (Without a code snapshot the
+    /// fingerprint alone would call any two parameterless commands identical.)
     public let previous: [RunRecord]
+    /// How many such runs there are in all.
+    public let previousCount: Int
     let cwdInSnapshot: String?
     private let saveCodeCache: () -> Void
     let activeDirectory: String
@@ -149,7 +151,7 @@ public final class RunLauncher: @unchecked Sendable {
             }
         }
         fingerprint = RunManifest.fingerprint(code: code?.snapshot, inputs: inputs, params: request.params)
-        previous = try repository.runs(fingerprint: fingerprint, command: request.command)
+        (previousCount, previous) = try repository.runs(fingerprint: fingerprint, command: request.command, limit: 3)
     }
 
     /// `train` for `python train.py`, `sh` for `sh -c ...`: the first script argument's
@@ -393,58 +395,75 @@ struct RunFiles {
 }
 
 extension Repository {
-    /// Recorded runs with this fingerprint and command, oldest first. Each run's
-    /// fingerprint is kept in a derived cache (`cache/run-fingerprints`: run id, manifest
-    /// id, fingerprint, XXH3 of the command, one run per line). Run refs are create-only,
-    /// so a run already in the cache costs no read at all: only new runs, and the ones
-    /// that match (whose ref is read again to confirm the cached manifest id), are read.
+    /// Recorded runs with this fingerprint and command: how many, and the newest `limit`
+    /// of them, oldest first. Each run's fingerprint is kept in a derived cache
+    /// (`cache/run-fingerprints`: run id, manifest id, fingerprint, XXH3 of the command,
+    /// start time; one run per line). Run refs are create-only, so a run already in the
+    /// cache costs no read at all: only new runs are read, and the newest matches, whose
+    /// ref is read again to confirm the cached manifest id and whose command is compared
+    /// in full, before they are returned. Older matches are counted from the cache alone.
     /// - Throws: store errors; a damaged run record.
-    func runs(fingerprint: ObjectID, command: [String]) throws -> [RunRecord] {
-        typealias Entry = (id: ObjectID, fingerprint: ObjectID, command: UInt64)
+    func runs(fingerprint: ObjectID, command: [String], limit: Int) throws -> (count: Int, newest: [RunRecord]) {
+        typealias Entry = (id: ObjectID, fingerprint: ObjectID, command: UInt64, started: String)
         let cacheFile = cachePath + "/run-fingerprints"
         var cache: [String: Entry] = [:]
         for line in (try? FS.readFileIfExists(cacheFile))??.split(separator: 10) ?? [] {
             let parts = line.split(separator: 32)
-            guard parts.count == 4, let id = ObjectID(hex: String(decoding: parts[1], as: UTF8.self)),
+            guard parts.count == 5, let id = ObjectID(hex: String(decoding: parts[1], as: UTF8.self)),
                   let fp = ObjectID(hex: String(decoding: parts[2], as: UTF8.self)),
                   let c = UInt64(String(decoding: parts[3], as: UTF8.self), radix: 16) else { continue }
-            cache[String(decoding: parts[0], as: UTF8.self)] = (id, fp, c)
+            cache[String(decoding: parts[0], as: UTF8.self)] = (id, fp, c, String(decoding: parts[4], as: UTF8.self))
         }
         func commandKey(_ command: [String]) -> UInt64 {
             XXHash.xxh3_64(JSON.array(command.map { .string($0) }).canonicalBytes())
         }
         let wanted = commandKey(command)
         var changed = false
-        var found: [RunRecord] = []
         var live: [String: Entry] = [:]
+        var read: [String: RunManifest] = [:]
         for run in try wrap({ try refs.runIDs() }) {
-            var entry = cache[run]
-            var manifest: RunManifest?
-            if let cached = entry, cached.fingerprint == fingerprint && cached.command == wanted {
-                // A match is confirmed against the ref itself before it is reported.
-                if try wrap({ try refs.run(run) }) != cached.id { entry = nil }
+            if let entry = cache[run] {
+                live[run] = entry
+                continue
             }
-            if entry == nil {
-                guard let id = try wrap({ try refs.run(run) }) else { continue }
-                let m = try runManifest(id)
-                entry = (id, m.fingerprint, commandKey(m.command))
-                manifest = m
-                changed = true
+            guard let id = try wrap({ try refs.run(run) }) else { continue }
+            let m = try runManifest(id)
+            live[run] = (id, m.fingerprint, commandKey(m.command), m.started)
+            read[run] = m
+            changed = true
+        }
+        var candidates = live.filter { $0.value.fingerprint == fingerprint && $0.value.command == wanted }
+            .sorted { ($0.value.started, $0.key) > ($1.value.started, $1.key) }
+        var count = candidates.count
+        var newest: [RunRecord] = []
+        while newest.count < limit, !candidates.isEmpty {
+            let (run, entry) = candidates.removeFirst()
+            var id = entry.id
+            var m = read[run]
+            if m == nil {
+                // The ref decides: a cache line that disagrees with it is corrected.
+                guard let actual = try wrap({ try refs.run(run) }) else { count -= 1; continue }
+                m = try runManifest(actual)
+                if actual != entry.id {
+                    id = actual
+                    live[run] = (actual, m!.fingerprint, commandKey(m!.command), m!.started)
+                    changed = true
+                }
             }
-            live[run] = entry!
-            if entry!.fingerprint == fingerprint && entry!.command == wanted {
-                let m = try manifest ?? runManifest(entry!.id)
-                if m.command == command { found.append(RunRecord(run: run, id: entry!.id, manifest: m)) }
+            if m!.fingerprint == fingerprint && m!.command == command {
+                newest.append(RunRecord(run: run, id: id, manifest: m!))
+            } else {
+                count -= 1
             }
         }
         if changed || live.count != cache.count {
             var text = ""
             for (run, e) in live.sorted(by: { $0.key < $1.key }) {
-                text += "\(run) \(e.id.hex) \(e.fingerprint.hex) \(String(e.command, radix: 16))\n"
+                text += "\(run) \(e.id.hex) \(e.fingerprint.hex) \(String(e.command, radix: 16)) \(e.started)\n"
             }
             try? FS.atomicWrite(cacheFile, Array(text.utf8), durable: false)
         }
-        return found.sorted { ($0.manifest.started, $0.run) < ($1.manifest.started, $1.run) }
+        return (count, newest.reversed())
     }
 
     /// Parses `[ROLE=]REF[#SPLIT]` run inputs (default role `input`), resolving each.

@@ -59,26 +59,33 @@ import Glibc
             return try RunLauncher(repository: t.repository, request: request)
         }
         var ids: [String] = []
-        for _ in 0..<2 {
+        for _ in 0..<5 {
             let l = try launcher()
             ids.append(try l.run(stdout: null, stderr: null).record.run)
         }
-        #expect(try launcher().previous.map(\.run).sorted() == ids.sorted())
+        // The newest three, oldest first, and the count of all five.
+        func check() throws {
+            let l = try launcher()
+            #expect(l.previous.map(\.run) == Array(ids.suffix(3)))
+            #expect(l.previousCount == 5)
+        }
+        try check()
         #expect(try launcher(["true", "x"]).previous.isEmpty)
+        #expect(try launcher(["true", "x"]).previousCount == 0)
         let cache = t.repository.cachePath + "/run-fingerprints"
         let text = String(decoding: try FS.readFile(cache), as: UTF8.self)
-        #expect(text.split(separator: "\n").count == 2)
-        // Point the first run's cached manifest id elsewhere: the ref decides.
+        #expect(text.split(separator: "\n").count == 5)
+        // Point the newest run's cached manifest id elsewhere: the ref decides.
         let other = ObjectID(digest: [UInt8](repeating: 7, count: 32)).hex
-        let edited = text.split(separator: "\n").enumerated().map { i, line -> String in
+        let edited = text.split(separator: "\n").map { line -> String in
             var parts = line.split(separator: " ").map(String.init)
-            if i == 0 { parts[1] = other }
+            if parts[0] == ids.last! { parts[1] = other }
             return parts.joined(separator: " ")
         }.joined(separator: "\n") + "\n"
         try FS.atomicWrite(cache, Array(edited.utf8), durable: false)
-        #expect(try launcher().previous.map(\.run).sorted() == ids.sorted())
+        try check()
         #expect(!String(decoding: try FS.readFile(cache), as: UTF8.self).contains(other), "the cache was corrected")
         try FS.unlink(cache)
-        #expect(try launcher().previous.map(\.run).sorted() == ids.sorted())
+        try check()
     }
 }
