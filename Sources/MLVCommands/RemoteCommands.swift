@@ -177,7 +177,8 @@ struct Pull: ParsableCommand {
         discussion: """
             A version number both sides made differently offline goes to the remote's version; yours \
             gets the next free number and the change is reported. Registries fast-forward; a registry \
-            changed on both sides is reported as a conflict and never rewritten. With --lazy, file \
+            changed on both sides is reported as a conflict and never rewritten. A model version \
+            (NAME@vN) brings its registry and the versions the registry's events name. With --lazy, file \
             contents stay on the remote until a checkout needs them. Exit codes: 0 ok; 1 the remote \
             could not be reached; 2 unknown remote or ref; 3 conflicts (everything else was applied); \
             4 the remote holds damaged objects (nothing changed); 5 incompatible remote.

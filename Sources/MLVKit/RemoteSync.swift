@@ -318,28 +318,67 @@ extension Repository {
         guard let marker = try RemoteMarker.read(remote) else { return (result, [:], old) }
         try checkCompatible(marker, remote)
         var there = try remoteRefs(remote, tracking: old, jobs: jobs)
+        var namedVersions: (([(String, String, ObjectID)]) -> [RemoteRef: RemoteTracking.Seen])?
         if !selection.isEmpty {
             var specs: [RefSpec] = []
             for text in selection {
                 do { specs.append(try RefSpec.parse(text)) } catch let e as ModelError { throw MLVError.invalidArgument(e.message) }
             }
-            there = there.filter { ref, _ in
+            let all = there
+            // One version brings its artifact's registry head too (as push sends it).
+            there = all.filter { ref, _ in
                 guard let (kind, name) = ref.artifact else { return false }
                 return specs.contains { s in
                     guard s.name == name, s.kind == nil || s.kind == kind else { return false }
                     if case .version(let n) = s.selector, case .version(_, _, let m) = ref { return n == m }
+                    if case .version = s.selector, case .head = ref { return true }
                     if case .version = s.selector { return false }
                     return true
                 }
             }
+            // A registry head alone is not a match: `NAME@v9` that the remote lacks is not found.
+            func isVersion(_ ref: RemoteRef) -> Bool { if case .version = ref { return true } else { return false } }
+            func asksVersion(_ spec: RefSpec) -> Bool { if case .version = spec.selector { return true } else { return false } }
+            if specs.allSatisfy(asksVersion), !there.keys.contains(where: isVersion) { there = [:] }
             if there.isEmpty {
                 throw MLVError.notFound("\(remote.location) has none of \(selection.joined(separator: ", "))")
+            }
+            namedVersions = { heads in
+                // The versions a pulled registry's events name come as well, so the local
+                // registry never names a version this store lacks.
+                var extra: [RemoteRef: RemoteTracking.Seen] = [:]
+                for (kind, name, head) in heads {
+                    for id in self.chainIDs(from: head) {
+                        guard let e = try? self.event(id) else { continue }
+                        let named = [e.version] + e.state.stages.values.joined().map(\.version) + e.state.aliases.values.map(\.version)
+                        for n in named {
+                            let ref = RemoteRef.version(kind: kind, name: name, number: n)
+                            if let seen = all[ref] { extra[ref] = seen }
+                        }
+                    }
+                }
+                return extra
             }
         }
         result.refsChanged = there.filter { old.refs[$0.key.key]?.id != $0.value.id }.keys.sorted().map(\.description)
         let packs = try RemotePacks(remote: remote, cache: remoteDirectory(remoteName) + "/packs", jobs: jobs)
         let roots = there.filter { $0.key != .stages }.keys.sorted().map { there[$0]!.id }
-        let got = try receive(roots, from: remote, packs: packs, metadataOnly: metadataOnly, jobs: jobs, progress: progress)
+        var got = try receive(roots, from: remote, packs: packs, metadataOnly: metadataOnly, jobs: jobs, progress: progress)
+        if let namedVersions, got.corrupt.isEmpty, got.missing.isEmpty {
+            let heads = there.compactMap { ref, seen -> (String, String, ObjectID)? in
+                if case .head(let kind, let name) = ref { return (kind, name, seen.id) } else { return nil }
+            }
+            let extra = namedVersions(heads).filter { there[$0.key] == nil }
+            if !extra.isEmpty {
+                there.merge(extra) { a, _ in a }
+                let more = try receive(extra.keys.sorted().map { extra[$0]!.id }, from: remote, packs: packs,
+                                       metadataOnly: metadataOnly, jobs: jobs, progress: progress)
+                got.objects += more.objects
+                got.bytes += more.bytes
+                got.corrupt.merge(more.corrupt) { a, _ in a }
+                got.missing.formUnion(more.missing)
+            }
+        }
         result.objects = got.objects
         result.bytes = got.bytes
         result.corrupt = got.corrupt
@@ -363,7 +402,9 @@ extension Repository {
     /// sides made differently is taken by the remote's, and the local-only version gets
     /// the next free number (reported); registries fast-forward; aliases and the stage
     /// configuration follow the remote unless they changed here too. Anything both sides
-    /// changed is left as it is and reported in `conflicts`.
+    /// changed is left as it is and reported in `conflicts`. A `selection` of one version
+    /// (`NAME@vN`) also brings the artifact's registry head and every version its events
+    /// name, as `push` sends them.
     /// - Throws: `.damaged` naming objects the remote holds corrupt (no ref is changed
     ///   then); `.refused` for an incompatible remote; `.remote` when it fails.
     public func pull(from remote: any Remote, remoteName: String, refs selection: [String] = [], lazy: Bool = false,

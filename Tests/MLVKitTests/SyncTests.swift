@@ -319,6 +319,28 @@ struct SyncTests {
         #expect(try remote.get("refs/model/digits/head") == before)
     }
 
+    /// Pulling one model version brings its registry head and the versions the
+    /// registry's events name, as a push of one version sends them; nothing else comes.
+    @Test func pullingOneModelVersionBringsItsRegistryAndTheVersionsItsChainNames() throws {
+        let a = try syncSource()
+        let remote = InMemoryRemote(location: "mem-pull-version")
+        _ = try a.repository.push(to: remote, remoteName: "origin", refs: ["cifar"])
+        let (dir, b) = try cloneOf(remote)
+        _ = dir
+        _ = try a.repository.push(to: remote, remoteName: "origin")
+        let r = try b.pull(from: remote, remoteName: "origin", refs: ["digits@v3"])
+        #expect(r.conflicts.isEmpty)
+        #expect(try b.modelVersions(of: "digits").map(\.version) == [1, 2, 3])
+        #expect(try b.resolve("digits@production").version == 2)
+        #expect(try b.resolve("digits@archived").version == 1)
+        #expect(try b.verifyChain(model: "digits").isIntact)
+        #expect(try b.datasets().map(\.name) == ["cifar"], "mnist was not asked for")
+        #expect(b.fsck(full: true).isClean)
+        expectMLVError({ $0.isNotFound }, mentions: ["digits@v9"]) {
+            try b.pull(from: remote, remoteName: "origin", refs: ["digits@v9"])
+        }
+    }
+
     @Test func aDatasetVersionPushesAloneAndAnArtifactByNamePushesEveryVersion() throws {
         let a = try syncSource()
         let remote = InMemoryRemote(location: "mem-by-name")
