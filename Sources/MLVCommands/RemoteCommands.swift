@@ -177,7 +177,10 @@ struct Pull: ParsableCommand {
         discussion: """
             A version number both sides made differently offline goes to the remote's version; yours \
             gets the next free number and the change is reported. Registries fast-forward; a registry \
-            changed on both sides is reported as a conflict and never rewritten. A model version \
+            changed on both sides is reported as a conflict and left as it is, unless --rebase-registry \
+            is given: then it takes the remote's events and records yours again on top of them (new \
+            events by the same actors, each saying it was re-applied and naming the original), \
+            skipping and reporting any that no longer apply. A model version \
             (NAME@vN) brings its registry and the versions the registry's events name. With --lazy, file \
             contents stay on the remote until a checkout needs them. Exit codes: 0 ok; 1 the remote \
             could not be reached; 2 unknown remote or ref; 3 conflicts (everything else was applied); \
@@ -186,6 +189,8 @@ struct Pull: ParsableCommand {
     @Argument(help: "Remote name (default: origin, or the only one).") var remote: String?
     @Argument(help: "Artifacts or versions to pull (NAME, NAME@vN; default: everything).") var refs: [String] = []
     @Flag(help: "Leave file contents on the remote until a checkout needs them.") var lazy = false
+    @Flag(help: "A model registry changed on both sides: take the remote's events and re-apply yours on top.")
+    var rebaseRegistry = false
     @OptionGroup var transfer: TransferOptions
     @OptionGroup var store: StoreOptions
     @OptionGroup var output: JSONOption
@@ -193,7 +198,8 @@ struct Pull: ParsableCommand {
     func run() throws {
         try MLVCommands.run {
             let (settings, r) = try MLVCommands.transfer(store, remote: remote, verb: "pull") { repo, settings, target, progress in
-                try repo.pull(from: target, remoteName: settings.name, refs: refs, lazy: lazy, jobs: transfer.jobs, progress: progress)
+                try repo.pull(from: target, remoteName: settings.name, refs: refs, lazy: lazy, rebaseRegistries: rebaseRegistry,
+                              jobs: transfer.jobs, progress: progress)
             }
             renderPull(r, remote: settings.name, json: output.json)
             if !r.conflicts.isEmpty { throw ExitCode(MLVExit.conflict) }
@@ -207,6 +213,7 @@ func renderPull(_ r: PullResult, remote: String, json: Bool) {
             "remote": .string(remote), "objects": .int(Int64(r.fetch.objects)), "bytes": .int(r.fetch.bytes),
             "created": .array(r.created.map { .string($0) }), "moved": .array(r.moved.map { .string($0) }),
             "renumbered": .array(r.renumbered.map { .object(["artifact": .string($0.artifact), "from": .int(Int64($0.from)), "to": .int(Int64($0.to))]) }),
+            "replayed": .array(r.replayed.map { .string($0) }),
             "conflicts": .array(r.conflicts.map { .string($0) }),
         ]))
         return
@@ -217,6 +224,7 @@ func renderPull(_ r: PullResult, remote: String, json: Bool) {
     for n in r.renumbered {
         say("  renumbered your \(n.artifact)@v\(n.from) to v\(n.to): \(remote) made v\(n.from) first")
     }
+    for e in r.replayed { say("  re-applied \(e)") }
     for c in r.conflicts { printError("conflict: \(c)") }
 }
 

@@ -38,6 +38,9 @@ public struct PullResult: Sendable {
     public var moved: [String] = []
     /// Refs left as they are because both sides changed them; each says what and how.
     public var conflicts: [String] = []
+    /// With `rebaseRegistries`: local registry events recorded again on top of the
+    /// remote's (`model:digits registry: promote v3 to production (was 1a2b3c4d5e6f)`).
+    public var replayed: [String] = []
 }
 
 /// One line of `status --remote`.
@@ -407,8 +410,12 @@ extension Repository {
     /// name, as `push` sends them.
     /// - Throws: `.damaged` naming objects the remote holds corrupt (no ref is changed
     ///   then); `.refused` for an incompatible remote; `.remote` when it fails.
+    ///
+    /// With `rebaseRegistries`, a registry that changed on both sides takes the remote's
+    /// events, then records each local-only event again on top of them, oldest first
+    /// (`replayRegistry`); an event that no longer applies is reported in `conflicts`.
     public func pull(from remote: any Remote, remoteName: String, refs selection: [String] = [], lazy: Bool = false,
-                     jobs: Int = 4, progress: Progress? = nil) throws -> PullResult {
+                     rebaseRegistries: Bool = false, jobs: Int = 4, progress: Progress? = nil) throws -> PullResult {
         var result = PullResult()
         // Held from before the objects arrive until the refs name them, so gc never runs in between.
         let guardLock = try lock(.shared)
@@ -456,16 +463,65 @@ extension Repository {
                         throw MLVError.registryChanged(ref: "\(name) registry")
                     } catch let e as StoreError { throw MLVError.store(e) }
                     result.moved.append(ref.description)
+                } else if rebaseRegistries, kind == Self.modelKind {
+                    try replayRegistry(model: name, mine: mine!, onto: theirs, display: ref.description, into: &result)
                 } else {
                     let theirChain = chainIDs(from: theirs)
                     let common = chainIDs(from: mine!).first { theirChain.contains($0) }
                     result.conflicts.append("\(ref) diverged: here \(describeEvent(mine!)), on \(remote.location) \(describeEvent(theirs))"
                                             + (common.map { "; last shared \(describeEvent($0))" } ?? "; no shared event")
-                                            + ". Both chains are kept intact; yours stays local and push will refuse it.")
+                                            + ". Both chains are kept intact; yours stays local and push will refuse it. 'mlv pull --rebase-registry' takes the remote's events and re-applies yours on top.")
                 }
             }
         }
         return result
+    }
+
+    /// Moves `model`'s registry head from `mine` to `theirs` (compare-and-swap), then
+    /// records each event of `mine`'s chain that `theirs` lacks again, oldest first, through
+    /// the ordinary registry operations: the same action, version (by manifest id), stage
+    /// or alias and actor, checked against the policy and state as they are now, with the
+    /// message saying it was re-applied and naming the original event. The originals stay
+    /// stored until gc (nothing names them any more). An event that no longer applies (the
+    /// version already holds that stage, approvals are missing, the version is tainted now)
+    /// is skipped and reported; the rest are still re-applied.
+    /// - Throws: `.registryChanged` when the head moved meanwhile (nothing changed then).
+    func replayRegistry(model: String, mine: ObjectID, onto theirs: ObjectID, display: String,
+                        into result: inout PullResult) throws {
+        let theirChain = Set(chainIDs(from: theirs))
+        let localOnly = chainIDs(from: mine).prefix { !theirChain.contains($0) }.reversed()
+        var events: [(ObjectID, Event)] = []
+        for id in localOnly { events.append((id, try event(id))) }
+        do {
+            try refs.updateHead(kind: Self.modelKind, name: model, expected: mine, new: theirs)
+        } catch StoreError.refChanged {
+            throw MLVError.registryChanged(ref: display)
+        } catch let e as StoreError { throw MLVError.store(e) }
+        result.moved.append(display)
+        for (id, e) in events {
+            let note = "re-applied after pull; first recorded as \(id.short) by \(e.actor) at \(e.time)"
+            let message = e.message.isEmpty ? note : "\(e.message) (\(note))"
+            // The version by its manifest id: its number could mean another version here.
+            let version = e.id.hex
+            do {
+                guard try resolveModel(version).name == model else {
+                    throw MLVError.notFound("\(e.id.short) is no longer a version of \(model)")
+                }
+                switch e.action {
+                case .approve:
+                    try approve(version, for: e.stage ?? "", message: message, actor: e.actor)
+                case .promote:
+                    try promote(version, to: e.stage ?? "", message: message, actor: e.actor, force: e.forced)
+                case .aliasSet:
+                    try setAlias(version, alias: e.alias ?? "", message: message, actor: e.actor)
+                case .aliasRemove:
+                    try removeAlias(model: model, alias: e.alias ?? "", message: message, actor: e.actor)
+                }
+                result.replayed.append("\(display): \(describeEvent(id))")
+            } catch let error as MLVError {
+                result.conflicts.append("\(display): your \(describeEvent(id)) was not re-applied: \(error)")
+            }
+        }
     }
 
     /// Makes one remote version local, renumbering a local-only version that took its number.

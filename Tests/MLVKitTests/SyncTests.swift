@@ -319,6 +319,48 @@ struct SyncTests {
         #expect(try remote.get("refs/model/digits/head") == before)
     }
 
+    /// A registry changed on both sides, pulled with `rebaseRegistries`: the remote's
+    /// events are kept and the local ones recorded again on top, same actors and actions,
+    /// each saying where it came from; one that no longer applies is reported and the
+    /// rest still go; the result pushes and clones like any registry.
+    @Test func aDivergedRegistryIsRebasedOntoTheRemotes() throws {
+        let a = try syncSource()
+        let remote = InMemoryRemote(location: "mem-rebase")
+        _ = try a.repository.push(to: remote, remoteName: "origin")
+        let (d1, one) = try cloneOf(remote)
+        let (d2, two) = try cloneOf(remote)
+        _ = (d1, d2)
+        try one.promote("digits@v3", to: "production", message: "ship v3", actor: "carol@lab")
+        _ = try one.push(to: remote, remoteName: "origin")
+        let theirs = try #require(try one.registryHead(model: "digits")?.id)
+
+        try two.setAlias("digits@v1", alias: "champion", message: "best so far", actor: "dave@lab")
+        try two.approve("digits@v3", for: "staging", message: "looks fine", actor: "dave@lab")
+        try two.promote("digits@v3", to: "production", message: "ship v3 too", actor: "dave@lab")
+        try two.promote("digits@v1", to: "staging", message: "retry v1", actor: "dave@lab")
+
+        let r = try two.pull(from: remote, remoteName: "origin", rebaseRegistries: true)
+        #expect(r.moved == ["model:digits registry"])
+        #expect(r.replayed.count == 3, "\(r.replayed)")
+        #expect(r.conflicts.count == 1 && r.conflicts[0].contains("promote v3 to production") && r.conflicts[0].contains("not re-applied"),
+                "\(r.conflicts)")
+        let head = try #require(try two.registryHead(model: "digits"))
+        #expect(two.chainIDs(from: head.id).contains(theirs), "the remote's events are kept, below ours")
+        #expect(try two.verifyChain(model: "digits").isIntact)
+        #expect(try two.resolve("digits@production").version == 3)
+        #expect(try two.resolve("digits@staging").version == 1)
+        #expect(try two.resolve("digits@champion").version == 1)
+        let replayed = try two.history(model: "digits").prefix(3)
+        #expect(replayed.allSatisfy { $0.event.actor == "dave@lab" && $0.event.message.contains("re-applied after pull") })
+        #expect(replayed.last?.event.message.hasPrefix("best so far") == true)
+
+        _ = try two.push(to: remote, remoteName: "origin")
+        let (d3, three) = try cloneOf(remote)
+        _ = d3
+        #expect(try three.registryHead(model: "digits")?.id == head.id)
+        #expect(try three.verifyChain(model: "digits").isIntact)
+    }
+
     /// Pulling one model version brings its registry head and the versions the
     /// registry's events name, as a push of one version sends them; nothing else comes.
     @Test func pullingOneModelVersionBringsItsRegistryAndTheVersionsItsChainNames() throws {
