@@ -28,7 +28,7 @@ let package = Package(
         // The object store: chunker, packs, index, refs with compare-and-swap, stat cache, gc, fsck.
         .target(name: "MLVStore", dependencies: ["MLVBasics", "MLVModel"], exclude: ["README.md"]),
         // Remotes: the key-value protocol with conditional writes, and where it keeps data.
-        .target(name: "MLVRemote", dependencies: ["MLVBasics"], exclude: ["README.md"]),
+        .target(name: "MLVRemote", dependencies: ["MLVBasics", "MLVModel"], exclude: ["README.md"]),
         // The library API used by the commands.
         .target(name: "MLVKit", dependencies: ["MLVBasics", "MLVModel", "MLVStore", "MLVRemote"], exclude: ["README.md"]),
         // swift-argument-parser commands: parse, call MLVKit, render.

@@ -1,6 +1,9 @@
 import MLVBasics
 import MLVTestSupport
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @testable import MLVRemote
 
@@ -87,5 +90,73 @@ struct AWSCredentialsTests {
             #expect("\(e)".contains("AWS_ACCESS_KEY_ID is not set"))
             #expect(!"\(e)".contains(secret))
         }
+    }
+
+    /// A config file whose profile `p` runs `script` (written with `body`) as its
+    /// credential_process, with `args` after it.
+    func processProfile(_ body: String, args: String = "", credentials: String? = nil) throws -> (TemporaryDirectory, [String: String]) {
+        let dir = try TemporaryDirectory(prefix: "mlv-aws")
+        let script = dir.appending("creds.sh")
+        try FS.atomicWrite(script, Array("#!/bin/sh\n\(body)\n".utf8), durable: false)
+        #expect(chmod(script, 0o755) == 0)
+        try FS.atomicWrite(dir.appending("config"), Array("[profile p]\ncredential_process = \(script) \(args)\n".utf8), durable: false)
+        var env = ["HOME": dir.path, "AWS_CONFIG_FILE": dir.appending("config"), "AWS_PROFILE": "p", "PATH": "/usr/bin:/bin"]
+        if let credentials {
+            try FS.atomicWrite(dir.appending("credentials"), Array(credentials.utf8), durable: false)
+            env["AWS_SHARED_CREDENTIALS_FILE"] = dir.appending("credentials")
+        }
+        return (dir, env)
+    }
+
+    func refusal(_ env: [String: String]) -> String? {
+        do {
+            _ = try AWSCredentials.resolve(environment: env, location: "s3://b")
+            return nil
+        } catch let e as RemoteError {
+            #expect(e.kind == .unauthorized)
+            return "\(e)"
+        } catch {
+            return "unexpected \(error)"
+        }
+    }
+
+    @Test("credential_process: the profile's command prints the key, as for SSO")
+    func credentialProcess() throws {
+        let json = #"{"Version": 1, "AccessKeyId": "AKIDPROC", "SecretAccessKey": "procsecret", "SessionToken": "proctoken", "Expiration": "2999-01-01T00:00:00Z"}"#
+        // The arguments arrive split as a shell would split them, quotes removed.
+        let (dir, env) = try processProfile("[ \"$1\" = 'a b' ] && [ \"$2\" = c ] || exit 9\necho '\(json)'", args: "'a b' \"c\"")
+        _ = dir
+        let c = try AWSCredentials.resolve(environment: env, location: "s3://b")
+        #expect(c.accessKeyID == "AKIDPROC" && c.secretAccessKey == "procsecret" && c.sessionToken == "proctoken")
+        #expect(c.source.contains("credential_process of profile 'p'"))
+        // Keys in the credentials file come first, as for the AWS CLI.
+        let (dir2, env2) = try processProfile("exit 1", credentials: "[p]\naws_access_key_id = AKIDFILE\naws_secret_access_key = s\n")
+        _ = dir2
+        #expect(try AWSCredentials.resolve(environment: env2, location: "s3://b").accessKeyID == "AKIDFILE")
+    }
+
+    @Test("credential_process that fails, prints something else or hands out expired keys: unauthorized, saying which")
+    func credentialProcessRefusals() throws {
+        let (d1, failing) = try processProfile("echo 'token expired; run aws sso login' >&2; exit 3")
+        let m1 = try #require(refusal(failing))
+        #expect(m1.contains("profile 'p'") && m1.contains("exit status 3") && m1.contains("run aws sso login"), "\(m1)")
+        let (d2, garbage) = try processProfile("echo not json")
+        #expect(try #require(refusal(garbage)).contains("did not print a JSON object"))
+        let (d3, version) = try processProfile(#"echo '{"Version": 2, "AccessKeyId": "A", "SecretAccessKey": "S"}'"#)
+        #expect(try #require(refusal(version)).contains("only 1 is known"))
+        let (d4, expired) = try processProfile(#"echo '{"Version": 1, "AccessKeyId": "A", "SecretAccessKey": "S", "Expiration": "2001-01-01T00:00:00Z"}'"#)
+        #expect(try #require(refusal(expired)).contains("expired at 2001-01-01T00:00:00Z"))
+        let (d5, unbalanced) = try processProfile("true", args: "'oops")
+        #expect(try #require(refusal(unbalanced)).contains("not a command line"))
+        _ = (d1, d2, d3, d4, d5)
+    }
+
+    @Test("command lines split like a shell's, without expansion")
+    func splitting() {
+        #expect(AWSConfigFiles.splitCommandLine("aws configure export-credentials --profile x") == ["aws", "configure", "export-credentials", "--profile", "x"])
+        #expect(AWSConfigFiles.splitCommandLine(#"  a  'b c'  "d \"e\" $f"  g\ h ''"#) == ["a", "b c", #"d "e" $f"#, "g h", ""])
+        #expect(AWSConfigFiles.splitCommandLine("a 'b") == nil)
+        #expect(AWSConfigFiles.splitCommandLine(#"a "b"#) == nil)
+        #expect(AWSConfigFiles.splitCommandLine("") == [])
     }
 }
