@@ -24,6 +24,17 @@ extension Repository {
     ) throws -> (id: ObjectID, event: E) {
         let guardLock = try lock(.shared)
         defer { withExtendedLifetime(guardLock) {} }
+        if let base = stagedChains.withLock({ $0[head] }) {
+            // A chain being rewritten: its head is locked by the rewriter, which moves it
+            // once at the end; each event here builds on the one staged before it.
+            let previous = (id: base, event: try chainEvent(base, as: E.self))
+            var now = clockOverride.map { Timestamp.format(seconds: $0) } ?? Timestamp.now()
+            if let p = Timestamp.parse(previous.event.time), let n = Timestamp.parse(now), n < p { now = previous.event.time }
+            let event = try make(previous, now)
+            let id = try commitManifest(event.canonicalBytes(), writer: objects.writer())
+            stagedChains.withLock { $0[head] = id }
+            return (id, event)
+        }
         let previous = try wrap { try refs.chainHead(head) }.map { id in (id: id, event: try chainEvent(id, as: E.self)) }
         // The head's lock is taken before anything is written, so a change that cannot
         // move the head (it moved since it was read, or a lock is held) writes nothing.

@@ -477,14 +477,17 @@ extension Repository {
         return result
     }
 
-    /// Moves `model`'s registry head from `mine` to `theirs` (compare-and-swap), then
-    /// records each event of `mine`'s chain that `theirs` lacks again, oldest first, through
-    /// the ordinary registry operations: the same action, version (by manifest id), stage
-    /// or alias and actor, checked against the policy and state as they are now, with the
-    /// message saying it was re-applied and naming the original event. The originals stay
-    /// stored until gc (nothing names them any more). An event that no longer applies (the
-    /// version already holds that stage, approvals are missing, the version is tainted now)
-    /// is skipped and reported; the rest are still re-applied.
+    /// Rewrites `model`'s registry as `theirs` followed by each event of `mine`'s chain
+    /// that `theirs` lacks, recorded again, oldest first, through the ordinary registry
+    /// operations: the same action, version (by manifest id), stage or alias, `forced` and
+    /// actor, checked against the policy and state as they are then, with the message
+    /// saying it was re-applied and naming the original event. The head stays locked
+    /// throughout and moves once, from `mine` to the last new event (compare-and-swap):
+    /// a crash or failure before that leaves the registry as it was, and the new events
+    /// unreferenced until gc. The originals are named by no head afterwards (they were never
+    /// published: push refuses a diverged head) and go at a gc. An event that no longer
+    /// applies (the version already holds that stage, approvals are missing, the version
+    /// is tainted now) is skipped and reported; the rest are still re-applied.
     /// - Throws: `.registryChanged` when the head moved meanwhile (nothing changed then).
     func replayRegistry(model: String, mine: ObjectID, onto theirs: ObjectID, display: String,
                         into result: inout PullResult) throws {
@@ -492,12 +495,18 @@ extension Repository {
         let localOnly = chainIDs(from: mine).prefix { !theirChain.contains($0) }.reversed()
         var events: [(ObjectID, Event)] = []
         for id in localOnly { events.append((id, try event(id))) }
+        let headPath = "\(Self.modelKind)/\(model)/head"
+        let held: HeldRef
         do {
-            try refs.updateHead(kind: Self.modelKind, name: model, expected: mine, new: theirs)
+            held = try refs.lockChainHead(headPath, display: display)
+            try held.expect(mine)
         } catch StoreError.refChanged {
             throw MLVError.registryChanged(ref: display)
         } catch let e as StoreError { throw MLVError.store(e) }
-        result.moved.append(display)
+        defer { held.release() }
+        stagedChains.withLock { $0[headPath] = theirs }
+        defer { stagedChains.withLock { $0[headPath] = nil } }
+        var replayed: [String] = [], skipped: [String] = []
         for (id, e) in events {
             let note = "re-applied after pull; first recorded as \(id.short) by \(e.actor) at \(e.time)"
             let message = e.message.isEmpty ? note : "\(e.message) (\(note))"
@@ -517,11 +526,17 @@ extension Repository {
                 case .aliasRemove:
                     try removeAlias(model: model, alias: e.alias ?? "", message: message, actor: e.actor)
                 }
-                result.replayed.append("\(display): \(describeEvent(id))")
+                replayed.append("\(display): \(describeEvent(id))")
             } catch let error as MLVError {
-                result.conflicts.append("\(display): your \(describeEvent(id)) was not re-applied: \(error)")
+                skipped.append("\(display): your \(describeEvent(id)) was not re-applied: \(error)")
             }
         }
+        let final = stagedChains.withLock { $0[headPath] } ?? theirs
+        CrashPoint.hit("registry.rebase-staged")
+        try wrap { try held.write(final) }
+        result.moved.append(display)
+        result.replayed += replayed
+        result.conflicts += skipped
     }
 
     /// Makes one remote version local, renumbering a local-only version that took its number.

@@ -33,6 +33,10 @@ public final class Repository: @unchecked Sendable {
     /// Remotes by URL that `openRemote` returns instead of connecting (tests: an
     /// in-memory remote behind a configured name).
     let remoteOverrides = Locked<[String: any Remote]>([:])
+    /// Chains being rewritten in one step (`pull --rebase-registry`): head path (relative
+    /// to `refs/`) -> the newest event staged so far. `appendEvent` builds on it and moves
+    /// it instead of the head, whose lock the rewriter holds.
+    let stagedChains = Locked<[String: ObjectID]>([:])
 
     /// A push builds pack files of at most this many bytes (64 MiB; tests set less).
     var pushPackBytes = 64 << 20
