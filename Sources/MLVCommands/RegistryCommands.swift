@@ -442,68 +442,124 @@ struct Audit: ParsableCommand {
                 if output.json { say(String(decoding: out, as: UTF8.self)) } else { sayText(text) }
                 return
             }
-            // Every model's history: read and rendered on 2 threads, 64 models at a time,
-            // written in the models' order. Text stops at the first model that fails, after
-            // the models before it (as a serial walk would); JSON prints nothing then.
+            if !output.json {
+                // Text: the trails (served from the event index where it holds a whole chain),
+                // rendered on 2 threads into byte buffers and written in the models' order,
+                // stopping at the first model that fails, after the models before it.
+                let trails: [Result<AuditTrail, Error>]
+                if let stage, let model {
+                    trails = [Result { AuditTrail(model: model, events: try stageHistory(repo, model: model, stage: stage)) }]
+                } else {
+                    trails = repo.auditTrails(models: models)
+                }
+                let blocks = stride(from: 0, to: trails.count, by: 256).map { $0..<min($0 + 256, trails.count) }
+                let rendered = try Parallel.map(blocks) { block -> ([UInt8], Error?) in
+                    var out: [UInt8] = []
+                    for t in trails[block] {
+                        do { try appendAuditText(try t.get(), to: &out) } catch { return (out, error) }
+                    }
+                    return (out, nil)
+                }
+                try flushStandardOutput()
+                for (bytes, error) in rendered {
+                    try bytes.withUnsafeBytes { try writeOut($0) }
+                    if let error { throw error }
+                }
+                return
+            }
+            // JSON: every event object with its state, read from the packs on 2 threads, 64
+            // models at a time; nothing is printed when a model fails.
             var json: [UInt8] = [UInt8(ascii: "[")]
             for block in stride(from: 0, to: models.count, by: 64).map({ models[$0..<min($0 + 64, models.count)] }) {
                 let rendered = try Parallel.map(Array(block), batch: 4) { m in
-                    Result { try auditHistory(repo, model: m, stage: stage, json: output.json) }
+                    Result { try auditJSON(repo, model: m, stage: stage) }
                 }
-                var text = ""
-                for r in rendered {
-                    switch r {
-                    case .success(let bytes) where output.json:
-                        if !bytes.isEmpty && json.count > 1 { json.append(UInt8(ascii: ",")) }
-                        json += bytes
-                    case .success(let bytes): text += String(decoding: bytes, as: UTF8.self)
-                    case .failure(let error): sayText(text); throw error
-                    }
+                for bytes in try rendered.map({ try $0.get() }) where !bytes.isEmpty {
+                    if json.count > 1 { json.append(UInt8(ascii: ",")) }
+                    json += bytes
                 }
-                sayText(text)
             }
-            if output.json { json.append(UInt8(ascii: "]")); say(String(decoding: json, as: UTF8.self)) }
+            json.append(UInt8(ascii: "]"))
+            say(String(decoding: json, as: UTF8.self))
         }
         if tampered { throw ExitCode(MLVExit.checkFailed) }
     }
 }
 
-/// One model's history as `mlv audit` prints it: text lines, or for `json` its events'
-/// JSON objects joined by commas (no brackets). With `stage`, only the events that
-/// concern that stage.
-func auditHistory(_ repo: Repository, model m: String, stage: String?, json: Bool) throws -> [UInt8] {
-    var events = try repo.history(model: m)
-    if let stage {
-        events = events.enumerated().filter { i, e in
-            let before = i + 1 < events.count ? events[i + 1].event.state.stages[stage] : nil
-            return e.event.stage == stage || before != e.event.state.stages[stage]
-        }.map(\.element)
-    }
-    var out: [UInt8] = []
-    if json {
-        for (n, (id, e)) in events.enumerated() {
-            if n > 0 { out.append(UInt8(ascii: ",")) }
-            out += JSON.object(["id": .string(id.hex), "event": e.json]).canonicalBytes()
-        }
-        return out
-    }
-    if events.isEmpty { return Array("\(m): no registry events\n".utf8) }
-    var text = ""
-    for (id, e) in events {
-        text += "\(m) #\(e.seq)  \(e.time)  \(e.actor)  \(describe(e))  \(id.short)\n"
-        if !e.message.isEmpty { text += "    \(e.message)\n" }
-        for a in e.approvals { text += "    approved by \(a.actor) at \(a.time)" + (a.message.isEmpty ? "" : ": \(a.message)") + "\n" }
-    }
-    return Array(text.utf8)
+/// A model's events, newest first; with `stage`, only those that concern that stage
+/// (it names the stage, or the stage's holders changed).
+func stageHistory(_ repo: Repository, model m: String, stage: String?) throws -> [(id: ObjectID, event: Event)] {
+    let events = try repo.history(model: m)
+    guard let stage else { return events }
+    return events.enumerated().filter { i, e in
+        let before = i + 1 < events.count ? events[i + 1].event.state.stages[stage] : nil
+        return e.event.stage == stage || before != e.event.state.stages[stage]
+    }.map(\.element)
 }
 
-func describe(_ e: Event) -> String {
-    switch e.action {
-    case .approve: return "approve v\(e.version) for \(e.stage ?? "?")"
-    case .promote: return "promote v\(e.version) to \(e.stage ?? "?")" + (e.forced ? " FORCED (\(e.reason ?? "no reason"))" : "")
-    case .aliasSet: return "alias \(e.alias ?? "?") -> v\(e.version)"
-    case .aliasRemove: return "alias \(e.alias ?? "?") removed (was v\(e.version))"
+/// One model's history as `mlv audit --json` prints it: its events' JSON objects joined
+/// by commas (no brackets).
+func auditJSON(_ repo: Repository, model m: String, stage: String?) throws -> [UInt8] {
+    var out: [UInt8] = []
+    for (n, (id, e)) in try stageHistory(repo, model: m, stage: stage).enumerated() {
+        if n > 0 { out.append(UInt8(ascii: ",")) }
+        out += JSON.object(["id": .string(id.hex), "event": e.json]).canonicalBytes()
     }
+    return out
+}
+
+/// Appends one model's history as `mlv audit` prints it: per event a line (model, seq,
+/// time, actor, what happened, short id), its message and its approvals indented below.
+/// - Throws: `MLVError.damaged` for a listing that does not decode.
+func appendAuditText(_ trail: AuditTrail, to out: inout [UInt8]) throws {
+    if trail.count == 0 {
+        out += trail.model.utf8
+        out += ": no registry events\n".utf8
+        return
+    }
+    let model = Array(trail.model.utf8)
+    try trail.forEach { e in
+        out += model
+        out += " #".utf8
+        JSON.appendInt(Int64(e.seq), to: &out)
+        out += "  ".utf8; out += e.time
+        out += "  ".utf8; out += e.actor
+        out += "  ".utf8; appendDescription(e, to: &out)
+        out += "  ".utf8; out += e.idHex.prefix(12)
+        out.append(10)
+        if !e.message.isEmpty { out += "    ".utf8; out += e.message; out.append(10) }
+        e.forEachApproval { a in
+            out += "    approved by ".utf8; out += a.actor
+            out += " at ".utf8; out += a.time
+            if !a.message.isEmpty { out += ": ".utf8; out += a.message }
+            out.append(10)
+        }
+    }
+}
+
+/// What an event did, for people: "promote v3 to production", "alias champion -> v2".
+func appendDescription(_ e: AuditEvent, to out: inout [UInt8]) {
+    func version() { JSON.appendInt(Int64(e.version), to: &out) }
+    func name(_ s: UnsafeRawBufferPointer?) { if let s { out += s } else { out += "?".utf8 } }
+    switch e.action {
+    case .approve: out += "approve v".utf8; version(); out += " for ".utf8; name(e.stage)
+    case .promote:
+        out += "promote v".utf8; version(); out += " to ".utf8; name(e.stage)
+        if e.forced {
+            out += " FORCED (".utf8
+            if let r = e.reason { out += r } else { out += "no reason".utf8 }
+            out += ")".utf8
+        }
+    case .aliasSet: out += "alias ".utf8; name(e.alias); out += " -> v".utf8; version()
+    case .aliasRemove: out += "alias ".utf8; name(e.alias); out += " removed (was v".utf8; version(); out += ")".utf8
+    }
+}
+
+/// What `head`'s event did, for people (see `appendDescription`).
+func describe(_ head: RegistryHead) -> String {
+    var out: [UInt8] = []
+    try? AuditTrail(model: head.event.model, events: [(head.id, head.event)]).forEach { appendDescription($0, to: &out) }
+    return String(decoding: out, as: UTF8.self)
 }
 
 func stagesText(_ state: RegistryState) -> String {
@@ -531,7 +587,7 @@ func renderEvent(_ head: RegistryHead, json: Bool) {
         sayJSON(.object(["id": .string(head.id.hex), "event": e.json]))
         return
     }
-    say("\(e.model): \(describe(e)) (event #\(e.seq) \(head.id.short) by \(e.actor))")
+    say("\(e.model): \(describe(head)) (event #\(e.seq) \(head.id.short) by \(e.actor))")
     if e.action == .promote { say("\(e.model) now: \(stagesText(e.state))") }
 }
 

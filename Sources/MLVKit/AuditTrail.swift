@@ -1,0 +1,295 @@
+import MLVBasics
+import MLVModel
+import MLVStore
+
+/// One model's registry history as `mlv audit` lists it: every event, newest first, with
+/// every field but the state (which the listing does not show). Kept as one byte buffer
+/// holding each event's id (64 hex digits) and its listing (`Event.listingBytes()`), so
+/// 200,000 events make no `String`s; `forEach` hands out views of it.
+///
+/// Served from the event index when the index holds the model's whole chain, read from
+/// the event objects otherwise (`Repository.auditTrails`); both give equal trails.
+public struct AuditTrail: Sendable, Equatable {
+    public let model: String
+    /// True when the events came from the event index, false when from the event objects.
+    public let fromIndex: Bool
+    /// Per event, newest first: its seq and where its id and listing lie in `records`.
+    var entries: [(seq: Int, start: Int, end: Int)] = []
+    var records: [UInt8] = []
+
+    /// How many events.
+    public var count: Int { entries.count }
+
+    init(model: String, fromIndex: Bool) {
+        self.model = model
+        self.fromIndex = fromIndex
+    }
+
+    /// The trail of `events` (newest first, as `Repository.history` returns them).
+    public init(model: String, events: [(id: ObjectID, event: Event)]) {
+        self.init(model: model, fromIndex: false)
+        for (id, e) in events {
+            let start = records.count
+            id.appendHex(to: &records)
+            records += e.listingBytes()
+            entries.append((e.seq, start, records.count))
+        }
+    }
+
+    /// Calls `body` with each event, newest first. The view's bytes are valid only during the call.
+    /// - Throws: what `body` throws, or `MLVError.damaged` for a listing that does not decode
+    ///   (never for a trail `Repository.auditTrails` returned: it checks them).
+    public func forEach(_ body: (AuditEvent) throws -> Void) throws {
+        try records.withUnsafeBytes { raw in
+            for e in entries {
+                guard let view = AuditEvent(seq: e.seq, record: UnsafeRawBufferPointer(rebasing: raw[e.start..<e.end])) else {
+                    throw MLVError.damaged("event #\(e.seq) of model '\(model)': its listing in the event index does not decode")
+                }
+                try body(view)
+            }
+        }
+    }
+
+    /// Equal events, wherever they were read from.
+    public static func == (a: AuditTrail, b: AuditTrail) -> Bool {
+        a.model == b.model && a.records == b.records && a.entries.elementsEqual(b.entries) { $0 == $1 }
+    }
+}
+
+/// One event of an `AuditTrail`: the fields `mlv audit` prints, as UTF-8 bytes that are
+/// valid only inside the `forEach` call that handed the view out.
+public struct AuditEvent {
+    public let seq: Int
+    /// The event's id as 64 lowercase hex digits.
+    public let idHex: UnsafeRawBufferPointer
+    public let actor: UnsafeRawBufferPointer
+    /// As stored in the event (RFC 3339 UTC), not reformatted.
+    public let time: UnsafeRawBufferPointer
+    public let action: Event.Action
+    public let version: Int
+    public let stage: UnsafeRawBufferPointer?
+    public let alias: UnsafeRawBufferPointer?
+    public let message: UnsafeRawBufferPointer
+    public let forced: Bool
+    public let reason: UnsafeRawBufferPointer?
+    /// How many approvals the event carries (see `forEachApproval`).
+    public let approvalCount: Int
+    private let approvals: UnsafeRawBufferPointer
+
+    /// One approval of the event: its version, stage, actor, time and message.
+    public struct Approval {
+        public let version: Int
+        public let stage: UnsafeRawBufferPointer
+        public let actor: UnsafeRawBufferPointer
+        public let time: UnsafeRawBufferPointer
+        public let message: UnsafeRawBufferPointer
+    }
+
+    /// Decodes a record (64 hex digits, then a listing); nil when it does not decode.
+    init?(seq: Int, record: UnsafeRawBufferPointer) {
+        guard record.count > 64 else { return nil }
+        self.seq = seq
+        idHex = UnsafeRawBufferPointer(rebasing: record[0..<64])
+        var r = CompactReader(UnsafeRawBufferPointer(rebasing: record[64...]))
+        func text() throws -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: r.base[try r.stringRange()]) }
+        do {
+            guard try r.byte() == Event.listingVersion else { return nil }
+            actor = try text()
+            time = try text()
+            let code = Int(try r.byte())
+            guard code < Event.listingActions.count else { return nil }
+            action = Event.listingActions[code]
+            version = try r.int()
+            let flags = try r.byte()
+            guard flags < 16 else { return nil }
+            stage = flags & 1 != 0 ? try text() : nil
+            alias = flags & 2 != 0 ? try text() : nil
+            forced = flags & 4 != 0
+            reason = flags & 8 != 0 ? try text() : nil
+            message = try text()
+            approvalCount = try r.int()
+            let start = r.at
+            for _ in 0..<approvalCount {
+                _ = try r.int()
+                for _ in 0..<4 { _ = try r.stringRange() }
+            }
+            guard r.isAtEnd else { return nil }
+            approvals = UnsafeRawBufferPointer(rebasing: r.base[start...])
+        } catch {
+            return nil
+        }
+    }
+
+    /// Calls `body` with each approval, in the event's order.
+    public func forEachApproval(_ body: (Approval) throws -> Void) rethrows {
+        var r = CompactReader(approvals)
+        func text() -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: r.base[(try? r.stringRange()) ?? 0..<0]) }
+        for _ in 0..<approvalCount {
+            // Checked when the view was made, so no read fails here.
+            let version = (try? r.int()) ?? 0
+            try body(Approval(version: version, stage: text(), actor: text(), time: text(), message: text()))
+        }
+    }
+}
+
+extension Event {
+    static let listingVersion: UInt8 = 1
+    static let listingActions: [Action] = [.approve, .promote, .aliasSet, .aliasRemove]
+
+    /// The event's fields as `mlv audit` lists them, for the event index (schema 3): a
+    /// version byte, actor, time, the action (a byte: its place in `listingActions`),
+    /// version, a flags byte (1 stage, 2 alias, 4 forced, 8 reason), the stage, alias and
+    /// reason that are present, the message, and the approvals (a count, then each one's
+    /// version, stage, actor, time and message). See `CompactWriter`.
+    func listingBytes() -> [UInt8] {
+        var out = CompactWriter()
+        out.byte(Self.listingVersion)
+        out.string(actor)
+        out.string(time)
+        out.byte(UInt8(Self.listingActions.firstIndex(of: action)!))
+        out.int(version)
+        out.byte((stage == nil ? 0 : 1) | (alias == nil ? 0 : 2) | (forced ? 4 : 0) | (reason == nil ? 0 : 8))
+        for s in [stage, alias, reason] { if let s { out.string(s) } }
+        out.string(message)
+        out.int(approvals.count)
+        for a in approvals { out.int(a.version); out.string(a.stage); out.string(a.actor); out.string(a.time); out.string(a.message) }
+        return out.bytes
+    }
+}
+
+extension Repository {
+    /// Each model's registry history, newest first, in the order of `models`: what
+    /// `history(model:)` reads, without the states. For a model whose head (from
+    /// `modelSummaries`, checked against its head file) is in the event index, the trail
+    /// follows `previous` through the index rows from the head down to seq 1, each row
+    /// one seq below the last, each listing decoding; any model where that fails (a row
+    /// missing, a link or seq out of place, an undecodable listing), or every model when
+    /// the index cannot be used, is read from its event objects as `history` does.
+    /// - Returns: per model its trail, or the error `history(model:)` throws for it
+    ///   (`.notFound` for a name with no versions, a damaged or missing event).
+    public func auditTrails(models: [String]) -> [Result<AuditTrail, Error>] {
+        var results = [Result<AuditTrail, Error>?](repeating: nil, count: models.count)
+        if let summaries = try? modelSummaries(models, states: false), let index = eventIndex() {
+            var heads: [String: (position: Int, head: ObjectID, seq: Int)] = [:]
+            for (i, s) in summaries.enumerated() {
+                guard let s else { continue }  // no versions: `history` says so
+                guard let head = s.summary.head else { results[i] = .success(AuditTrail(model: models[i], fromIndex: true)); continue }
+                if let seq = s.headSeq { heads[models[i]] = (i, head, seq) }
+            }
+            for (name, trail) in (try? index.trails(heads.mapValues { ($0.head, $0.seq) }, path: lineageIndexPath)) ?? [:] {
+                results[heads[name]!.position] = .success(trail)
+            }
+        }
+        let missing = results.indices.filter { results[$0] == nil }
+        let walked = (try? Parallel.map(missing, batch: 4) { i in
+            Result { AuditTrail(model: models[i], events: try history(model: models[i])) }
+        }) ?? []
+        for (i, r) in zip(missing, walked) { results[i] = r }
+        return results.map { $0! }
+    }
+}
+
+extension EventIndex {
+    /// The trails of the chains in `heads` (chain -> its head id and seq) that the index
+    /// holds whole (see `Repository.auditTrails`); chains it does not are absent. Few
+    /// chains are read by one query each; many by two passes over every row, on 2 threads
+    /// (the second on its own connection to the file at `path`), split at a chain name.
+    /// - Throws: `SQLiteError`.
+    func trails(_ heads: [String: (head: ObjectID, seq: Int)], path: String) throws -> [String: AuditTrail] {
+        let select = "SELECT chain, seq, id, previous, listing FROM events"
+        if heads.count <= 64 {
+            var out: [String: AuditTrail] = [:]
+            let one = try db.prepare(select + " WHERE chain = ? ORDER BY seq")
+            for (name, head) in heads {
+                var walk = ChainWalk()
+                try one.forEachRow([.text(name)]) { walk.add($0) }
+                if let trail = walk.trail(model: name, head: head.head, seq: head.seq) { out[name] = trail }
+            }
+            return out
+        }
+        // Split where half the chains lie on each side, by bytes (SQLite's order).
+        let names = heads.keys.map { Array($0.utf8) }.sorted { $0.lexicographicallyPrecedes($1) }
+        let split = String(decoding: names[names.count / 2], as: UTF8.self)
+        let parts = try Parallel.map([0, 1], batch: 1) { part -> [String: AuditTrail] in
+            let database = part == 0 ? db : try SQLiteDatabase(path: path, busyTimeoutMilliseconds: 250)
+            let query = try database.prepare(select + (part == 0 ? " WHERE chain < ?" : " WHERE chain >= ?") + " ORDER BY chain, seq")
+            var out: [String: AuditTrail] = [:]
+            var chain: [UInt8] = [], wanted: (name: String, head: ObjectID, seq: Int)?
+            var walk = ChainWalk()
+            func finish() {
+                if let w = wanted, let trail = walk.trail(model: w.name, head: w.head, seq: w.seq) { out[w.name] = trail }
+            }
+            try query.forEachRow([.text(split)]) { row in
+                let name = row.rawBytes(0)
+                if !name.elementsEqual(chain) {
+                    finish()
+                    chain = Array(name)
+                    let s = String(decoding: chain, as: UTF8.self)
+                    wanted = heads[s].map { (s, $0.head, $0.seq) }
+                    walk = ChainWalk()
+                }
+                if wanted != nil { walk.add(row) }
+            }
+            finish()
+            return out
+        }
+        return parts[0].merging(parts[1]) { a, _ in a }
+    }
+}
+
+/// The index rows of one chain, collected in seq order, then walked from the head down.
+struct ChainWalk {
+    /// Each row's seq and where its id, previous (nil: none) and listing lie in `bytes`.
+    var rows: [(seq: Int, id: Int, previous: Int?, listing: Range<Int>)] = []
+    var bytes: [UInt8] = []
+
+    mutating func add(_ row: SQLiteStatement) {
+        let id = row.rawBytes(2), previous = row.rawBytes(3), listing = row.rawBytes(4)
+        guard id.count == 64, previous.count == 64 || row.isNull(3) else { return }  // a malformed row: never matches
+        let start = bytes.count
+        bytes += id
+        if !row.isNull(3) { bytes += previous }
+        bytes += listing
+        rows.append((Int(row.int(1)), start, row.isNull(3) ? nil : start + 64, start + (row.isNull(3) ? 64 : 128)..<bytes.count))
+    }
+
+    /// The trail from `head` (seq `seq`) down to seq 1 by `previous`; nil unless every
+    /// link is there, one seq apart, ends at seq 1 with no previous, and every listing decodes.
+    func trail(model: String, head: ObjectID, seq: Int) -> AuditTrail? {
+        var trail = AuditTrail(model: model, fromIndex: true)
+        var expected: [UInt8] = []
+        head.appendHex(to: &expected)
+        let ok: Bool = bytes.withUnsafeBytes { raw in
+            var s = seq
+            // Rows are in seq order: usually one per seq, so seq s is at s - 1. Start from
+            // the last row of seq s and look back over every row of that seq.
+            var at = min(max(0, s - 1), rows.count - 1)
+            while s >= 1 {
+                while at + 1 < rows.count && rows[at + 1].seq <= s { at += 1 }
+                while at >= 0 && rows[at].seq > s { at -= 1 }
+                var found: Int?
+                var k = at
+                while k >= 0 && rows[k].seq == s {
+                    if raw[rows[k].id..<rows[k].id + 64].elementsEqual(expected) { found = k; break }
+                    k -= 1
+                }
+                guard let f = found, (rows[f].previous == nil) == (s == 1) else { return false }
+                let r = rows[f]
+                let start = trail.records.count
+                trail.records += raw[r.id..<r.id + 64]
+                trail.records += raw[r.listing]
+                trail.entries.append((s, start, trail.records.count))
+                if let p = r.previous { expected = Array(raw[p..<p + 64]) }
+                s -= 1
+                at = f - 1
+            }
+            return true
+        }
+        guard ok else { return nil }
+        // Every listing must decode, so the caller's `forEach` never meets a bad one.
+        let decodes = trail.records.withUnsafeBytes { raw in
+            trail.entries.allSatisfy { AuditEvent(seq: $0.seq, record: UnsafeRawBufferPointer(rebasing: raw[$0.start..<$0.end])) != nil }
+        }
+        return decodes ? trail : nil
+    }
+}
