@@ -1,11 +1,15 @@
 import MLVBasics
 import MLVModel
 import MLVStore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One model's registry history as `mlv audit` lists it: every event, newest first, with
-/// every field but the state (which the listing does not show). Kept as one byte buffer
-/// holding each event's id (64 hex digits) and its listing (`Event.listingBytes()`), so
-/// 200,000 events make no `String`s; `forEach` hands out views of it.
+/// every field but the state (which the listing does not show). Kept as byte ranges of
+/// one buffer (each event's id as 64 hex digits and its listing, `Event.listingBytes()`),
+/// which the trails read from the index in one pass share, so 200,000 events make no
+/// `String`s and no copies; `forEach` hands out views of it.
 ///
 /// Served from the event index when the index holds the model's whole chain, read from
 /// the event objects otherwise (`Repository.auditTrails`); both give equal trails.
@@ -13,26 +17,34 @@ public struct AuditTrail: Sendable, Equatable {
     public let model: String
     /// True when the events came from the event index, false when from the event objects.
     public let fromIndex: Bool
-    /// Per event, newest first: its seq and where its id and listing lie in `records`.
-    var entries: [(seq: Int, start: Int, end: Int)] = []
+    /// Per event, newest first: where its id and listing lie in `records`.
+    var entries: [Entry] = []
     var records: [UInt8] = []
+
+    struct Entry: Equatable {
+        var seq: Int
+        var id: Int
+        var listing: Range<Int>
+    }
 
     /// How many events.
     public var count: Int { entries.count }
 
-    init(model: String, fromIndex: Bool) {
+    init(model: String, fromIndex: Bool, entries: [Entry] = [], records: [UInt8] = []) {
         self.model = model
         self.fromIndex = fromIndex
+        self.entries = entries
+        self.records = records
     }
 
     /// The trail of `events` (newest first, as `Repository.history` returns them).
     public init(model: String, events: [(id: ObjectID, event: Event)]) {
         self.init(model: model, fromIndex: false)
         for (id, e) in events {
-            let start = records.count
+            let at = records.count
             id.appendHex(to: &records)
             records += e.listingBytes()
-            entries.append((e.seq, start, records.count))
+            entries.append(Entry(seq: e.seq, id: at, listing: at + 64..<records.count))
         }
     }
 
@@ -42,7 +54,8 @@ public struct AuditTrail: Sendable, Equatable {
     public func forEach(_ body: (AuditEvent) throws -> Void) throws {
         try records.withUnsafeBytes { raw in
             for e in entries {
-                guard let view = AuditEvent(seq: e.seq, record: UnsafeRawBufferPointer(rebasing: raw[e.start..<e.end])) else {
+                guard let view = AuditEvent(seq: e.seq, idHex: UnsafeRawBufferPointer(rebasing: raw[e.id..<e.id + 64]),
+                                            listing: UnsafeRawBufferPointer(rebasing: raw[e.listing])) else {
                     throw MLVError.damaged("event #\(e.seq) of model '\(model)': its listing in the event index does not decode")
                 }
                 try body(view)
@@ -50,9 +63,11 @@ public struct AuditTrail: Sendable, Equatable {
         }
     }
 
-    /// Equal events, wherever they were read from.
+    /// Equal events (seq, id and listing each), wherever they were read from.
     public static func == (a: AuditTrail, b: AuditTrail) -> Bool {
-        a.model == b.model && a.records == b.records && a.entries.elementsEqual(b.entries) { $0 == $1 }
+        a.model == b.model && a.entries.count == b.entries.count && zip(a.entries, b.entries).allSatisfy { x, y in
+            x.seq == y.seq && a.records[x.id..<x.id + 64] == b.records[y.id..<y.id + 64] && a.records[x.listing] == b.records[y.listing]
+        }
     }
 }
 
@@ -85,12 +100,11 @@ public struct AuditEvent {
         public let message: UnsafeRawBufferPointer
     }
 
-    /// Decodes a record (64 hex digits, then a listing); nil when it does not decode.
-    init?(seq: Int, record: UnsafeRawBufferPointer) {
-        guard record.count > 64 else { return nil }
+    /// Decodes a listing; nil when it does not decode.
+    init?(seq: Int, idHex: UnsafeRawBufferPointer, listing: UnsafeRawBufferPointer) {
         self.seq = seq
-        idHex = UnsafeRawBufferPointer(rebasing: record[0..<64])
-        var r = CompactReader(UnsafeRawBufferPointer(rebasing: record[64...]))
+        self.idHex = idHex
+        var r = CompactReader(listing)
         func text() throws -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: r.base[try r.stringRange()]) }
         do {
             guard try r.byte() == Event.listingVersion else { return nil }
@@ -198,14 +212,14 @@ extension EventIndex {
     func trails(_ heads: [String: (head: ObjectID, seq: Int)], path: String) throws -> [String: AuditTrail] {
         let select = "SELECT chain, seq, id, previous, listing FROM events"
         if heads.count <= 64 {
-            var out: [String: AuditTrail] = [:]
+            var walk = ChainWalk()
             let one = try db.prepare(select + " WHERE chain = ? ORDER BY seq")
             for (name, head) in heads {
-                var walk = ChainWalk()
+                walk.startChain(name, head: head.head, seq: head.seq)
                 try one.forEachRow([.text(name)]) { walk.add($0) }
-                if let trail = walk.trail(model: name, head: head.head, seq: head.seq) { out[name] = trail }
+                walk.finishChain()
             }
-            return out
+            return walk.trails()
         }
         // Split where half the chains lie on each side, by bytes (SQLite's order).
         let names = heads.keys.map { Array($0.utf8) }.sorted { $0.lexicographicallyPrecedes($1) }
@@ -213,53 +227,69 @@ extension EventIndex {
         let parts = try Parallel.map([0, 1], batch: 1) { part -> [String: AuditTrail] in
             let database = part == 0 ? db : try SQLiteDatabase(path: path, busyTimeoutMilliseconds: 250)
             let query = try database.prepare(select + (part == 0 ? " WHERE chain < ?" : " WHERE chain >= ?") + " ORDER BY chain, seq")
-            var out: [String: AuditTrail] = [:]
-            var chain: [UInt8] = [], wanted: (name: String, head: ObjectID, seq: Int)?
             var walk = ChainWalk()
-            func finish() {
-                if let w = wanted, let trail = walk.trail(model: w.name, head: w.head, seq: w.seq) { out[w.name] = trail }
-            }
+            var chain: [UInt8] = []
             try query.forEachRow([.text(split)]) { row in
                 let name = row.rawBytes(0)
-                if !name.elementsEqual(chain) {
-                    finish()
+                if name.count != chain.count || memcmp(name.baseAddress!, chain, name.count) != 0 {
+                    walk.finishChain()
                     chain = Array(name)
                     let s = String(decoding: chain, as: UTF8.self)
-                    wanted = heads[s].map { (s, $0.head, $0.seq) }
-                    walk = ChainWalk()
+                    if let h = heads[s] { walk.startChain(s, head: h.head, seq: h.seq) }
                 }
-                if wanted != nil { walk.add(row) }
+                walk.add(row)
             }
-            finish()
-            return out
+            walk.finishChain()
+            return walk.trails()
         }
         return parts[0].merging(parts[1]) { a, _ in a }
     }
 }
 
-/// The index rows of one chain, collected in seq order, then walked from the head down.
+/// Index rows read chain by chain, each chain's in seq order, kept in one buffer that the
+/// trails share; at the end of each chain it is walked from the head down.
 struct ChainWalk {
-    /// Each row's seq and where its id, previous (nil: none) and listing lie in `bytes`.
-    var rows: [(seq: Int, id: Int, previous: Int?, listing: Range<Int>)] = []
     var bytes: [UInt8] = []
+    /// The current chain's rows: seq and where id, previous (nil: none) and listing lie in `bytes`.
+    var rows: [(seq: Int, id: Int, previous: Int?, listing: Range<Int>)] = []
+    var current: (name: String, head: ObjectID, seq: Int)?
+    var found: [(name: String, entries: [AuditTrail.Entry])] = []
 
-    mutating func add(_ row: SQLiteStatement) {
-        let id = row.rawBytes(2), previous = row.rawBytes(3), listing = row.rawBytes(4)
-        guard id.count == 64, previous.count == 64 || row.isNull(3) else { return }  // a malformed row: never matches
-        let start = bytes.count
-        bytes += id
-        if !row.isNull(3) { bytes += previous }
-        bytes += listing
-        rows.append((Int(row.int(1)), start, row.isNull(3) ? nil : start + 64, start + (row.isNull(3) ? 64 : 128)..<bytes.count))
+    mutating func startChain(_ name: String, head: ObjectID, seq: Int) {
+        current = (name, head, seq)
+        rows.removeAll(keepingCapacity: true)
     }
 
-    /// The trail from `head` (seq `seq`) down to seq 1 by `previous`; nil unless every
-    /// link is there, one seq apart, ends at seq 1 with no previous, and every listing decodes.
-    func trail(model: String, head: ObjectID, seq: Int) -> AuditTrail? {
-        var trail = AuditTrail(model: model, fromIndex: true)
-        var expected: [UInt8] = []
-        head.appendHex(to: &expected)
+    /// Adds a row of the current chain (ignored when no chain is wanted).
+    mutating func add(_ row: SQLiteStatement) {
+        guard current != nil else { return }
+        let id = row.rawBytes(2), previous = row.rawBytes(3), listing = row.rawBytes(4)
+        guard id.count == 64, previous.count == 64 || row.isNull(3) else { return }  // a malformed row: never matches
+        let at = bytes.count
+        bytes += id
+        if !row.isNull(3) { bytes += previous }
+        let start = bytes.count
+        bytes += listing
+        rows.append((Int(row.int(1)), at, row.isNull(3) ? nil : at + 64, start..<bytes.count))
+    }
+
+    /// Walks the current chain from its head (seq `seq`) down to seq 1 by `previous` and
+    /// keeps its entries, unless a link is missing, seqs are not one apart, it does not end
+    /// at seq 1 with no previous, or a listing does not decode.
+    mutating func finishChain() {
+        guard let (name, head, seq) = current else { return }
+        current = nil
+        var headHex: [UInt8] = []
+        head.appendHex(to: &headHex)
+        var entries: [AuditTrail.Entry] = []
+        entries.reserveCapacity(seq)
         let ok: Bool = bytes.withUnsafeBytes { raw in
+            // The id the next row must have: the head's, then the previous named by the row above.
+            var expected: Int?
+            func isExpected(_ at: Int) -> Bool {
+                if let e = expected { return memcmp(raw.baseAddress! + at, raw.baseAddress! + e, 64) == 0 }
+                return memcmp(raw.baseAddress! + at, headHex, 64) == 0
+            }
             var s = seq
             // Rows are in seq order: usually one per seq, so seq s is at s - 1. Start from
             // the last row of seq s and look back over every row of that seq.
@@ -267,29 +297,26 @@ struct ChainWalk {
             while s >= 1 {
                 while at + 1 < rows.count && rows[at + 1].seq <= s { at += 1 }
                 while at >= 0 && rows[at].seq > s { at -= 1 }
-                var found: Int?
                 var k = at
-                while k >= 0 && rows[k].seq == s {
-                    if raw[rows[k].id..<rows[k].id + 64].elementsEqual(expected) { found = k; break }
-                    k -= 1
-                }
-                guard let f = found, (rows[f].previous == nil) == (s == 1) else { return false }
-                let r = rows[f]
-                let start = trail.records.count
-                trail.records += raw[r.id..<r.id + 64]
-                trail.records += raw[r.listing]
-                trail.entries.append((s, start, trail.records.count))
-                if let p = r.previous { expected = Array(raw[p..<p + 64]) }
+                while k >= 0 && rows[k].seq == s && !isExpected(rows[k].id) { k -= 1 }
+                guard k >= 0, rows[k].seq == s, (rows[k].previous == nil) == (s == 1) else { return false }
+                let r = rows[k]
+                guard AuditEvent(seq: s, idHex: UnsafeRawBufferPointer(rebasing: raw[r.id..<r.id + 64]),
+                                 listing: UnsafeRawBufferPointer(rebasing: raw[r.listing])) != nil else { return false }
+                entries.append(AuditTrail.Entry(seq: s, id: r.id, listing: r.listing))
+                expected = r.previous
                 s -= 1
-                at = f - 1
+                at = k - 1
             }
             return true
         }
-        guard ok else { return nil }
-        // Every listing must decode, so the caller's `forEach` never meets a bad one.
-        let decodes = trail.records.withUnsafeBytes { raw in
-            trail.entries.allSatisfy { AuditEvent(seq: $0.seq, record: UnsafeRawBufferPointer(rebasing: raw[$0.start..<$0.end])) != nil }
-        }
-        return decodes ? trail : nil
+        if ok { found.append((name, entries)) }
+    }
+
+    /// The trails of the chains walked whole, sharing `bytes`.
+    func trails() -> [String: AuditTrail] {
+        var out: [String: AuditTrail] = [:]
+        for (name, entries) in found { out[name] = AuditTrail(model: name, fromIndex: true, entries: entries, records: bytes) }
+        return out
     }
 }
