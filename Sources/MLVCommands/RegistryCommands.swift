@@ -443,28 +443,16 @@ struct Audit: ParsableCommand {
                 return
             }
             if !output.json {
-                // Text: the trails (served from the event index where it holds a whole chain),
-                // rendered on 2 threads into byte buffers and written in the models' order,
-                // stopping at the first model that fails, after the models before it.
-                let trails: [Result<AuditTrail, Error>]
+                // Text: the trails (served from the event index where it holds a whole chain)
+                // rendered by the 2 workers that read them, each into its own buffer, then
+                // written in the models' order, stopping at the first model that fails.
+                let sinks = [AuditSink(reserve: models.count * 2048), AuditSink(reserve: models.count * 2048)]
                 if let stage, let model {
-                    trails = [Result { AuditTrail(model: model, events: try stageHistory(repo, model: model, stage: stage)) }]
+                    sinks[0].add(0, Result { AuditTrail(model: model, events: try stageHistory(repo, model: model, stage: stage)) })
                 } else {
-                    trails = repo.auditTrails(models: models)
+                    repo.forEachAuditTrail(models: models) { worker, i, trail in sinks[worker].add(i, trail) }
                 }
-                let blocks = stride(from: 0, to: trails.count, by: 256).map { $0..<min($0 + 256, trails.count) }
-                let rendered = try Parallel.map(blocks) { block -> ([UInt8], Error?) in
-                    var out: [UInt8] = []
-                    for t in trails[block] {
-                        do { try appendAuditText(try t.get(), to: &out) } catch { return (out, error) }
-                    }
-                    return (out, nil)
-                }
-                try flushStandardOutput()
-                for (bytes, error) in rendered {
-                    try bytes.withUnsafeBytes { try writeOut($0) }
-                    if let error { throw error }
-                }
+                try AuditSink.write(sinks, count: models.count)
                 return
             }
             // JSON: every event object with its state, read from the packs on 2 threads, 64
@@ -506,6 +494,51 @@ func auditJSON(_ repo: Repository, model m: String, stage: String?) throws -> [U
         out += JSON.object(["id": .string(id.hex), "event": e.json]).canonicalBytes()
     }
     return out
+}
+
+/// One worker's share of `mlv audit`'s text: the models it rendered, each with its bytes
+/// in `out` or the error that stopped it.
+final class AuditSink {
+    var out: [UInt8] = []
+    var placed: [(position: Int, range: Range<Int>, error: Error?)] = []
+
+    init(reserve: Int) { out.reserveCapacity(reserve) }
+
+    /// Renders the model at `position` (or records why it failed).
+    func add(_ position: Int, _ trail: Result<AuditTrail, Error>) {
+        let start = out.count
+        do {
+            try appendAuditText(try trail.get(), to: &out)
+            placed.append((position, start..<out.count, nil))
+        } catch {
+            out.removeSubrange(start...)
+            placed.append((position, start..<start, error))
+        }
+    }
+
+    /// Writes the models 0..<count in order, each run of neighbours rendered by one sink
+    /// in one write; throws the first failure after writing the models before it.
+    static func write(_ sinks: [AuditSink], count: Int) throws {
+        var order = [(sink: Int, range: Range<Int>, error: Error?)?](repeating: nil, count: count)
+        for (k, sink) in sinks.enumerated() { for p in sink.placed { order[p.position] = (k, p.range, p.error) } }
+        try flushStandardOutput()
+        var pending: (sink: Int, range: Range<Int>)?
+        func flush() throws {
+            if let p = pending { try sinks[p.sink].out.withUnsafeBytes { try writeOut(UnsafeRawBufferPointer(rebasing: $0[p.range])) } }
+            pending = nil
+        }
+        for entry in order {
+            guard let entry else { continue }
+            if let error = entry.error { try flush(); throw error }
+            if let p = pending, p.sink == entry.sink, p.range.upperBound == entry.range.lowerBound {
+                pending = (p.sink, p.range.lowerBound..<entry.range.upperBound)
+            } else {
+                try flush()
+                pending = (entry.sink, entry.range)
+            }
+        }
+        try flush()
+    }
 }
 
 /// Appends one model's history as `mlv audit` prints it: per event a line (model, seq,

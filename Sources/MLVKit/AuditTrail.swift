@@ -173,43 +173,70 @@ extension Event {
 
 extension Repository {
     /// Each model's registry history, newest first, in the order of `models`: what
-    /// `history(model:)` reads, without the states. For a model whose head (from
-    /// `modelSummaries`, checked against its head file) is in the event index, the trail
-    /// follows `previous` through the index rows from the head down to seq 1, each row
-    /// one seq below the last, each listing decoding; any model where that fails (a row
-    /// missing, a link or seq out of place, an undecodable listing), or every model when
-    /// the index cannot be used, is read from its event objects as `history` does.
-    /// - Returns: per model its trail, or the error `history(model:)` throws for it
-    ///   (`.notFound` for a name with no versions, a damaged or missing event).
+    /// `history(model:)` reads, without the states (see `forEachAuditTrail`).
+    /// - Returns: per model its trail, or the error `history(model:)` throws for it.
     public func auditTrails(models: [String]) -> [Result<AuditTrail, Error>] {
-        var results = [Result<AuditTrail, Error>?](repeating: nil, count: models.count)
+        let results = Locked([Result<AuditTrail, Error>?](repeating: nil, count: models.count))
+        forEachAuditTrail(models: models) { _, i, r in results.withLock { $0[i] = r } }
+        return results.withLock { $0.map { $0! } }
+    }
+
+    /// Calls `body(worker, position, trail)` once for each model of `models` with its
+    /// registry history, newest first: what `history(model:)` reads, without the states.
+    /// For a model whose head (from `modelSummaries`, checked against its head file) is in
+    /// the event index, the trail follows `previous` through the index rows from the head
+    /// down to seq 1, each row one seq below the last, each listing decoding; any model
+    /// where that fails (a row missing, a link or seq out of place, an undecodable
+    /// listing), or every model when the index cannot be used, is read from its event
+    /// objects as `history` does, and gets the error `history` throws (`.notFound` for a
+    /// name with no versions, a damaged or missing event).
+    ///
+    /// `body` runs on 2 workers at once (`worker` is 0 or 1; each worker's calls come one
+    /// after another) in no particular order of models. A trail from the index shares a
+    /// buffer that is reused once `body` returns, so keeping it costs a copy.
+    public func forEachAuditTrail(models: [String], _ body: (_ worker: Int, _ position: Int, _ trail: Result<AuditTrail, Error>) -> Void) {
+        let served = Locked(Set<Int>())
         if let summaries = try? modelSummaries(models, states: false), let index = eventIndex() {
             var heads: [String: (position: Int, head: ObjectID, seq: Int)] = [:]
             for (i, s) in summaries.enumerated() {
                 guard let s else { continue }  // no versions: `history` says so
-                guard let head = s.summary.head else { results[i] = .success(AuditTrail(model: models[i], fromIndex: true)); continue }
+                guard let head = s.summary.head else {
+                    served.withLock { _ = $0.insert(i) }
+                    body(0, i, .success(AuditTrail(model: models[i], fromIndex: true)))
+                    continue
+                }
                 if let seq = s.headSeq { heads[models[i]] = (i, head, seq) }
             }
-            for (name, trail) in (try? index.trails(heads.mapValues { ($0.head, $0.seq) }, path: lineageIndexPath)) ?? [:] {
-                results[heads[name]!.position] = .success(trail)
+            // A failure part way leaves the chains not yet served to the walk below.
+            try? index.forEachTrail(heads.mapValues { ($0.head, $0.seq) }, path: lineageIndexPath) { worker, name, trail in
+                let i = heads[name]!.position
+                served.withLock { _ = $0.insert(i) }
+                body(worker, i, .success(trail))
             }
         }
-        let missing = results.indices.filter { results[$0] == nil }
-        let walked = (try? Parallel.map(missing, batch: 4) { i in
-            Result { AuditTrail(model: models[i], events: try history(model: models[i])) }
-        }) ?? []
-        for (i, r) in zip(missing, walked) { results[i] = r }
-        return results.map { $0! }
+        let done = served.withLock { $0 }
+        let missing = models.indices.filter { !done.contains($0) }
+        let next = AtomicCounter()
+        Parallel.workers(min(2, missing.count)) { worker in
+            while true {
+                let k = next.add(1) - 1
+                if k >= missing.count { return }
+                let i = missing[k]
+                body(worker, i, Result { AuditTrail(model: models[i], events: try history(model: models[i])) })
+            }
+        }
     }
 }
 
 extension EventIndex {
-    /// The trails of the chains in `heads` (chain -> its head id and seq) that the index
-    /// holds whole (see `Repository.auditTrails`); chains it does not are absent. Few
-    /// chains are read by one query each; many by two passes over every row, on 2 threads
-    /// (the second on its own connection to the file at `path`), split at a chain name.
-    /// - Throws: `SQLiteError`.
-    func trails(_ heads: [String: (head: ObjectID, seq: Int)], path: String) throws -> [String: AuditTrail] {
+    /// Calls `body(worker, chain, trail)` for each chain of `heads` (chain -> its head id
+    /// and seq) that the index holds whole (see `Repository.forEachAuditTrail`). Few chains
+    /// are read by one query each (worker 0); many by two passes over every row, on 2
+    /// workers (the second on its own connection to the file at `path`), split at a chain
+    /// name.
+    /// - Throws: `SQLiteError`, after the chains read before it were handed to `body`.
+    func forEachTrail(_ heads: [String: (head: ObjectID, seq: Int)], path: String,
+                      _ body: (_ worker: Int, _ chain: String, _ trail: AuditTrail) -> Void) throws {
         let select = "SELECT chain, seq, id, previous, listing FROM events"
         if heads.count <= 64 {
             var walk = ChainWalk()
@@ -217,47 +244,52 @@ extension EventIndex {
             for (name, head) in heads {
                 walk.startChain(name, head: head.head, seq: head.seq)
                 try one.forEachRow([.text(name)]) { walk.add($0) }
-                walk.finishChain()
+                walk.finishChain { body(0, name, $0) }
             }
-            return walk.trails()
+            return
         }
         // Split where half the chains lie on each side, by bytes (SQLite's order).
         let names = heads.keys.map { Array($0.utf8) }.sorted { $0.lexicographicallyPrecedes($1) }
         let split = String(decoding: names[names.count / 2], as: UTF8.self)
-        let parts = try Parallel.map([0, 1], batch: 1) { part -> [String: AuditTrail] in
-            let database = part == 0 ? db : try SQLiteDatabase(path: path, busyTimeoutMilliseconds: 250)
-            let query = try database.prepare(select + (part == 0 ? " WHERE chain < ?" : " WHERE chain >= ?") + " ORDER BY chain, seq")
-            var walk = ChainWalk()
-            var chain: [UInt8] = []
-            try query.forEachRow([.text(split)]) { row in
-                let name = row.rawBytes(0)
-                if name.count != chain.count || memcmp(name.baseAddress!, chain, name.count) != 0 {
-                    walk.finishChain()
-                    chain = Array(name)
-                    let s = String(decoding: chain, as: UTF8.self)
-                    if let h = heads[s] { walk.startChain(s, head: h.head, seq: h.seq) }
+        let failure = Locked<Error?>(nil)
+        Parallel.workers(2) { part in
+            do {
+                let database = part == 0 ? db : try SQLiteDatabase(path: path, busyTimeoutMilliseconds: 250)
+                let query = try database.prepare(select + (part == 0 ? " WHERE chain < ?" : " WHERE chain >= ?") + " ORDER BY chain, seq")
+                var walk = ChainWalk()
+                var chain: [UInt8] = []
+                func finish() { walk.finishChain { body(part, $0.model, $0) } }
+                try query.forEachRow([.text(split)]) { row in
+                    let name = row.rawBytes(0)
+                    if name.count != chain.count || memcmp(name.baseAddress!, chain, name.count) != 0 {
+                        finish()
+                        chain = Array(name)
+                        let s = String(decoding: chain, as: UTF8.self)
+                        if let h = heads[s] { walk.startChain(s, head: h.head, seq: h.seq) }
+                    }
+                    walk.add(row)
                 }
-                walk.add(row)
+                finish()
+            } catch {
+                failure.withLock { $0 = $0 ?? error }
             }
-            walk.finishChain()
-            return walk.trails()
         }
-        return parts[0].merging(parts[1]) { a, _ in a }
+        if let error = failure.withLock({ $0 }) { throw error }
     }
 }
 
-/// Index rows read chain by chain, each chain's in seq order, kept in one buffer that the
-/// trails share; at the end of each chain it is walked from the head down.
+/// The index rows of one chain at a time, in seq order, in one buffer reused from chain
+/// to chain; at the end of a chain it is walked from the head down.
 struct ChainWalk {
     var bytes: [UInt8] = []
     /// The current chain's rows: seq and where id, previous (nil: none) and listing lie in `bytes`.
     var rows: [(seq: Int, id: Int, previous: Int?, listing: Range<Int>)] = []
     var current: (name: String, head: ObjectID, seq: Int)?
-    var found: [(name: String, entries: [AuditTrail.Entry])] = []
 
     mutating func startChain(_ name: String, head: ObjectID, seq: Int) {
         current = (name, head, seq)
         rows.removeAll(keepingCapacity: true)
+        bytes.removeAll(keepingCapacity: true)
     }
 
     /// Adds a row of the current chain (ignored when no chain is wanted).
@@ -274,9 +306,9 @@ struct ChainWalk {
     }
 
     /// Walks the current chain from its head (seq `seq`) down to seq 1 by `previous` and
-    /// keeps its entries, unless a link is missing, seqs are not one apart, it does not end
-    /// at seq 1 with no previous, or a listing does not decode.
-    mutating func finishChain() {
+    /// hands its trail to `body`, unless a link is missing, seqs are not one apart, it does
+    /// not end at seq 1 with no previous, or a listing does not decode.
+    mutating func finishChain(_ body: (AuditTrail) -> Void) {
         guard let (name, head, seq) = current else { return }
         current = nil
         var headHex: [UInt8] = []
@@ -310,13 +342,6 @@ struct ChainWalk {
             }
             return true
         }
-        if ok { found.append((name, entries)) }
-    }
-
-    /// The trails of the chains walked whole, sharing `bytes`.
-    func trails() -> [String: AuditTrail] {
-        var out: [String: AuditTrail] = [:]
-        for (name, entries) in found { out[name] = AuditTrail(model: name, fromIndex: true, entries: entries, records: bytes) }
-        return out
+        if ok { body(AuditTrail(model: name, fromIndex: true, entries: entries, records: bytes)) }
     }
 }
