@@ -446,7 +446,7 @@ struct Audit: ParsableCommand {
                 // Text: the trails (served from the event index where it holds a whole chain)
                 // rendered by the 2 workers that read them, each into its own buffer, then
                 // written in the models' order, stopping at the first model that fails.
-                let sinks = [AuditSink(reserve: models.count * 2048), AuditSink(reserve: models.count * 2048)]
+                let sinks = [AuditSink(reserve: models.count * 3072), AuditSink(reserve: models.count * 3072)]
                 if let stage, let model {
                     sinks[0].add(0, Result { AuditTrail(model: model, events: try stageHistory(repo, model: model, stage: stage)) })
                 } else {
@@ -541,31 +541,43 @@ final class AuditSink {
     }
 }
 
+/// The fixed pieces of `mlv audit`'s text, as bytes (appending a `String`'s UTF-8 costs more).
+private enum AuditText {
+    static let noEvents = Array(": no registry events\n".utf8), hash = Array(" #".utf8), gap = Array("  ".utf8)
+    static let indent = Array("    ".utf8), approvedBy = Array("    approved by ".utf8), at = Array(" at ".utf8)
+    static let colon = Array(": ".utf8), unknown = Array("?".utf8)
+    static let approve = Array("approve v".utf8), promote = Array("promote v".utf8), alias = Array("alias ".utf8)
+    static let for_ = Array(" for ".utf8), to = Array(" to ".utf8), forced = Array(" FORCED (".utf8)
+    static let noReason = Array("no reason".utf8), arrow = Array(" -> v".utf8), removed = Array(" removed (was v".utf8)
+}
+
 /// Appends one model's history as `mlv audit` prints it: per event a line (model, seq,
 /// time, actor, what happened, short id), its message and its approvals indented below.
 /// - Throws: `MLVError.damaged` for a listing that does not decode.
 func appendAuditText(_ trail: AuditTrail, to out: inout [UInt8]) throws {
+    let model = Array(trail.model.utf8)
     if trail.count == 0 {
-        out += trail.model.utf8
-        out += ": no registry events\n".utf8
+        out += model
+        out += AuditText.noEvents
         return
     }
-    let model = Array(trail.model.utf8)
     try trail.forEach { e in
         out += model
-        out += " #".utf8
+        out += AuditText.hash
         JSON.appendInt(Int64(e.seq), to: &out)
-        out += "  ".utf8; out += e.time
-        out += "  ".utf8; out += e.actor
-        out += "  ".utf8; appendDescription(e, to: &out)
-        out += "  ".utf8; out += e.idHex.prefix(12)
+        out += AuditText.gap; out += e.time
+        out += AuditText.gap; out += e.actor
+        out += AuditText.gap; appendDescription(e, to: &out)
+        out += AuditText.gap; out += e.idHex.prefix(12)
         out.append(10)
-        if !e.message.isEmpty { out += "    ".utf8; out += e.message; out.append(10) }
-        e.forEachApproval { a in
-            out += "    approved by ".utf8; out += a.actor
-            out += " at ".utf8; out += a.time
-            if !a.message.isEmpty { out += ": ".utf8; out += a.message }
-            out.append(10)
+        if !e.message.isEmpty { out += AuditText.indent; out += e.message; out.append(10) }
+        if e.approvalCount > 0 {
+            e.forEachApproval { a in
+                out += AuditText.approvedBy; out += a.actor
+                out += AuditText.at; out += a.time
+                if !a.message.isEmpty { out += AuditText.colon; out += a.message }
+                out.append(10)
+            }
         }
     }
 }
@@ -573,18 +585,18 @@ func appendAuditText(_ trail: AuditTrail, to out: inout [UInt8]) throws {
 /// What an event did, for people: "promote v3 to production", "alias champion -> v2".
 func appendDescription(_ e: AuditEvent, to out: inout [UInt8]) {
     func version() { JSON.appendInt(Int64(e.version), to: &out) }
-    func name(_ s: UnsafeRawBufferPointer?) { if let s { out += s } else { out += "?".utf8 } }
+    func name(_ s: UnsafeRawBufferPointer?) { if let s { out += s } else { out += AuditText.unknown } }
     switch e.action {
-    case .approve: out += "approve v".utf8; version(); out += " for ".utf8; name(e.stage)
+    case .approve: out += AuditText.approve; version(); out += AuditText.for_; name(e.stage)
     case .promote:
-        out += "promote v".utf8; version(); out += " to ".utf8; name(e.stage)
+        out += AuditText.promote; version(); out += AuditText.to; name(e.stage)
         if e.forced {
-            out += " FORCED (".utf8
-            if let r = e.reason { out += r } else { out += "no reason".utf8 }
-            out += ")".utf8
+            out += AuditText.forced
+            if let r = e.reason { out += r } else { out += AuditText.noReason }
+            out.append(UInt8(ascii: ")"))
         }
-    case .aliasSet: out += "alias ".utf8; name(e.alias); out += " -> v".utf8; version()
-    case .aliasRemove: out += "alias ".utf8; name(e.alias); out += " removed (was v".utf8; version(); out += ")".utf8
+    case .aliasSet: out += AuditText.alias; name(e.alias); out += AuditText.arrow; version()
+    case .aliasRemove: out += AuditText.alias; name(e.alias); out += AuditText.removed; version(); out.append(UInt8(ascii: ")"))
     }
 }
 

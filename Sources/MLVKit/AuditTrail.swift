@@ -255,6 +255,7 @@ extension EventIndex {
         Parallel.workers(2) { part in
             do {
                 let database = part == 0 ? db : try SQLiteDatabase(path: path, busyTimeoutMilliseconds: 250)
+                if part == 1 { try database.execute("PRAGMA mmap_size=268435456") }
                 let query = try database.prepare(select + (part == 0 ? " WHERE chain < ?" : " WHERE chain >= ?") + " ORDER BY chain, seq")
                 var walk = ChainWalk()
                 var chain: [UInt8] = []
