@@ -48,11 +48,11 @@ struct AuditRenderTests {
             }
         }
         events.reverse()
-        var out: [UInt8] = []
-        try appendAuditText(AuditTrail(model: "digits", events: events), to: &out)
-        #expect(out == Array(reference("digits", events).utf8))
-        out = []
-        try appendAuditText(AuditTrail(model: "quiet", events: []), to: &out)
-        #expect(out == Array("quiet: no registry events\n".utf8))
+        // A small reserve, so the buffer grows while rendering.
+        let sink = AuditSink(reserve: 16)
+        sink.add(0, .success(AuditTrail(model: "digits", events: events)))
+        sink.add(1, .success(AuditTrail(model: "quiet", events: [])))
+        #expect(Array(sink.bytes) == Array((reference("digits", events) + "quiet: no registry events\n").utf8))
+        #expect(sink.placed.map(\.position) == [0, 1] && sink.placed.allSatisfy { $0.error == nil })
     }
 }
