@@ -8,11 +8,12 @@ import Glibc
 /// One model's registry history as `mlv audit` lists it: every event, newest first, with
 /// every field but the state (which the listing does not show). Kept as byte ranges of
 /// one buffer (each event's id as 64 hex digits and its listing, `Event.listingBytes()`),
-/// which the trails read from the index in one pass share, so 200,000 events make no
-/// `String`s and no copies; `forEach` hands out views of it.
+/// so 200,000 events make no `String`s; `forEach` hands out views of it. A trail read
+/// from the index shares its reading worker's buffer, which is reused for the next chain
+/// once the trail has been handed out (keeping the trail costs a copy then).
 ///
 /// Served from the event index when the index holds the model's whole chain, read from
-/// the event objects otherwise (`Repository.auditTrails`); both give equal trails.
+/// the event objects otherwise (`Repository.forEachAuditTrail`); both give equal trails.
 public struct AuditTrail: Sendable, Equatable {
     public let model: String
     /// True when the events came from the event index, false when from the event objects.
@@ -50,7 +51,7 @@ public struct AuditTrail: Sendable, Equatable {
 
     /// Calls `body` with each event, newest first. The view's bytes are valid only during the call.
     /// - Throws: what `body` throws, or `MLVError.damaged` for a listing that does not decode
-    ///   (never for a trail `Repository.auditTrails` returned: it checks them).
+    ///   (never for a trail `Repository.forEachAuditTrail` handed out: it checks them).
     public func forEach(_ body: (AuditEvent) throws -> Void) throws {
         try records.withUnsafeBytes { raw in
             for e in entries {
