@@ -446,7 +446,9 @@ struct Audit: ParsableCommand {
                 // Text: the trails (served from the event index where it holds a whole chain)
                 // rendered by the 2 workers that read them, each into its own buffer, then
                 // written in the models' order, stopping at the first model that fails.
-                let sinks = [AuditSink(reserve: models.count * 3072), AuditSink(reserve: models.count * 3072)]
+                // About 4.5 KB of text per model on the generated store; capped, it grows past that.
+                let reserve = min(models.count * 3072, 1 << 26)
+                let sinks = [AuditSink(reserve: reserve), AuditSink(reserve: reserve)]
                 if let stage, let model {
                     sinks[0].add(0, Result { AuditTrail(model: model, events: try stageHistory(repo, model: model, stage: stage)) })
                 } else {
