@@ -297,14 +297,16 @@ struct ChainWalk {
     /// Adds a row of the current chain (ignored when no chain is wanted).
     mutating func add(_ row: SQLiteStatement) {
         guard current != nil else { return }
+        // A NULL previous (seq 1) reads as no bytes; any other length is a malformed row,
+        // which is skipped, so the walk does not find it.
         let id = row.rawBytes(2), previous = row.rawBytes(3), listing = row.rawBytes(4)
-        guard id.count == 64, previous.count == 64 || row.isNull(3) else { return }  // a malformed row: never matches
+        guard id.count == 64, previous.count == 64 || previous.isEmpty else { return }
         let at = bytes.count
         bytes += id
-        if !row.isNull(3) { bytes += previous }
+        bytes += previous
         let start = bytes.count
         bytes += listing
-        rows.append((Int(row.int(1)), at, row.isNull(3) ? nil : at + 64, start..<bytes.count))
+        rows.append((Int(row.int(1)), at, previous.isEmpty ? nil : at + 64, start..<bytes.count))
     }
 
     /// Walks the current chain from its head (seq `seq`) down to seq 1 by `previous` and
