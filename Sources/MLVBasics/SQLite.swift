@@ -180,6 +180,12 @@ public final class SQLiteStatement: @unchecked Sendable {
         return String(decoding: UnsafeBufferPointer(start: p, count: n), as: UTF8.self)
     }
 
+    /// Column `i`'s bytes as stored (a blob's, or a text's UTF-8 with no conversion),
+    /// valid until the next step or reset; empty for NULL.
+    public func rawBytes(_ i: Int32) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: sqlite3_column_blob(handle, i), count: Int(sqlite3_column_bytes(handle, i)))
+    }
+
     /// Column `i`'s text bytes (UTF-8, no terminator), valid until the next step or
     /// reset, for reading many rows without making a `String` of each; nil for NULL.
     public func bytes(_ i: Int32) -> UnsafeBufferPointer<UInt8>? {

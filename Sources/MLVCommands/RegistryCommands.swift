@@ -447,68 +447,60 @@ struct Audit: ParsableCommand {
                 if output.json { say(String(decoding: out, as: UTF8.self)) } else { sayText(text) }
                 return
             }
-            // Every model's history: read and rendered on 2 threads, 64 models at a time,
-            // written in the models' order. Text stops at the first model that fails, after
-            // the models before it (as a serial walk would); JSON prints nothing then.
+            if !output.json {
+                // Text: the trails (served from the event index where it holds a whole chain)
+                // rendered by the 2 workers that read them, each into its own buffer, then
+                // written in the models' order, stopping at the first model that fails.
+                // About 4.5 KB of text per model on the generated store; capped, it grows past that.
+                let reserve = min(models.count * 3072, 1 << 26)
+                let sinks = [AuditSink(reserve: reserve), AuditSink(reserve: reserve)]
+                if let stage, let model {
+                    sinks[0].add(0, Result { AuditTrail(model: model, events: try stageHistory(repo, model: model, stage: stage)) })
+                } else {
+                    repo.forEachAuditTrail(models: models) { worker, i, trail in sinks[worker].add(i, trail) }
+                }
+                try AuditSink.write(sinks, count: models.count)
+                return
+            }
+            // JSON: every event object with its state, read from the packs on 2 threads, 64
+            // models at a time; nothing is printed when a model fails.
             var json: [UInt8] = [UInt8(ascii: "[")]
             for block in stride(from: 0, to: models.count, by: 64).map({ models[$0..<min($0 + 64, models.count)] }) {
                 let rendered = try Parallel.map(Array(block), batch: 4) { m in
-                    Result { try auditHistory(repo, model: m, stage: stage, json: output.json) }
+                    Result { try auditJSON(repo, model: m, stage: stage) }
                 }
-                var text = ""
-                for r in rendered {
-                    switch r {
-                    case .success(let bytes) where output.json:
-                        if !bytes.isEmpty && json.count > 1 { json.append(UInt8(ascii: ",")) }
-                        json += bytes
-                    case .success(let bytes): text += String(decoding: bytes, as: UTF8.self)
-                    case .failure(let error): sayText(text); throw error
-                    }
+                for bytes in try rendered.map({ try $0.get() }) where !bytes.isEmpty {
+                    if json.count > 1 { json.append(UInt8(ascii: ",")) }
+                    json += bytes
                 }
-                sayText(text)
             }
-            if output.json { json.append(UInt8(ascii: "]")); say(String(decoding: json, as: UTF8.self)) }
+            json.append(UInt8(ascii: "]"))
+            say(String(decoding: json, as: UTF8.self))
         }
         if tampered { throw ExitCode(MLVExit.checkFailed) }
     }
 }
 
-/// One model's history as `mlv audit` prints it: text lines, or for `json` its events'
-/// JSON objects joined by commas (no brackets). With `stage`, only the events that
-/// concern that stage.
-func auditHistory(_ repo: Repository, model m: String, stage: String?, json: Bool) throws -> [UInt8] {
-    var events = try repo.history(model: m)
-    if let stage {
-        events = events.enumerated().filter { i, e in
-            let before = i + 1 < events.count ? events[i + 1].event.state.stages[stage] : nil
-            return e.event.stage == stage || before != e.event.state.stages[stage]
-        }.map(\.element)
-    }
-    var out: [UInt8] = []
-    if json {
-        for (n, (id, e)) in events.enumerated() {
-            if n > 0 { out.append(UInt8(ascii: ",")) }
-            out += JSON.object(["id": .string(id.hex), "event": e.json]).canonicalBytes()
-        }
-        return out
-    }
-    if events.isEmpty { return Array("\(m): no registry events\n".utf8) }
-    var text = ""
-    for (id, e) in events {
-        text += "\(m) #\(e.seq)  \(e.time)  \(e.actor)  \(describe(e))  \(id.short)\n"
-        if !e.message.isEmpty { text += "    \(e.message)\n" }
-        for a in e.approvals { text += "    approved by \(a.actor) at \(a.time)" + (a.message.isEmpty ? "" : ": \(a.message)") + "\n" }
-    }
-    return Array(text.utf8)
+/// A model's events, newest first; with `stage`, only those that concern that stage
+/// (it names the stage, or the stage's holders changed).
+func stageHistory(_ repo: Repository, model m: String, stage: String?) throws -> [(id: ObjectID, event: Event)] {
+    let events = try repo.history(model: m)
+    guard let stage else { return events }
+    return events.enumerated().filter { i, e in
+        let before = i + 1 < events.count ? events[i + 1].event.state.stages[stage] : nil
+        return e.event.stage == stage || before != e.event.state.stages[stage]
+    }.map(\.element)
 }
 
-func describe(_ e: Event) -> String {
-    switch e.action {
-    case .approve: return "approve v\(e.version) for \(e.stage ?? "?")"
-    case .promote: return "promote v\(e.version) to \(e.stage ?? "?")" + (e.forced ? " FORCED (\(e.reason ?? "no reason"))" : "")
-    case .aliasSet: return "alias \(e.alias ?? "?") -> v\(e.version)"
-    case .aliasRemove: return "alias \(e.alias ?? "?") removed (was v\(e.version))"
+/// One model's history as `mlv audit --json` prints it: its events' JSON objects joined
+/// by commas (no brackets).
+func auditJSON(_ repo: Repository, model m: String, stage: String?) throws -> [UInt8] {
+    var out: [UInt8] = []
+    for (n, (id, e)) in try stageHistory(repo, model: m, stage: stage).enumerated() {
+        if n > 0 { out.append(UInt8(ascii: ",")) }
+        out += JSON.object(["id": .string(id.hex), "event": e.json]).canonicalBytes()
     }
+    return out
 }
 
 func stagesText(_ state: RegistryState) -> String {
@@ -536,7 +528,7 @@ func renderEvent(_ head: RegistryHead, json: Bool) {
         sayJSON(.object(["id": .string(head.id.hex), "event": e.json]))
         return
     }
-    say("\(e.model): \(describe(e)) (event #\(e.seq) \(head.id.short) by \(e.actor))")
+    say("\(e.model): \(describe(head)) (event #\(e.seq) \(head.id.short) by \(e.actor))")
     if e.action == .promote { say("\(e.model) now: \(stagesText(e.state))") }
 }
 

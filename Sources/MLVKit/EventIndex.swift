@@ -3,7 +3,9 @@ import MLVModel
 import MLVStore
 
 /// The registry's part of the derived index `.mlv/index.sqlite`: every model event stored
-/// in the packs, on a chain or not (`events`), and which packs were already searched for
+/// in the packs, on a chain or not (`events`: its chain, seq, id, time, previous id and,
+/// since schema 3, its listing: every field `mlv audit` prints, see `Event.listingBytes`),
+/// and which packs were already searched for
 /// them (`event_packs`), and per chain how many events there are, how many distinct
 /// seqs, the highest seq and an event there (`event_chains`, kept as rows are added, so
 /// `audit --at` reads 5,000 rows instead of grouping 200,000). Kept in tables of their own, beside the lineage tables, with
@@ -15,7 +17,7 @@ import MLVStore
 /// or the packs a fetch or a gc brought) and adds the events it finds. Packs are
 /// immutable, so a pack searched once never needs searching again.
 final class EventIndex {
-    static let schemaVersion = "2"
+    static let schemaVersion = "3"
     let db: SQLiteDatabase
     private var insert: SQLiteStatement?
     private var sameSeq: SQLiteStatement?
@@ -37,7 +39,7 @@ final class EventIndex {
         try db.createTables(schemaKey: "events-schema", version: Self.schemaVersion, """
             DROP TABLE IF EXISTS events; DROP TABLE IF EXISTS event_packs; DROP TABLE IF EXISTS event_chains;
             CREATE TABLE events(chain TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, time INTEGER,
-                                PRIMARY KEY(chain, seq, id)) WITHOUT ROWID;
+                                previous TEXT, listing BLOB NOT NULL, PRIMARY KEY(chain, seq, id)) WITHOUT ROWID;
             CREATE INDEX events_id ON events(id);
             CREATE TABLE event_packs(name TEXT PRIMARY KEY) WITHOUT ROWID;
             CREATE TABLE event_chains(chain TEXT PRIMARY KEY, count INTEGER NOT NULL, seqs INTEGER NOT NULL,
@@ -50,7 +52,7 @@ final class EventIndex {
     /// - Throws: `SQLiteError`.
     func add(_ id: ObjectID, _ event: Event) throws {
         if insert == nil {
-            insert = try db.prepare("INSERT OR IGNORE INTO events(chain, seq, id, time) VALUES(?,?,?,?)")
+            insert = try db.prepare("INSERT OR IGNORE INTO events(chain, seq, id, time, previous, listing) VALUES(?,?,?,?,?,?)")
             sameSeq = try db.prepare("SELECT count(*) FROM events WHERE chain = ? AND seq = ?")
             // Every right-hand side reads the row as it was before this update.
             countChain = try db.prepare("""
@@ -60,7 +62,8 @@ final class EventIndex {
                 """)
         }
         let chain = SQLiteValue.text(event.model), seq = SQLiteValue.int(Int64(event.seq)), hex = SQLiteValue.text(id.hex)
-        try insert!.run([chain, seq, hex, Timestamp.parse(event.time).map { .int($0) } ?? .null])
+        try insert!.run([chain, seq, hex, Timestamp.parse(event.time).map { .int($0) } ?? .null,
+                         event.previous.map { .text($0.hex) } ?? .null, .blob(event.listingBytes())])
         guard db.changes == 1 else { return }
         var same = 0
         try sameSeq!.forEachRow([chain, seq]) { same = Int($0.int(0)) }

@@ -201,74 +201,45 @@ extension RegistryState {
     static let compactVersion: UInt8 = 1
 
     func compactBytes() -> [UInt8] {
-        var out: [UInt8] = [Self.compactVersion]
-        func int(_ n: Int) {
-            var v = UInt64(max(0, n))
-            while v >= 0x80 { out.append(UInt8(v & 0x7F) | 0x80); v >>= 7 }
-            out.append(UInt8(v))
-        }
-        func string(_ s: String) { int(s.utf8.count); out += s.utf8 }
-        func holder(_ h: Holder) { int(h.version); out += h.id.bytes; string(h.since); string(h.by) }
-        int(stages.count)
+        var out = CompactWriter()
+        out.byte(Self.compactVersion)
+        func holder(_ h: Holder) { out.int(h.version); out.id(h.id); out.string(h.since); out.string(h.by) }
+        out.int(stages.count)
         for (name, holders) in stages.sorted(by: { $0.key < $1.key }) {
-            string(name); int(holders.count); holders.forEach(holder)
+            out.string(name); out.int(holders.count); holders.forEach(holder)
         }
-        int(aliases.count)
-        for (name, h) in aliases.sorted(by: { $0.key < $1.key }) { string(name); holder(h) }
-        int(pending.count)
-        for a in pending { int(a.version); string(a.stage); string(a.actor); string(a.time); string(a.message) }
-        return out
+        out.int(aliases.count)
+        for (name, h) in aliases.sorted(by: { $0.key < $1.key }) { out.string(name); holder(h) }
+        out.int(pending.count)
+        for a in pending { out.int(a.version); out.string(a.stage); out.string(a.actor); out.string(a.time); out.string(a.message) }
+        return out.bytes
     }
 
     /// Decodes `compactBytes()`; nil when the bytes are not such an encoding.
     init?(compact bytes: [UInt8]) {
-        struct Bad: Error {}
-        var at = 0
-        func byte() throws -> UInt8 {
-            guard at < bytes.count else { throw Bad() }
-            at += 1
-            return bytes[at - 1]
-        }
-        func int() throws -> Int {
-            var v: UInt64 = 0, shift: UInt64 = 0
-            while true {
-                let b = try byte()
-                v |= UInt64(b & 0x7F) << shift
-                if b < 0x80 { break }
-                shift += 7
-                if shift > 56 { throw Bad() }
+        let decoded: RegistryState? = bytes.withUnsafeBytes { raw in
+            var r = CompactReader(raw)
+            func holder() throws -> Holder { Holder(version: try r.int(), id: try r.id(), since: try r.string(), by: try r.string()) }
+            do {
+                guard try r.byte() == Self.compactVersion else { return nil }
+                var stages: [String: [Holder]] = [:]
+                for _ in 0..<(try r.int()) {
+                    let name = try r.string()
+                    stages[name] = try (0..<(try r.int())).map { _ in try holder() }
+                }
+                var aliases: [String: Holder] = [:]
+                for _ in 0..<(try r.int()) { aliases[try r.string()] = try holder() }
+                let pending = try (0..<(try r.int())).map { _ in
+                    Approval(version: try r.int(), stage: try r.string(), actor: try r.string(), time: try r.string(),
+                             message: try r.string())
+                }
+                guard r.isAtEnd else { return nil }
+                return RegistryState(stages: stages, aliases: aliases, pending: pending)
+            } catch {
+                return nil
             }
-            guard v <= UInt64(Int32.max) else { throw Bad() }
-            return Int(v)
         }
-        func string() throws -> String {
-            let n = try int()
-            guard n <= bytes.count - at else { throw Bad() }
-            defer { at += n }
-            return String(decoding: bytes[at..<at + n], as: UTF8.self)
-        }
-        func id() throws -> ObjectID {
-            guard ObjectID.byteCount <= bytes.count - at else { throw Bad() }
-            defer { at += ObjectID.byteCount }
-            return bytes.withUnsafeBytes { ObjectID(bytes: UnsafeRawBufferPointer(rebasing: $0[at..<at + ObjectID.byteCount])) }
-        }
-        func holder() throws -> Holder { Holder(version: try int(), id: try id(), since: try string(), by: try string()) }
-        do {
-            guard try byte() == Self.compactVersion else { return nil }
-            var stages: [String: [Holder]] = [:]
-            for _ in 0..<(try int()) {
-                let name = try string()
-                stages[name] = try (0..<(try int())).map { _ in try holder() }
-            }
-            var aliases: [String: Holder] = [:]
-            for _ in 0..<(try int()) { aliases[try string()] = try holder() }
-            let pending = try (0..<(try int())).map { _ in
-                Approval(version: try int(), stage: try string(), actor: try string(), time: try string(), message: try string())
-            }
-            guard at == bytes.count else { return nil }
-            self.init(stages: stages, aliases: aliases, pending: pending)
-        } catch {
-            return nil
-        }
+        guard let decoded else { return nil }
+        self = decoded
     }
 }

@@ -66,4 +66,27 @@ struct EventIndexEndToEndTests {
         let again = try s.run(["audit", "--verify"], status: 1)
         #expect(again.stdout.contains("m0: TAMPERED") && again.stdout.contains(ids[1]), "\(again)")
     }
+
+    @Test func auditPrintsTheSameWithTheIndexWithoutItAndWithRowsGone() throws {
+        let s = try Session(identity: "zoë <z@lab>")
+        try s.mlv("init")
+        for m in ["a", "b", "c"] {
+            try s.write("\(m).bin", .random(seed: UInt64(m.utf8.first!), count: 2000))
+            try s.mlv("add", "model", m, "\(m).bin")
+        }
+        try s.mlv("stage", "set", "production", "--approvals", "1")
+        try s.mlv("approve", "a@v1", "--for", "production", "-m", "said \"ok\"\nsecond line ✓")
+        try s.mlv("promote", "model", "a@v1", "--to", "production", "-m", "tab\there")
+        try s.mlv("alias", "set", "b@v1", "champion", "-m", "")
+        try s.mlv("alias", "remove", "b", "champion")
+        let all = try s.mlv("audit").stdout, one = try s.mlv("audit", "a").stdout
+        #expect(all.contains("approved by zoë <z@lab> at ") && all.contains("c: no registry events\n"))
+        let index = s.path(".mlv/index.sqlite")
+        #expect(try SQLiteDatabase(path: index).prepare("SELECT count(*) FROM events").step())
+        try SQLiteDatabase(path: index).execute("DELETE FROM events WHERE chain = 'a' AND seq = 1")
+        #expect(try s.mlv("audit").stdout == all)
+        for suffix in ["", "-journal"] { unlink(index + suffix) }
+        #expect(try s.mlv("audit").stdout == all)
+        #expect(try s.mlv("audit", "a").stdout == one)
+    }
 }
