@@ -4,7 +4,8 @@ import MLVStore
 
 /// The registry's part of the derived index `.mlv/index.sqlite`: every model event stored
 /// in the packs, on a chain or not (`events`: its chain, seq, id, time, previous id and,
-/// since schema 3, its listing: every field `mlv audit` prints, see `Event.listingBytes`),
+/// since schema 3, its listing: every field `mlv audit` prints, see `Event.listingBytes`;
+/// since schema 4, a covering index without the listings for `audit --at`),
 /// and which packs were already searched for
 /// them (`event_packs`), and per chain how many events there are, how many distinct
 /// seqs, the highest seq and an event there (`event_chains`, kept as rows are added, so
@@ -17,7 +18,7 @@ import MLVStore
 /// or the packs a fetch or a gc brought) and adds the events it finds. Packs are
 /// immutable, so a pack searched once never needs searching again.
 final class EventIndex {
-    static let schemaVersion = "3"
+    static let schemaVersion = "4"
     let db: SQLiteDatabase
     private var insert: SQLiteStatement?
     private var sameSeq: SQLiteStatement?
@@ -41,6 +42,7 @@ final class EventIndex {
             CREATE TABLE events(chain TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, time INTEGER,
                                 previous TEXT, listing BLOB NOT NULL, PRIMARY KEY(chain, seq, id)) WITHOUT ROWID;
             CREATE INDEX events_id ON events(id);
+            CREATE INDEX events_time ON events(chain, seq, time, id);
             CREATE TABLE event_packs(name TEXT PRIMARY KEY) WITHOUT ROWID;
             CREATE TABLE event_chains(chain TEXT PRIMARY KEY, count INTEGER NOT NULL, seqs INTEGER NOT NULL,
                                       top INTEGER NOT NULL, top_id TEXT NOT NULL) WITHOUT ROWID;
