@@ -351,7 +351,8 @@ struct Audit: ParsableCommand {
             re-reads every event from the head back (each read re-hashes it), checks the seq \
             numbers, links and times, and looks for events newer than the head (a head moved \
             back) in the derived index .mlv/index.sqlite, or with --full in every stored \
-            object; it names the first bad event. --at T shows which version held each stage at T. \
+            object; it names the first bad event. It also checks that the index rows plain audit \
+            prints match the events ('mlv reindex' rebuilds them). --at T shows which version held each stage at T. \
             Exit codes: 0 ok; 1 --verify found tampering; 2 unknown model or stage; 5 --at does not parse.
             """)
     @Argument(help: "NAME or NAME@STAGE (default: every model).") var target: String?

@@ -121,6 +121,29 @@ struct AuditTrailTests {
         #expect(try back == walked(repo, ["digits", "other"]))
     }
 
+    /// A row whose listing is valid but not its event's (an edited or stale index) is what
+    /// plain `audit` shows, so `--verify` compares every row of an intact chain with the
+    /// event and names the first that differs; `reindex` puts it right.
+    @Test func verifyNamesAnIndexRowThatDiffersFromItsEvent() throws {
+        let t = try registry()
+        let repo = t.repository
+        let models = try repo.modelNames()
+        #expect(try repo.verifyChains(models: models).allSatisfy(\.isIntact))
+        let seq2 = try repo.history(model: "digits").first { $0.event.seq == 2 }!.id
+        try indexSQL(repo, "UPDATE events SET listing = (SELECT listing FROM events WHERE chain = 'digits' AND seq = 3) WHERE chain = 'digits' AND seq = 2")
+        #expect(try trails(repo, ["digits"]) != walked(repo, ["digits"]), "plain audit shows the edited row")
+        for full in [false, true] {
+            let report = try repo.verifyChain(model: "digits", full: full)
+            #expect(!report.isIntact)
+            #expect(report.problem?.contains("event index's row for event seq 2 (\(seq2.hex))") == true, "\(report)")
+            #expect(report.problem?.contains("mlv reindex") == true)
+        }
+        #expect(try repo.verifyChains(models: models).filter { !$0.isIntact }.map(\.model) == ["digits"])
+        _ = try repo.reindex()
+        #expect(try repo.verifyChains(models: models).allSatisfy(\.isIntact))
+        #expect(try trails(repo, models) == walked(repo, models))
+    }
+
     @Test func deletingOrLosingTheIndexChangesNoTrail() throws {
         let t = try registry()
         let repo = t.repository
