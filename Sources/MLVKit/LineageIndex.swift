@@ -636,8 +636,10 @@ extension Repository {
     /// whole upstream too (each sync adds every ref that existed when it listed the ref
     /// directories), and the per-query catch-up can be skipped.
     func lineage(upstreamOf keys: [String]) throws -> LineageSource {
+        // One read transaction for all the lookups (a listing asks about some 50,000
+        // versions; each lookup on its own would take and drop SQLite's file lock).
         if FS.exists(lineageIndexPath), let index = try? LineageIndex(path: lineageIndexPath),
-           (try? keys.allSatisfy({ try index.hasNode($0) })) == true {
+           (try? index.reading({ try keys.allSatisfy({ try index.hasNode($0) }) })) == true {
             return index
         }
         return try lineage()

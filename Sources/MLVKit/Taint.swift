@@ -103,13 +103,20 @@ extension Repository {
     }
 
     /// Taint marks for many versions at once (listings), reading the taint list and
-    /// opening the lineage once.
+    /// opening the lineage once. Only a version downstream of a tainted one can carry a
+    /// mark, so one walk down from every taint picks those out, and only they are walked
+    /// up for their paths (a listing of 5,000 models shows some 50,000 versions; walking
+    /// each up took 1.5 s with one taint in the store).
     public func taintMarks(of ids: [ObjectID]) throws -> [ObjectID: [TaintMark]] {
         let all = try taints()
         guard !all.isEmpty else { return [:] }
-        let source = try lineage(upstreamOf: ids.map(\.hex))
+        let unique = Array(Set(ids))
+        // The index brought up to date with the refs (a stat per ref directory) rather
+        // than a lookup per version to prove it holds them all.
+        let source = try lineage()
+        let reached = Set(try walkLineage(source, from: all.keys.map(\.hex).sorted(), .down).order)
         var out: [ObjectID: [TaintMark]] = [:]
-        for id in Set(ids) {
+        for id in unique where reached.contains(id.hex) {
             let marks = try taintMarks(of: id.hex, taints: all, source: source)
             if !marks.isEmpty { out[id] = marks }
         }

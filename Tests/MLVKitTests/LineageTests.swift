@@ -478,6 +478,34 @@ func summary(_ g: LineageGraph) -> [String] {
         #expect(try repo.taintHistory().count == 2, "gc keeps the taint chain")
     }
 
+    /// The batch form (listings) finds exactly the marks asking for each version alone
+    /// does, with the lineage index and without it, for every version in the store.
+    @Test func batchTaintMarksEqualEachVersionsOwn() throws {
+        let p = try Pipeline()
+        let repo = p.repo
+        try repo.taint("raw@v1", reason: "labels shifted by one")
+        var ids: [ObjectID] = []
+        for kind in [ArtifactKind.dataset, .model] {
+            for name in try repo.refs.names(kind: kind.rawValue) {
+                ids += try repo.refs.versions(kind: kind.rawValue, name: name).map(\.id)
+            }
+        }
+        #expect(ids.count > 4)
+        for withIndex in [true, false] {
+            if !withIndex { for suffix in ["", "-journal"] { unlink(repo.lineageIndexPath + suffix) } }
+            else { _ = try repo.reindex() }
+            let batch = try repo.taintMarks(of: ids)
+            var single: [ObjectID: [String]] = [:]
+            for id in ids {
+                let marks = try repo.taintMarks(of: id)
+                if !marks.isEmpty { single[id] = marks.map { $0.summary + " " + $0.path.joined(separator: ">") } }
+            }
+            #expect(batch.mapValues { $0.map { $0.summary + " " + $0.path.joined(separator: ">") } } == single, "index: \(withIndex)")
+            #expect(batch[p.model] != nil, "the model made from raw@v1 is marked")
+            #expect(batch.count < ids.count, "versions not downstream of raw@v1 are not")
+        }
+    }
+
     @Test func anEditedTaintEventIsDetected() throws {
         let p = try Pipeline()
         try p.repo.taint("raw@v1", reason: "bad")
