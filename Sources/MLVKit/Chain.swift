@@ -24,40 +24,44 @@ extension Repository {
     ) throws -> (id: ObjectID, event: E) {
         let guardLock = try lock(.shared)
         defer { withExtendedLifetime(guardLock) {} }
-        if let base = stagedChains.withLock({ $0[head] }) {
-            // A chain being rewritten: its head is locked by the rewriter, which moves it
-            // once at the end; each event here builds on the one staged before it.
-            let previous = (id: base, event: try chainEvent(base, as: E.self))
-            var now = clockOverride.map { Timestamp.format(seconds: $0) } ?? Timestamp.now()
-            if let p = Timestamp.parse(previous.event.time), let n = Timestamp.parse(now), n < p { now = previous.event.time }
-            let event = try make(previous, now)
-            let id = try commitManifest(event.canonicalBytes(), writer: objects.writer())
-            stagedChains.withLock { $0[head] = id }
-            return (id, event)
-        }
-        let previous = try wrap { try refs.chainHead(head) }.map { id in (id: id, event: try chainEvent(id, as: E.self)) }
+        // A chain being rewritten (`stagedChains`): its head is locked by the rewriter,
+        // which moves it once at the end; each event here builds on the one staged before.
+        let staged = stagedChains.withLock { $0[head] }
+        let previous = try (staged ?? wrap { try refs.chainHead(head) }).map { id in (id: id, event: try chainEvent(id, as: E.self)) }
         // The head's lock is taken before anything is written, so a change that cannot
         // move the head (it moved since it was read, or a lock is held) writes nothing.
-        let held: HeldRef
-        do {
-            held = try refs.lockChainHead(head, display: display)
-            try held.expect(previous?.id)
-        } catch StoreError.refChanged {
-            throw MLVError.registryChanged(ref: display)
-        } catch let e as StoreError {
-            throw MLVError.store(e)
-        }
-        defer { held.release() }
+        let held = staged == nil ? try lockChainHead(head, display: display, expecting: previous?.id) : nil
+        defer { held?.release() }
         var now = clockOverride.map { Timestamp.format(seconds: $0) } ?? Timestamp.now()
         if let p = previous.flatMap({ Timestamp.parse($0.event.time) }), let n = Timestamp.parse(now), n < p {
             now = previous!.event.time  // times never run backwards along a chain
         }
         let event = try make(previous, now)
         let id = try commitManifest(event.canonicalBytes(), writer: objects.writer())
+        guard let held else {
+            stagedChains.withLock { $0[head] = id }
+            return (id, event)
+        }
         CrashPoint.hit("registry.event-committed")
         try wrap { try held.write(id) }
         if let e = event as? Event { indexAppendedEvent(id, e) }
         return (id, event)
+    }
+
+    /// Takes the lock of the chain head `head` (relative to `refs/`) and checks that it
+    /// still names `expected` (nil: no head yet).
+    /// - Throws: `.registryChanged(display)` when it moved; `.store(.locked)` when another
+    ///   writer holds the lock.
+    func lockChainHead(_ head: String, display: String, expecting expected: ObjectID?) throws -> HeldRef {
+        do {
+            let held = try refs.lockChainHead(head, display: display)
+            try held.expect(expected)
+            return held
+        } catch StoreError.refChanged {
+            throw MLVError.registryChanged(ref: display)
+        } catch let e as StoreError {
+            throw MLVError.store(e)
+        }
     }
 
     /// Adds one manifest-kind object (a manifest or an event) to `writer` and commits it;
