@@ -131,6 +131,19 @@ extension Repository {
         return out.withLock { $0 }
     }
 
+    /// The version numbers a model's registry chain from `head` names, as far as its events
+    /// are stored here: each event's version and every stage and alias holder in its state.
+    func versionsNamed(byChainFrom head: ObjectID) -> Set<Int> {
+        var named = Set<Int>()
+        for id in chainIDs(from: head) {
+            guard let e = try? event(id) else { continue }
+            named.insert(e.version)
+            named.formUnion(e.state.stages.values.joined().map(\.version))
+            named.formUnion(e.state.aliases.values.map(\.version))
+        }
+        return named
+    }
+
     /// The ids of a model's registry chain from `head` back, as far as events are stored here.
     func chainIDs(from head: ObjectID) -> [ObjectID] {
         var ids: [ObjectID] = []
@@ -176,12 +189,8 @@ extension Repository {
             let head = RemoteRef.head(kind: r.kind, name: r.name)
             guard let headID = local[head] else { continue }
             keep.insert(head)
-            for id in chainIDs(from: headID) {
-                guard let e = try? event(id) else { continue }
-                let named = [e.version] + e.state.stages.values.joined().map(\.version) + e.state.aliases.values.map(\.version)
-                for n in named where local[.version(kind: r.kind, name: r.name, number: n)] != nil {
-                    keep.insert(.version(kind: r.kind, name: r.name, number: n))
-                }
+            for n in versionsNamed(byChainFrom: headID) where local[.version(kind: r.kind, name: r.name, number: n)] != nil {
+                keep.insert(.version(kind: r.kind, name: r.name, number: n))
             }
         }
         return keep
@@ -321,13 +330,15 @@ extension Repository {
         guard let marker = try RemoteMarker.read(remote) else { return (result, [:], old) }
         try checkCompatible(marker, remote)
         var there = try remoteRefs(remote, tracking: old, jobs: jobs)
-        var namedVersions: (([(String, String, ObjectID)]) -> [RemoteRef: RemoteTracking.Seen])?
+        // With a selection: every ref the remote has, for the versions a pulled registry names.
+        var unselected: [RemoteRef: RemoteTracking.Seen]?
         if !selection.isEmpty {
             var specs: [RefSpec] = []
             for text in selection {
                 do { specs.append(try RefSpec.parse(text)) } catch let e as ModelError { throw MLVError.invalidArgument(e.message) }
             }
             let all = there
+            unselected = all
             // One version brings its artifact's registry head too (as push sends it).
             there = all.filter { ref, _ in
                 guard let (kind, name) = ref.artifact else { return false }
@@ -346,32 +357,21 @@ extension Repository {
             if there.isEmpty {
                 throw MLVError.notFound("\(remote.location) has none of \(selection.joined(separator: ", "))")
             }
-            namedVersions = { heads in
-                // The versions a pulled registry's events name come as well, so the local
-                // registry never names a version this store lacks.
-                var extra: [RemoteRef: RemoteTracking.Seen] = [:]
-                for (kind, name, head) in heads {
-                    for id in self.chainIDs(from: head) {
-                        guard let e = try? self.event(id) else { continue }
-                        let named = [e.version] + e.state.stages.values.joined().map(\.version) + e.state.aliases.values.map(\.version)
-                        for n in named {
-                            let ref = RemoteRef.version(kind: kind, name: name, number: n)
-                            if let seen = all[ref] { extra[ref] = seen }
-                        }
-                    }
-                }
-                return extra
-            }
         }
         result.refsChanged = there.filter { old.refs[$0.key.key]?.id != $0.value.id }.keys.sorted().map(\.description)
         let packs = try RemotePacks(remote: remote, cache: remoteDirectory(remoteName) + "/packs", jobs: jobs)
         let roots = there.filter { $0.key != .stages }.keys.sorted().map { there[$0]!.id }
         var got = try receive(roots, from: remote, packs: packs, metadataOnly: metadataOnly, jobs: jobs, progress: progress)
-        if let namedVersions, got.corrupt.isEmpty, got.missing.isEmpty {
-            let heads = there.compactMap { ref, seen -> (String, String, ObjectID)? in
-                if case .head(let kind, let name) = ref { return (kind, name, seen.id) } else { return nil }
+        if let unselected, got.corrupt.isEmpty, got.missing.isEmpty {
+            // The versions a pulled registry's events (just received) name come as well, so
+            // the local registry never names a version this store lacks.
+            var extra: [RemoteRef: RemoteTracking.Seen] = [:]
+            for case let (.head(kind, name), seen) in there {
+                for n in versionsNamed(byChainFrom: seen.id) {
+                    let ref = RemoteRef.version(kind: kind, name: name, number: n)
+                    if there[ref] == nil, let s = unselected[ref] { extra[ref] = s }
+                }
             }
-            let extra = namedVersions(heads).filter { there[$0.key] == nil }
             if !extra.isEmpty {
                 there.merge(extra) { a, _ in a }
                 let more = try receive(extra.keys.sorted().map { extra[$0]!.id }, from: remote, packs: packs,
@@ -496,13 +496,7 @@ extension Repository {
         var events: [(ObjectID, Event)] = []
         for id in localOnly { events.append((id, try event(id))) }
         let headPath = "\(Self.modelKind)/\(model)/head"
-        let held: HeldRef
-        do {
-            held = try refs.lockChainHead(headPath, display: display)
-            try held.expect(mine)
-        } catch StoreError.refChanged {
-            throw MLVError.registryChanged(ref: display)
-        } catch let e as StoreError { throw MLVError.store(e) }
+        let held = try lockChainHead(headPath, display: display, expecting: mine)
         defer { held.release() }
         stagedChains.withLock { $0[headPath] = theirs }
         defer { stagedChains.withLock { $0[headPath] = nil } }
