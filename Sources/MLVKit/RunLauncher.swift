@@ -417,6 +417,7 @@ extension Repository {
         func commandKey(_ command: [String]) -> UInt64 {
             XXHash.xxh3_64(JSON.array(command.map { .string($0) }).canonicalBytes())
         }
+        func cached(_ id: ObjectID, _ m: RunManifest) -> Entry { (id, m.fingerprint, commandKey(m.command), m.started) }
         let wanted = commandKey(command)
         var changed = false
         var live: [String: Entry] = [:]
@@ -428,7 +429,7 @@ extension Repository {
             }
             guard let id = try wrap({ try refs.run(run) }) else { continue }
             let m = try runManifest(id)
-            live[run] = (id, m.fingerprint, commandKey(m.command), m.started)
+            live[run] = cached(id, m)
             read[run] = m
             changed = true
         }
@@ -446,7 +447,7 @@ extension Repository {
                 m = try runManifest(actual)
                 if actual != entry.id {
                     id = actual
-                    live[run] = (actual, m!.fingerprint, commandKey(m!.command), m!.started)
+                    live[run] = cached(actual, m!)
                     changed = true
                 }
             }
